@@ -1,0 +1,17 @@
+export const EXIT = {
+  ok: 0,
+  sessionFailed: 1,
+  usage: 2,
+  infrastructure: 3,
+} as const;
+
+/** An error that ends the command with a given exit code and a message for stderr. */
+export class CliExit extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CliExit';
+  }
+}

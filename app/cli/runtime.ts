@@ -1,0 +1,100 @@
+import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { systemClock } from '../clock.js';
+import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
+import type { AgentConfig } from '../config/schema.js';
+import type { Deps } from '../deps.js';
+import { classifyError, redactSecrets } from '../errors.js';
+import { createMetrics } from '../health/metrics.js';
+import { createLogger, type LoggerHandle } from '../logging/logger.js';
+import { createS3Client } from '../s3/client.js';
+import { createPgDb, type Db } from '../state/db.js';
+import { openEmbeddedDb } from '../state/embedded-db.js';
+import { migrate } from '../state/migrate.js';
+import { CliExit, EXIT } from './exit-codes.js';
+
+export async function readConfig(file: string): Promise<AgentConfig> {
+  try {
+    return await loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliExit(EXIT.usage, `invalid configuration ${file}:\n${err.problems.map(formatProblem).join('\n')}`);
+    throw err;
+  }
+}
+
+export function stateDir(config: AgentConfig): string {
+  return config.storage.state_dir ?? dirname(config.storage.manifest_cache_dir.replace(/\/+$/, ''));
+}
+
+/** PostgreSQL when DATABASE_URL is set, else the embedded PGlite; migrated; exit 3 when it cannot be reached. */
+export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, log: LoggerHandle['logger']): Promise<Db> {
+  const url = env.DATABASE_URL;
+  let db: Db | undefined;
+  try {
+    db = url ? createPgDb(url, { onError: (err) => log.warn({ event: 'db_connection_error', err }, 'database connection dropped') }) : await openEmbeddedDb(stateDir(config));
+    const applied = await migrate(db);
+    if (applied.length > 0) log.info({ event: 'db_migrated', applied, db: db.kind }, 'state database migrated');
+    return db;
+  } catch (err) {
+    await db?.close().catch(() => undefined);
+    const e = classifyError(err);
+    if (e.code === 'STATE_DIR_LOCKED') throw new CliExit(EXIT.infrastructure, e.message);
+    const where = url ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${stateDir(config)}`;
+    throw new CliExit(EXIT.infrastructure, `state database unavailable: ${where}: ${redactSecrets(e.message)}`);
+  }
+}
+
+/** Exit 3 when S3 cannot be reached or the bucket does not exist; a 403 only warns (least-privilege roles may not list). */
+export async function checkS3(s3: S3Client, config: AgentConfig, log: LoggerHandle['logger']): Promise<void> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: config.upload.s3_bucket }), { abortSignal: AbortSignal.timeout(30_000) });
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 403) {
+      log.warn({ event: 's3_check_forbidden', bucket: config.upload.s3_bucket }, 'cannot check the bucket (403); continuing');
+      return;
+    }
+    const e = classifyError(err);
+    throw new CliExit(EXIT.infrastructure, `S3 unavailable: bucket ${config.upload.s3_bucket}: ${redactSecrets(e.message)}`);
+  }
+}
+
+export function newAgentId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+export interface Runtime {
+  deps: Deps;
+  logs: LoggerHandle;
+  close(): Promise<void>;
+}
+
+/** Everything the working commands need, checked at start (exit 3 when the DB or S3 is down). */
+export async function openRuntime(configFile: string, options: { stream: 'stdout' | 'stderr'; checkS3: boolean }, env = process.env): Promise<Runtime> {
+  const config = await readConfig(configFile);
+  const logs = createLogger({ stream: options.stream, logDir: config.storage.log_dir });
+  const logger = logs.logger;
+  const s3 = createS3Client(config.upload, env);
+  let db: Db | undefined;
+  try {
+    db = await openStateDb(config, env, logger);
+    if (options.checkS3) await checkS3(s3, config, logger);
+  } catch (err) {
+    await db?.close().catch(() => undefined);
+    s3.destroy();
+    logs.flush();
+    throw err;
+  }
+  const deps: Deps = { db, s3, clock: systemClock, logger, config, metrics: createMetrics(), agentId: newAgentId() };
+  return {
+    deps,
+    logs,
+    async close() {
+      s3.destroy();
+      await deps.db.close();
+      logs.flush();
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { SessionRow } from '../state/session-row.js';
+import type { SessionEvent } from '../state/queries/operator.js';
+
+export function sessionJson(s: SessionRow) {
+  return {
+    id: s.sessionId ?? s.folderName,
+    row: s.pk,
+    status: s.status,
+    path: s.folderPath,
+    processed_path: s.processedPath,
+    files: s.fileCount,
+    bytes: s.totalBytes,
+    retries: s.attempts,
+    next_attempt_at: s.nextAttemptAt?.toISOString() ?? null,
+    last_error: s.lastError,
+    manifest_hash: s.manifestHash,
+    discovered_at: s.discoveredAt.toISOString(),
+    updated_at: s.updatedAt.toISOString(),
+    uploaded_at: s.uploadedAt?.toISOString() ?? null,
+    processed_at: s.processedAt?.toISOString() ?? null,
+  };
+}
+
+export function formatTable(sessions: SessionRow[]): string {
+  if (sessions.length === 0) return 'no sessions recorded\n';
+  const rows = sessions.map((s) => [
+    s.sessionId ?? s.folderName,
+    s.status,
+    s.fileCount === null ? '-' : String(s.fileCount),
+    s.totalBytes === null ? '-' : humanBytes(s.totalBytes),
+    String(s.attempts),
+    s.updatedAt.toISOString().replace(/\.\d+Z$/, 'Z'),
+    s.status === 'failed' && s.nextAttemptAt ? `retry ${s.nextAttemptAt.toISOString().replace(/\.\d+Z$/, 'Z')}: ${s.lastError ?? ''}` : (s.lastError ?? ''),
+    s.processedPath ?? s.folderPath,
+  ]);
+  const header = ['SESSION', 'STATUS', 'FILES', 'SIZE', 'RETRIES', 'UPDATED', 'LAST ERROR', 'PATH'];
+  const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => (r[i] as string).length))));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : truncate(c, widths[i] as number).padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+export function formatHistory(s: SessionRow, events: SessionEvent[]): string {
+  const lines = [`session ${s.sessionId ?? s.folderName} (row ${s.pk}): ${s.status}`, `  folder: ${s.folderPath}`];
+  if (s.processedPath) lines.push(`  processed: ${s.processedPath}`);
+  if (s.lastError) lines.push(`  last error: ${s.lastError}`);
+  lines.push('  history:');
+  for (const e of events) lines.push(`    ${e.at.toISOString()}  ${e.from ?? '-'} → ${e.to}  ${e.reason ?? ''}  (${e.agentId})`);
+  return `${lines.join('\n')}\n`;
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+
+const positiveSeconds = z.number().int().min(1);
+
+const agentSchema = z.strictObject({
+  machine_id: z.string().min(1),
+  lab_id: z.string().min(1),
+  scan_interval_seconds: positiveSeconds.default(60),
+  stable_window_seconds: z.number().int().min(0).default(300),
+  timezone: z.string().min(1).default('UTC'),
+  move_after_upload: z.boolean().default(true),
+  health_port: z.number().int().min(0).max(65535).optional(),
+  // How long a claim on a session lasts without a heartbeat before another agent may take it.
+  lease_seconds: z.number().int().min(5).default(60),
+});
+
+const rootSchema = z.strictObject({
+  path: z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path'),
+  profile: z.string().min(1),
+});
+
+const profileSchema = z.strictObject({
+  required_markers: z.array(z.string().min(1)).default([]),
+  ignore_patterns: z.array(z.string().min(1)).default([]),
+  metadata_files: z.array(z.string().min(1)).default([]),
+});
+
+const uploadSchema = z.strictObject({
+  s3_bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
+  s3_region: z.string().min(1).default('ca-central-1'),
+  s3_prefix: z
+    .string()
+    .default('')
+    .refine((p) => !p.startsWith('/') && !p.split('/').some((s) => s === '.' || s === '..'), 'must not start with "/" or contain "." or ".." segments'),
+  s3_endpoint: z.url().optional(),
+  s3_force_path_style: z.boolean().default(false),
+  max_retries: z.number().int().min(0).default(10),
+  initial_backoff_seconds: z.number().min(0).default(30),
+  max_backoff_seconds: z.number().min(0).default(3600),
+  // S3 rejects parts under 5 MiB (except the last) and over 5 GiB.
+  part_size_mb: z.number().int().min(5).max(5120).default(8),
+  // Requests to S3 in flight at once across all files of a session; also bounds buffered memory.
+  concurrency: z.number().int().min(1).max(64).default(8),
+});
+
+const storageSchema = z.strictObject({
+  manifest_cache_dir: z.string().min(1),
+  log_dir: z.string().min(1),
+  state_dir: z.string().min(1).optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    agent: agentSchema,
+    watch: z.strictObject({ session_roots: z.array(rootSchema).min(1) }),
+    profiles: z.record(z.string(), profileSchema),
+    upload: uploadSchema,
+    storage: storageSchema,
+  })
+  .superRefine((cfg, ctx) => {
+    cfg.watch.session_roots.forEach((root, i) => {
+      if (!(root.profile in cfg.profiles)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['watch', 'session_roots', i, 'profile'],
+          message: `unknown profile "${root.profile}" (defined: ${Object.keys(cfg.profiles).join(', ') || 'none'})`,
+        });
+      }
+    });
+    const seen = new Map<string, number>();
+    cfg.watch.session_roots.forEach((root, i) => {
+      const norm = root.path.replace(/\/+$/, '');
+      const prev = seen.get(norm);
+      if (prev !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['watch', 'session_roots', i, 'path'], message: `duplicates session_roots[${prev}]` });
+      }
+      seen.set(norm, i);
+    });
+  });
+
+export type AgentConfig = z.infer<typeof configSchema>;
+export type Profile = z.infer<typeof profileSchema>;
+export type SessionRoot = z.infer<typeof rootSchema>;

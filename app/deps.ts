@@ -1,0 +1,18 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Clock } from './clock.js';
+import type { AgentConfig } from './config/schema.js';
+import type { Metrics } from './health/metrics.js';
+import type { Logger } from './logging/logger.js';
+import type { Db } from './state/db.js';
+
+/** Everything a stage needs, passed in: no singletons, nothing read from the environment. */
+export interface Deps {
+  db: Db;
+  s3: S3Client;
+  clock: Clock;
+  logger: Logger;
+  config: AgentConfig;
+  metrics: Metrics;
+  /** This process, as recorded in leases and events. */
+  agentId: string;
+}

@@ -1,0 +1,93 @@
+/**
+ * One table for every error the agent meets: S3, PostgreSQL and the filesystem.
+ * `retryable` says whether trying the same thing later can help; `attention` errors
+ * need a person (the session goes to needs_attention without burning retries).
+ */
+export type ErrorKind = 's3' | 'db' | 'fs' | 'session' | 'lease' | 'internal';
+
+export class AgentError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly kind: ErrorKind,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AgentError';
+  }
+}
+
+/** A problem with the session's contents that no retry can fix. */
+export function sessionProblem(code: string, message: string): AgentError {
+  return new AgentError(code, message, 'session', false);
+}
+
+/** The files changed while we worked: start the stability window again. */
+export class SessionChangedError extends AgentError {
+  constructor(message: string) {
+    super('SESSION_CHANGED', message, 'session', true);
+  }
+}
+
+/** Another agent owns the session now; stop touching it. */
+export class LeaseLostError extends AgentError {
+  constructor(sessionPk: number) {
+    super('LEASE_LOST', `lease on session #${sessionPk} was lost to another agent`, 'lease', true);
+  }
+}
+
+const FS_RETRYABLE = new Set(['EIO', 'ESTALE', 'EAGAIN', 'EBUSY', 'ETIMEDOUT', 'EMFILE', 'ENFILE', 'ENOSPC', 'ENOENT', 'EHOSTDOWN', 'EREMOTEIO']);
+const FS_ATTENTION = new Set(['EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG', 'EROFS', 'EXDEV', 'ENOTDIR', 'EISDIR']);
+
+const S3_ATTENTION = new Set([
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'NoSuchBucket',
+  'InvalidBucketName',
+  'AllAccessDisabled',
+  'KMS.AccessDeniedException',
+  'EntityTooLarge',
+]);
+
+const PG_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+
+export function classifyError(err: unknown): AgentError {
+  if (err instanceof AgentError) return err;
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; severity?: string };
+  const message = e?.message ?? String(err);
+  if (e?.name === 'AbortError') return new AgentError('ABORTED', 'aborted', 'internal', true, { cause: err });
+
+  if (e?.$metadata !== undefined) {
+    const status = e.$metadata.httpStatusCode ?? 0;
+    const code = e.name ?? 'S3Error';
+    const retryable = !S3_ATTENTION.has(code) && (status === 0 || status >= 500 || status === 429 || status === 408 || status === 409 || status === 412);
+    return new AgentError(`S3_${code}`, `S3 ${code}${status ? ` (HTTP ${status})` : ''}: ${message}`, 's3', retryable, { cause: err });
+  }
+  // PostgreSQL server errors carry a 5-character SQLSTATE and a severity.
+  if (typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && e.severity !== undefined) {
+    const cls = e.code.slice(0, 2);
+    const retryable = ['08', '40', '53', '57', '58'].includes(cls) || e.code === '55P03';
+    return new AgentError(`PG_${e.code}`, `database error ${e.code}: ${message}`, 'db', retryable, { cause: err });
+  }
+  if (typeof e?.code === 'string' && (FS_RETRYABLE.has(e.code) || FS_ATTENTION.has(e.code) || /^E[A-Z]+$/.test(e.code))) {
+    if (PG_CONNECTION_CODES.has(e.code) && /connect|socket|5432/i.test(message)) {
+      return new AgentError(`DB_${e.code}`, `database unreachable (${e.code})`, 'db', true, { cause: err });
+    }
+    const retryable = !FS_ATTENTION.has(e.code);
+    return new AgentError(`FS_${e.code}`, message, 'fs', retryable, { cause: err });
+  }
+  if (/Connection terminated|connection.*(closed|ended)|timeout exceeded when trying to connect/i.test(message)) {
+    return new AgentError('DB_CONNECTION', `database connection lost: ${message}`, 'db', true, { cause: err });
+  }
+  return new AgentError('INTERNAL', message, 'internal', true, { cause: err });
+}
+
+/** Error text safe to store and log: credentials in URLs are masked. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^:/@\s]+):([^@\s]+)@/gi, '$1$2:***@')
+    .replace(/(password|secret|token|authkey)(["'=:\s]+)([^\s"',;]+)/gi, '$1$2***')
+    .replace(/AKIA[0-9A-Z]{16}/g, 'AKIA****************');
+}

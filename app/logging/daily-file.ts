@@ -1,0 +1,61 @@
+import { mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+
+type Destination = ReturnType<typeof pino.destination>;
+
+/**
+ * `{dir}/agent.log`, rotated at the first write of each UTC day to `agent-YYYY-MM-DD.log`;
+ * `keepDays` rotated files are kept.
+ */
+export class DailyLogFile {
+  private readonly path: string;
+  private day: string;
+  private readonly dest: Destination;
+
+  constructor(
+    private readonly dir: string,
+    private readonly keepDays = 14,
+    private readonly today: () => string = () => new Date().toISOString().slice(0, 10),
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.path = join(dir, 'agent.log');
+    this.day = this.today();
+    try {
+      const written = statSync(this.path).mtime.toISOString().slice(0, 10);
+      if (written !== this.day) this.rotate(written);
+    } catch {
+      // No log yet.
+    }
+    this.dest = pino.destination({ dest: this.path, sync: false, mkdir: true });
+  }
+
+  write(chunk: string): boolean {
+    const day = this.today();
+    if (day !== this.day) {
+      this.dest.flushSync();
+      this.rotate(this.day);
+      this.dest.reopen();
+      this.day = day;
+    }
+    return this.dest.write(chunk);
+  }
+
+  flush(): void {
+    this.dest.flushSync();
+  }
+
+  private rotate(day: string): void {
+    try {
+      renameSync(this.path, join(this.dir, `agent-${day}.log`));
+    } catch {
+      return;
+    }
+    const old = readdirSync(this.dir)
+      .filter((f) => /^agent-\d{4}-\d{2}-\d{2}\.log$/.test(f))
+      .sort()
+      .reverse()
+      .slice(this.keepDays);
+    for (const f of old) unlinkSync(join(this.dir, f));
+  }
+}

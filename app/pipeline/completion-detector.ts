@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+import type { SessionFile } from './session-files.js';
+
+/**
+ * The folder's observed state: file count, total size, newest mtime, and a digest of every
+ * (path, size, mtime) so that any change to any file shows, not only changes to the totals.
+ */
+export function observedState(files: readonly SessionFile[]): string {
+  let bytes = 0;
+  let newest = 0n;
+  const digest = createHash('sha256');
+  for (const f of files) {
+    bytes += f.size;
+    if (f.mtimeNs > newest) newest = f.mtimeNs;
+    digest.update(`${f.relativePath}\0${f.size}\0${f.mtimeNs}\n`);
+  }
+  return `${files.length}:${bytes}:${newest}:${digest.digest('hex').slice(0, 32)}`;
+}
+
+export interface CompletionInput {
+  requiredMarkers: readonly string[];
+  presentPaths: ReadonlySet<string>;
+  fileCount: number;
+  current: string;
+  previous: { state: string; since: Date } | null;
+  now: Date;
+  stableWindowSeconds: number;
+}
+
+export interface CompletionDecision {
+  complete: boolean;
+  /** Why not complete yet (empty when complete). */
+  reason: string;
+  /** When the current state was first seen: the start of the stability window. */
+  since: Date;
+}
+
+/**
+ * Complete when every marker exists and the state is unchanged across observations at
+ * least the window apart (window 0: two consecutive equal observations). The first
+ * observation is never complete.
+ */
+export function decideCompletion(input: CompletionInput): CompletionDecision {
+  const unchanged = input.previous !== null && input.previous.state === input.current;
+  const since = unchanged ? (input.previous as { since: Date }).since : input.now;
+  const missing = input.requiredMarkers.filter((m) => !input.presentPaths.has(m));
+  if (input.fileCount === 0) return { complete: false, reason: 'folder has no files yet', since };
+  if (missing.length > 0) return { complete: false, reason: `waiting for marker files: ${missing.join(', ')}`, since };
+  if (!unchanged) {
+    return { complete: false, reason: input.previous === null ? 'first observation' : 'folder changed since the last observation', since };
+  }
+  const elapsed = (input.now.getTime() - since.getTime()) / 1000;
+  if (elapsed < input.stableWindowSeconds) {
+    return { complete: false, reason: `unchanged for ${Math.floor(elapsed)}s of ${input.stableWindowSeconds}s`, since };
+  }
+  return { complete: true, reason: '', since };
+}

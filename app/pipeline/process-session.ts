@@ -1,0 +1,195 @@
+import type { Deps } from '../deps.js';
+import { LeaseLostError, SessionChangedError, classifyError, redactSecrets, sessionProblem } from '../errors.js';
+import { releaseLease, renewLease } from '../state/queries/lease.js';
+import { recordObservation } from '../state/queries/record-observation.js';
+import { transitionSession } from '../state/queries/transition-session.js';
+import type { SessionRow } from '../state/session-row.js';
+import type { SessionStatus } from '../state/states.js';
+import { nextAfterFailure } from './backoff.js';
+import { decideCompletion, observedState } from './completion-detector.js';
+import { ignoreMatcher } from './ignore.js';
+import { moveUploadedSession } from './move-step.js';
+import { pathExists } from './mover.js';
+import { listSessionFiles } from './session-files.js';
+import { uploadStableSession } from './upload-session.js';
+
+export interface SessionOutcome {
+  pk: number;
+  status: SessionStatus;
+  /** This attempt failed (the session is now failed or needs_attention). */
+  failed: boolean;
+}
+
+/**
+ * Takes one claimed session as far as it can go this cycle. Whatever happens, the claim is
+ * released at the end, even when recording the result fails.
+ */
+export async function processSession(deps: Deps, claimed: SessionRow, signal: AbortSignal): Promise<SessionOutcome> {
+  const leaseToken = claimed.leaseToken as string;
+  const lost = new AbortController();
+  const heartbeat = startHeartbeat(deps, claimed.pk, leaseToken, lost);
+  const sessionSignal = AbortSignal.any([signal, lost.signal]);
+  // Where the session is now: failures are recorded from the state it had reached.
+  const progress = { row: claimed };
+  try {
+    const status = await advance(deps, progress, leaseToken, sessionSignal);
+    return { pk: claimed.pk, status, failed: false };
+  } catch (err) {
+    return await recordFailure(deps, progress.row, leaseToken, err, signal, lost.signal);
+  } finally {
+    clearInterval(heartbeat);
+    await releaseLease(deps.db, claimed.pk, leaseToken).catch((err: unknown) =>
+      deps.logger.warn({ event: 'lease_release_failed', session_pk: claimed.pk, err }, 'could not release the claim; it expires by itself'),
+    );
+  }
+}
+
+async function advance(deps: Deps, progress: { row: SessionRow }, leaseToken: string, signal: AbortSignal): Promise<SessionStatus> {
+  const { config } = deps;
+  const row = progress.row;
+  if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, leaseToken)).status;
+  if (!(await pathExists(row.folderPath))) {
+    throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded); nothing was uploaded`);
+  }
+  if (row.status === 'waiting_for_stable') {
+    const ready = await observe(deps, row, leaseToken);
+    if (!ready) return 'waiting_for_stable';
+    progress.row = ready;
+  }
+  progress.row = await uploadStableSession(deps, progress.row, leaseToken, signal);
+  if (!config.agent.move_after_upload) return progress.row.status;
+  return (await moveUploadedSession(deps, progress.row, leaseToken)).status;
+}
+
+/** One observation of a waiting folder; returns the session when it is now ready to upload. */
+async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise<SessionRow | null> {
+  const { db, config, clock, logger, agentId } = deps;
+  const profile = config.profiles[row.profile];
+  if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
+  const listing = await listSessionFiles(row.folderPath, ignoreMatcher(profile.ignore_patterns));
+  const now = clock.now();
+  const state = observedState(listing.files);
+  const decision = decideCompletion({
+    requiredMarkers: profile.required_markers,
+    presentPaths: new Set(listing.files.map((f) => f.relativePath)),
+    fileCount: listing.files.length,
+    current: state,
+    previous: row.observedState && row.observedSince ? { state: row.observedState, since: row.observedSince } : null,
+    now,
+    stableWindowSeconds: config.agent.stable_window_seconds,
+  });
+  if (!decision.complete) {
+    await recordObservation(db, { pk: row.pk, leaseToken, state, since: decision.since, now, waitingReason: decision.reason });
+    logger.info({ event: 'session_waiting', folder: row.folderPath, files: listing.files.length, reason: decision.reason }, 'session not complete yet');
+    return null;
+  }
+  const { row: ready } = await transitionSession(db, {
+    pk: row.pk,
+    leaseToken,
+    agentId,
+    from: ['waiting_for_stable'],
+    to: 'ready_to_upload',
+    now,
+    reason: `stable since ${decision.since.toISOString()}`,
+    error: null,
+  });
+  logger.info(
+    { event: 'session_stable', folder: row.folderPath, from: 'waiting_for_stable', to: 'ready_to_upload', files: listing.files.length, stable_since: decision.since.toISOString() },
+    'session complete and stable',
+  );
+  return ready;
+}
+
+async function recordFailure(
+  deps: Deps,
+  row: SessionRow,
+  leaseToken: string,
+  err: unknown,
+  shutdown: AbortSignal,
+  lost: AbortSignal,
+): Promise<SessionOutcome> {
+  const { db, clock, logger, agentId, config, metrics } = deps;
+  const e = classifyError(err);
+  const ctx = { session_pk: row.pk, session_id: row.sessionId, folder: row.folderPath };
+  if (lost.aborted || e instanceof LeaseLostError) {
+    logger.warn({ event: 'lease_lost', ...ctx, err: e }, 'another agent took this session over; stopped working on it');
+    return { pk: row.pk, status: row.status, failed: false };
+  }
+  if (shutdown.aborted) {
+    logger.info({ event: 'session_interrupted', ...ctx, status: row.status }, 'stopping: the session resumes from here on the next start');
+    return { pk: row.pk, status: row.status, failed: false };
+  }
+  const error = { code: e.code, message: redactSecrets(e.message) };
+  // Listing the folder failed while waiting: keep waiting unless a person must act.
+  const waiting = row.status === 'waiting_for_stable';
+  if (e instanceof SessionChangedError || (waiting && e.retryable)) {
+    const { from } = await transitionSession(db, {
+      pk: row.pk,
+      leaseToken,
+      agentId,
+      from: ['waiting_for_stable', 'ready_to_upload', 'uploading', 'failed'],
+      to: 'waiting_for_stable',
+      now: clock.now(),
+      reason: error.message,
+      error,
+    });
+    logger.warn({ event: 'session_changed', ...ctx, from, to: 'waiting_for_stable', err: e }, 'session is not stable after all; waiting again');
+    return { pk: row.pk, status: 'waiting_for_stable', failed: false };
+  }
+  metrics.sessionFailures.inc({ code: e.code });
+  if (row.status === 'uploaded') {
+    await transitionSession(db, { pk: row.pk, leaseToken, agentId, from: ['uploaded'], to: 'uploaded', now: clock.now(), reason: `move failed: ${error.message}`, error });
+    logger.error({ event: 'session_move_failed', ...ctx, from: 'uploaded', to: 'uploaded', err: e }, 'upload is complete but the move failed; retrying next cycle');
+    return { pk: row.pk, status: 'uploaded', failed: true };
+  }
+  const attempts = row.attempts + 1;
+  const outcome = nextAfterFailure({
+    attempts,
+    maxRetries: config.upload.max_retries,
+    retryable: e.retryable,
+    now: clock.now(),
+    initialBackoffSeconds: config.upload.initial_backoff_seconds,
+    maxBackoffSeconds: config.upload.max_backoff_seconds,
+  });
+  const { from } = await transitionSession(db, {
+    pk: row.pk,
+    leaseToken,
+    agentId,
+    from: ['waiting_for_stable', 'ready_to_upload', 'uploading', 'failed'],
+    to: outcome.status,
+    now: clock.now(),
+    reason: error.message,
+    error,
+    countAttempt: true,
+    nextAttemptAt: outcome.status === 'failed' ? outcome.retryAt : null,
+  });
+  logger.error(
+    {
+      event: 'session_failed',
+      ...ctx,
+      from,
+      to: outcome.status,
+      attempt: attempts,
+      max_retries: config.upload.max_retries,
+      retry_at: outcome.status === 'failed' ? outcome.retryAt.toISOString() : null,
+      err: e,
+    },
+    outcome.status === 'failed' ? 'session failed; will retry' : 'session needs attention',
+  );
+  return { pk: row.pk, status: outcome.status, failed: true };
+}
+
+function startHeartbeat(deps: Deps, pk: number, leaseToken: string, lost: AbortController): NodeJS.Timeout {
+  const seconds = deps.config.agent.lease_seconds;
+  const timer = setInterval(() => {
+    const expires = new Date(deps.clock.now().getTime() + seconds * 1000);
+    renewLease(deps.db, pk, leaseToken, expires).then(
+      (held) => {
+        if (!held) lost.abort(new LeaseLostError(pk));
+      },
+      (err: unknown) => deps.logger.warn({ event: 'lease_renew_failed', session_pk: pk, err }, 'could not renew the claim; retrying'),
+    );
+  }, (seconds * 1000) / 3);
+  timer.unref();
+  return timer;
+}

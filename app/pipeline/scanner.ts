@@ -1,0 +1,44 @@
+import { opendir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SessionRoot } from '../config/schema.js';
+import { classifyError } from '../errors.js';
+import type { DiscoveredFolder } from '../state/queries/record-discovered.js';
+
+/** Folder names at the top of a root that are never sessions. */
+export const RESERVED_ROOT_ENTRIES = new Set(['processed', 'lost+found', '$RECYCLE.BIN', 'System Volume Information']);
+
+export function isCandidateFolderName(name: string): boolean {
+  return !RESERVED_ROOT_ENTRIES.has(name) && !name.startsWith('.');
+}
+
+export interface ScanResult {
+  folders: DiscoveredFolder[];
+  /** Roots that could be listed this cycle; sessions of the others are left alone. */
+  readableRoots: string[];
+  rootErrors: { root: string; code: string; message: string }[];
+}
+
+/**
+ * Lists session folders (directories only; links are not followed) in every root. A root
+ * that is missing or unreadable is reported and skipped; the others still count.
+ */
+export async function scanRoots(roots: readonly SessionRoot[]): Promise<ScanResult> {
+  const result: ScanResult = { folders: [], readableRoots: [], rootErrors: [] };
+  for (const root of roots) {
+    const rootPath = root.path.replace(/\/+$/, '') || '/';
+    try {
+      const found: DiscoveredFolder[] = [];
+      for await (const entry of await opendir(rootPath)) {
+        if (!entry.isDirectory() || !isCandidateFolderName(entry.name)) continue;
+        found.push({ folderPath: join(rootPath, entry.name), folderName: entry.name, rootPath, profile: root.profile });
+      }
+      found.sort((a, b) => (a.folderName < b.folderName ? -1 : a.folderName > b.folderName ? 1 : 0));
+      result.folders.push(...found);
+      result.readableRoots.push(rootPath);
+    } catch (err) {
+      const e = classifyError(err);
+      result.rootErrors.push({ root: rootPath, code: e.code, message: e.message });
+    }
+  }
+  return result;
+}

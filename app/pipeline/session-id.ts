@@ -1,0 +1,47 @@
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sessionProblem } from '../errors.js';
+
+const SAFE_ID = /^[A-Za-z0-9._-]{1,255}$/;
+const MAX_METADATA_BYTES = 1024 * 1024;
+
+/** Why `id` cannot be an S3 key segment, or null when it can. */
+export function sessionIdProblem(id: string): string | null {
+  if (id === '.' || id === '..') return `"${id}" is not allowed`;
+  if (id.length === 0) return 'is empty';
+  if (id.length > 255) return `is ${id.length} characters long (at most 255)`;
+  if (!SAFE_ID.test(id)) return `${JSON.stringify(id)} has characters outside [A-Za-z0-9._-]`;
+  return null;
+}
+
+/**
+ * The `session_id` of the first metadata file that has one, else the folder name; throws a
+ * needs-attention error when that id is unusable or a metadata file is not what it should be.
+ */
+export async function resolveSessionId(folder: string, folderName: string, metadataFiles: readonly string[]): Promise<{ sessionId: string; source: string }> {
+  for (const rel of metadataFiles) {
+    const path = join(folder, rel);
+    const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+      throw err;
+    });
+    if (st === null) continue;
+    if (!st.isFile()) throw sessionProblem('BAD_METADATA', `metadata file ${rel} is not a regular file`);
+    if (st.size > MAX_METADATA_BYTES) throw sessionProblem('BAD_METADATA', `metadata file ${rel} is ${st.size} bytes (at most ${MAX_METADATA_BYTES} are read)`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(path, 'utf8'));
+    } catch (err) {
+      throw sessionProblem('BAD_METADATA', `metadata file ${rel} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || !('session_id' in parsed)) continue;
+    const value = (parsed as { session_id: unknown }).session_id;
+    if (typeof value !== 'string') throw sessionProblem('BAD_SESSION_ID', `session_id in ${rel} must be a string, found ${value === null ? 'null' : typeof value}`);
+    const problem = sessionIdProblem(value);
+    if (problem) throw sessionProblem('BAD_SESSION_ID', `session_id from ${rel} ${problem}`);
+    return { sessionId: value, source: rel };
+  }
+  const problem = sessionIdProblem(folderName);
+  if (problem) throw sessionProblem('BAD_SESSION_ID', `folder name used as session_id ${problem}; add a metadata file with a valid session_id or rename the folder`);
+  return { sessionId: folderName, source: 'folder name' };
+}

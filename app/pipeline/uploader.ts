@@ -1,0 +1,99 @@
+import type { Deps } from '../deps.js';
+import { headObject } from '../s3/objects.js';
+import { uploadFile } from '../s3/file-upload.js';
+import { Limiter } from '../s3/limiter.js';
+import { deleteFileRecordsExcept, listFileRecords, markFilesUploaded, upsertFileRecords } from '../state/queries/file-records.js';
+import { objectKey } from './s3-keys.js';
+import type { SessionFile } from './session-files.js';
+
+const RECORD_BATCH = 500;
+
+/**
+ * Uploads every file of the session (several at once), skipping files an earlier attempt
+ * already put in S3 intact. Returns each file's SHA-256, taken from the upload's own read.
+ * File records are written in batches so DB work does not grow per file.
+ */
+export async function uploadSessionFiles(
+  deps: Deps,
+  session: { pk: number; sessionId: string },
+  files: readonly SessionFile[],
+  signal: AbortSignal,
+): Promise<Map<string, string>> {
+  const { db, s3, config, logger, clock, metrics } = deps;
+  const bucket = config.upload.s3_bucket;
+  const partSize = config.upload.part_size_mb * 1024 * 1024;
+  await upsertFileRecords(
+    db,
+    session.pk,
+    files.map((f) => ({ relativePath: f.relativePath, size: f.size, mtimeNs: String(f.mtimeNs) })),
+  );
+  await deleteFileRecordsExcept(
+    db,
+    session.pk,
+    files.map((f) => f.relativePath),
+  );
+  const records = new Map((await listFileRecords(db, session.pk)).map((r) => [r.relativePath, r]));
+  const sha256 = new Map<string, string>();
+  const pending: { relativePath: string; sha256: string; etag: string | null }[] = [];
+  const flush = async () => {
+    const batch = pending.splice(0, pending.length);
+    await markFilesUploaded(db, session.pk, batch, clock.now());
+  };
+
+  const limiter = new Limiter(config.upload.concurrency);
+  const queue = [...files];
+  let resumed = 0;
+  // The first failure stops the other workers; it is the error reported.
+  const stop = new AbortController();
+  let firstError: unknown;
+  signal = AbortSignal.any([signal, stop.signal]);
+  const worker = async () => {
+    try {
+      await drain();
+    } catch (err) {
+      if (!stop.signal.aborted) {
+        firstError = err;
+        stop.abort(err);
+      }
+    }
+  };
+  const drain = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      signal.throwIfAborted();
+      const key = objectKey(config.upload.s3_prefix, session.sessionId, file.relativePath);
+      const record = records.get(file.relativePath);
+      if (record?.status === 'uploaded' && record.sha256) {
+        const head = await limiter.run(signal, () => headObject(s3, bucket, key, signal));
+        const metaSha = head?.metadata.sha256;
+        if (head && head.size === file.size && (metaSha === undefined || metaSha === record.sha256)) {
+          sha256.set(file.relativePath, record.sha256);
+          resumed++;
+          continue;
+        }
+      }
+      const started = Date.now();
+      const result = await uploadFile(
+        s3,
+        limiter,
+        { bucket, key, absolutePath: file.absolutePath, relativePath: file.relativePath, expectedSize: file.size, expectedMtimeNs: file.mtimeNs, partSize },
+        signal,
+      );
+      sha256.set(file.relativePath, result.sha256);
+      metrics.filesUploaded.inc();
+      metrics.bytesUploaded.inc(file.size);
+      logger.info(
+        { event: 'upload_file_succeeded', session_id: session.sessionId, file: file.relativePath, key, bytes: file.size, ms: Date.now() - started },
+        'file uploaded',
+      );
+      pending.push({ relativePath: file.relativePath, sha256: result.sha256, etag: result.etag });
+      if (pending.length >= RECORD_BATCH) await flush();
+    }
+  };
+  const workers = Array.from({ length: Math.min(config.upload.concurrency, Math.max(files.length, 1)) }, worker);
+  await Promise.all(workers);
+  // What did reach S3 is recorded even when another file failed, so the retry resumes.
+  await flush();
+  if (stop.signal.aborted) throw firstError;
+  if (resumed > 0) logger.info({ event: 'upload_resumed', session_id: session.sessionId, files_skipped: resumed }, 'files already in S3 were not sent again');
+  return sha256;
+}

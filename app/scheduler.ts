@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { abortableDelay } from './clock.js';
+import type { Deps } from './deps.js';
+import { classifyError } from './errors.js';
+import { processSession, type SessionOutcome } from './pipeline/process-session.js';
+import { scanRoots } from './pipeline/scanner.js';
+import { claimNextSession } from './state/queries/claim-next-session.js';
+import { recordDiscovered } from './state/queries/record-discovered.js';
+
+export interface CycleReport {
+  discovered: number;
+  outcomes: SessionOutcome[];
+  rootErrors: { root: string; code: string; message: string }[];
+  /** Sessions whose attempt failed in this cycle (scan-once exits 1 when there are any). */
+  failed: number;
+}
+
+/**
+ * One full cycle: scan every root, record new folders, then take each session with work due
+ * (one claim at a time, so other agents can take the rest) and move it as far as it goes.
+ */
+export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleReport> {
+  const { db, config, clock, logger, agentId, metrics } = deps;
+  const stopTimer = metrics.cycleDuration.startTimer();
+  const scan = await scanRoots(config.watch.session_roots);
+  for (const e of scan.rootErrors) {
+    logger.error({ event: 'root_unavailable', root: e.root, err: { code: e.code, message: e.message } }, 'session root cannot be listed; skipped this cycle');
+  }
+  const created = await recordDiscovered(db, scan.folders, agentId, clock.now());
+  for (const s of created) logger.info({ event: 'session_discovered', session_pk: s.pk, folder: s.folderPath, from: null, to: 'waiting_for_stable' }, 'new session folder');
+
+  const outcomes: SessionOutcome[] = [];
+  const handled: number[] = [];
+  while (!signal.aborted && scan.readableRoots.length > 0) {
+    const claimed = await claimNextSession(db, {
+      roots: scan.readableRoots,
+      agentId,
+      leaseToken: randomUUID(),
+      leaseSeconds: config.agent.lease_seconds,
+      now: clock.now(),
+      includeUploaded: config.agent.move_after_upload,
+      skip: handled,
+    });
+    if (!claimed) break;
+    handled.push(claimed.pk);
+    try {
+      outcomes.push(await processSession(deps, claimed, signal));
+    } catch (err) {
+      // Recording the outcome failed (the DB went away): this session's claim expires and it
+      // is picked up again; the others still get their turn.
+      logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, err }, 'could not record the session outcome');
+      outcomes.push({ pk: claimed.pk, status: claimed.status, failed: true });
+      if (classifyError(err).kind === 'db') break;
+    }
+  }
+  stopTimer();
+  metrics.lastCycleEnd.setToCurrentTime();
+  return {
+    discovered: created.length,
+    outcomes,
+    rootErrors: scan.rootErrors,
+    failed: outcomes.filter((o) => o.failed).length + scan.rootErrors.length,
+  };
+}
+
+export interface Loop {
+  /** Resolves when the loop has stopped. */
+  done: Promise<void>;
+  /** Stops taking new work and aborts what is in flight; safe to call more than once. */
+  stop(): void;
+  lastCycleEndedAt(): Date | null;
+}
+
+/** Cycles every `scan_interval_seconds` until stopped. A failed cycle is logged, never fatal. */
+export function startLoop(deps: Deps, options: { onCycleError?: (err: unknown) => void } = {}): Loop {
+  const controller = new AbortController();
+  let lastEnded: Date | null = null;
+  const done = (async () => {
+    while (!controller.signal.aborted) {
+      try {
+        const report = await runCycle(deps, controller.signal);
+        lastEnded = new Date();
+        deps.logger.info(
+          { event: 'cycle_completed', discovered: report.discovered, sessions: report.outcomes.length, failed: report.failed },
+          'scan cycle completed',
+        );
+      } catch (err) {
+        if (controller.signal.aborted) break;
+        deps.logger.error({ event: 'cycle_failed', err }, 'scan cycle failed; trying again next interval');
+        options.onCycleError?.(err);
+      }
+      try {
+        await abortableDelay(deps.config.agent.scan_interval_seconds * 1000, controller.signal);
+      } catch {
+        break;
+      }
+    }
+  })();
+  return {
+    done,
+    stop() {
+      if (!controller.signal.aborted) controller.abort(new DOMException('agent stopping', 'AbortError'));
+    },
+    lastCycleEndedAt: () => lastEnded,
+  };
+}

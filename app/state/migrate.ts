@@ -1,0 +1,53 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Db } from './db.js';
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  return Promise.all(files.map(async (f) => ({ id: Number(f.slice(0, 3)), name: f, sql: await readFile(join(dir, f), 'utf8') })));
+}
+
+/**
+ * Applies pending migrations, forward only. Each runs in its own transaction that first
+ * inserts its row: an agent migrating at the same moment blocks on that key, then hits the
+ * unique violation and backs off, so concurrent starts are safe.
+ */
+export async function migrate(db: Db, migrations?: Migration[]): Promise<number[]> {
+  const all = migrations ?? (await loadMigrations());
+  await createMigrationsTable(db);
+  const applied: number[] = [];
+  for (const m of all) {
+    const done = await db.query('SELECT 1 FROM uploader_migrations WHERE id = $1', [m.id]);
+    if (done.rowCount > 0) continue;
+    try {
+      await db.transaction(async (tx) => {
+        await tx.query('INSERT INTO uploader_migrations (id, name, applied_at) VALUES ($1, $2, now())', [m.id, m.name]);
+        await tx.exec(m.sql);
+      });
+      applied.push(m.id);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+    }
+  }
+  return applied;
+}
+
+async function createMigrationsTable(db: Db): Promise<void> {
+  try {
+    await db.query(
+      'CREATE TABLE IF NOT EXISTS uploader_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
+    );
+  } catch (err) {
+    // Two agents creating it at once: one wins, the other sees the type's unique key.
+    if ((err as { code?: string }).code !== '23505') throw err;
+  }
+}

@@ -1,0 +1,70 @@
+import type { Db } from '../db.js';
+
+export interface FileRecord {
+  relativePath: string;
+  size: number;
+  mtimeNs: string;
+  sha256: string | null;
+  status: 'pending' | 'uploaded';
+  etag: string | null;
+}
+
+/**
+ * Records the files an attempt will upload, in one statement. A file already uploaded by an
+ * earlier attempt keeps its record only if its size and mtime are unchanged; otherwise it is
+ * pending again.
+ */
+export async function upsertFileRecords(
+  db: Pick<Db, 'query'>,
+  pk: number,
+  files: { relativePath: string; size: number; mtimeNs: string }[],
+): Promise<void> {
+  if (files.length === 0) return;
+  await db.query(
+    `INSERT INTO uploader_files (session_pk, relative_path, size, mtime_ns)
+     SELECT $1, f.path, f.size, f.mtime FROM unnest($2::text[], $3::bigint[], $4::text[]) AS f(path, size, mtime)
+     ON CONFLICT (session_pk, relative_path) DO UPDATE
+        SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,
+            status = CASE WHEN uploader_files.size = EXCLUDED.size AND uploader_files.mtime_ns = EXCLUDED.mtime_ns
+                          THEN uploader_files.status ELSE 'pending' END,
+            sha256 = CASE WHEN uploader_files.size = EXCLUDED.size AND uploader_files.mtime_ns = EXCLUDED.mtime_ns
+                          THEN uploader_files.sha256 ELSE NULL END`,
+    [pk, files.map((f) => f.relativePath), files.map((f) => f.size), files.map((f) => f.mtimeNs)],
+  );
+}
+
+/** Drops records of files no longer in the folder (so the record set matches the manifest). */
+export async function deleteFileRecordsExcept(db: Pick<Db, 'query'>, pk: number, keep: string[]): Promise<void> {
+  await db.query('DELETE FROM uploader_files WHERE session_pk = $1 AND NOT (relative_path = ANY($2::text[]))', [pk, keep]);
+}
+
+export async function listFileRecords(db: Pick<Db, 'query'>, pk: number): Promise<FileRecord[]> {
+  const res = await db.query<{ relative_path: string; size: string; mtime_ns: string; sha256: string | null; status: 'pending' | 'uploaded'; etag: string | null }>(
+    'SELECT relative_path, size, mtime_ns, sha256, status, etag FROM uploader_files WHERE session_pk = $1 ORDER BY relative_path',
+    [pk],
+  );
+  return res.rows.map((r) => ({
+    relativePath: r.relative_path,
+    size: Number(r.size),
+    mtimeNs: r.mtime_ns,
+    sha256: r.sha256,
+    status: r.status,
+    etag: r.etag,
+  }));
+}
+
+/** Marks a batch of files uploaded in one statement. */
+export async function markFilesUploaded(
+  db: Pick<Db, 'query'>,
+  pk: number,
+  files: { relativePath: string; sha256: string; etag: string | null }[],
+  now: Date,
+): Promise<void> {
+  if (files.length === 0) return;
+  await db.query(
+    `UPDATE uploader_files u SET status = 'uploaded', sha256 = f.sha256, etag = f.etag, uploaded_at = $5
+       FROM unnest($2::text[], $3::text[], $4::text[]) AS f(path, sha256, etag)
+      WHERE u.session_pk = $1 AND u.relative_path = f.path`,
+    [pk, files.map((f) => f.relativePath), files.map((f) => f.sha256), files.map((f) => f.etag), now],
+  );
+}

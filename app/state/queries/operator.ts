@@ -1,0 +1,63 @@
+import type { Db } from '../db.js';
+import { toSessionRow, type SessionRow } from '../session-row.js';
+import type { SessionStatus } from '../states.js';
+
+export async function listSessions(db: Pick<Db, 'query'>, statuses?: SessionStatus[]): Promise<SessionRow[]> {
+  const res = await db.query(
+    `SELECT * FROM uploader_sessions WHERE ($1::text[] IS NULL OR status = ANY($1::text[])) ORDER BY discovered_at, id`,
+    [statuses && statuses.length > 0 ? statuses : null],
+  );
+  return res.rows.map(toSessionRow);
+}
+
+/** Sessions an operator may mean by `ref`: a session_id, a folder name or a row number. */
+export async function findSessions(db: Pick<Db, 'query'>, ref: string): Promise<SessionRow[]> {
+  const res = await db.query(
+    `SELECT * FROM uploader_sessions
+      WHERE session_id = $1 OR folder_name = $1 OR folder_path = $1 OR id::text = $1
+      ORDER BY id`,
+    [ref],
+  );
+  return res.rows.map(toSessionRow);
+}
+
+export interface SessionEvent {
+  from: string | null;
+  to: string;
+  reason: string | null;
+  agentId: string;
+  at: Date;
+}
+
+export async function listEvents(db: Pick<Db, 'query'>, pk: number): Promise<SessionEvent[]> {
+  const res = await db.query<{ from_status: string | null; to_status: string; reason: string | null; agent_id: string; at: Date }>(
+    'SELECT from_status, to_status, reason, agent_id, at FROM uploader_events WHERE session_pk = $1 ORDER BY id',
+    [pk],
+  );
+  return res.rows.map((r) => ({ from: r.from_status, to: r.to_status, reason: r.reason, agentId: r.agent_id, at: new Date(r.at) }));
+}
+
+/**
+ * Puts a failed or needs_attention session back in the queue from the start of the
+ * stability window, with its retries reset. Refused while an agent holds it.
+ */
+export async function requeueSession(db: Pick<Db, 'query'>, pk: number, who: string, now: Date): Promise<SessionStatus | null> {
+  const res = await db.query<{ from_status: SessionStatus }>(
+    `WITH prev AS (
+       SELECT id, status FROM uploader_sessions
+        WHERE id = $1 AND status IN ('failed', 'needs_attention') AND (lease_token IS NULL OR lease_expires_at < $2)
+        FOR UPDATE),
+     upd AS (
+       UPDATE uploader_sessions s
+          SET status = 'waiting_for_stable', attempts = 0, next_attempt_at = NULL, last_error = NULL, last_error_code = NULL,
+              observed_state = NULL, observed_since = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $2
+         FROM prev WHERE s.id = prev.id
+       RETURNING s.id, prev.status AS from_status),
+     ev AS (
+       INSERT INTO uploader_events (session_pk, from_status, to_status, reason, agent_id, at)
+       SELECT id, from_status, 'waiting_for_stable', 'retry requested by ' || $3, $3, $2 FROM upd)
+     SELECT from_status FROM upd`,
+    [pk, now, who],
+  );
+  return res.rows[0]?.from_status ?? null;
+}
