@@ -31,7 +31,7 @@ const uploadSchema = z.strictObject({
   s3_prefix: z
     .string()
     .default('')
-    .refine((p) => !p.startsWith('/') && !p.split('/').some((s) => s === '.' || s === '..'), 'must not start with "/" or contain "." or ".." segments'),
+    .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain "." or ".." segments'),
   s3_endpoint: z.url().optional(),
   s3_force_path_style: z.boolean().default(false),
   max_retries: z.number().int().min(0).default(10),

@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+# Pin by digest in production (node:22-bookworm-slim@sha256:...) for reproducible builds.
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+# --- build: dev dependencies, TypeScript compile, then drop dev dependencies ---------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` would build before the sources are copied in.
+RUN npm ci --ignore-scripts
+COPY . .
+RUN npm run build && npm prune --omit=dev --ignore-scripts
+
+# --- runtime: production dependencies, NFS client, Tailscale, tini ------------------------
+FROM ${NODE_IMAGE}
+# The agent connects to Aurora with sslmode=verify-full against this bundle.
+ARG RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+# The agent drops to this user after mounting; match the owner of the lab shares
+# (overridable at run time with AGENT_UID / AGENT_GID).
+ARG AGENT_UID=1000
+ARG AGENT_GID=1000
+
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends ca-certificates curl nfs-common tini; \
+    curl -fsSL https://pkgs.tailscale.com/stable/debian/bookworm.noarmor.gpg \
+      -o /usr/share/keyrings/tailscale-archive-keyring.gpg; \
+    curl -fsSL https://pkgs.tailscale.com/stable/debian/bookworm.tailscale-keyring.list \
+      -o /etc/apt/sources.list.d/tailscale.list; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends tailscale; \
+    curl -fsSL "$RDS_CA_BUNDLE_URL" -o /etc/ssl/certs/rds-global-bundle.pem; \
+    grep -q 'BEGIN CERTIFICATE' /etc/ssl/certs/rds-global-bundle.pem; \
+    apt-get purge -y curl; \
+    apt-get autoremove -y; \
+    rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+ENV NODE_ENV=production \
+    PORT=8000 \
+    AGENT_CONFIG=/etc/uploader/config.yaml \
+    AGENT_UID=${AGENT_UID} \
+    AGENT_GID=${AGENT_GID} \
+    AGENT_DATA_DIR=/data
+COPY --from=build /src/package.json /src/package-lock.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY entrypoint.sh /usr/local/bin/entrypoint.sh
+RUN chmod 755 dist/app/cli/main.js \
+    && ln -s /app/dist/app/cli/main.js /usr/local/bin/uploader-agent \
+    && mkdir -p /data /etc/uploader
+
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# Runs as root only until the mounts are done: entrypoint.sh execs the agent via setpriv as
+# AGENT_UID:AGENT_GID. tini is PID 1 and forwards SIGTERM to the agent alone (no -g), so
+# tailscaled keeps the NFS mounts reachable while the agent drains.
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/entrypoint.sh"]

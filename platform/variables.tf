@@ -1,0 +1,159 @@
+variable "environment" {
+  description = "Short environment name (dev, prod); part of every resource name."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region of the deployment."
+  type        = string
+  default     = "ca-central-1"
+}
+
+# --- network inputs (the VPC is owned elsewhere) --------------------------------------------
+
+variable "vpc_id" {
+  description = "VPC that hosts the agent and the database."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets (with a NAT route to Tailscale, ECR and S3) for the agent and Aurora; at least two AZs."
+  type        = list(string)
+}
+
+# --- data bucket --------------------------------------------------------------------------
+
+variable "bucket_name" {
+  description = "Name of the S3 bucket that receives the sessions."
+  type        = string
+}
+
+variable "s3_prefix" {
+  description = "Key prefix the agent writes under (upload.s3_prefix); empty for the bucket root."
+  type        = string
+  default     = ""
+
+  validation {
+    # Used verbatim in IAM ARNs and in Step Functions States.Format strings.
+    condition     = can(regex("^([A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*/?$", var.s3_prefix)) && !startswith(var.s3_prefix, "/")
+    error_message = "s3_prefix may only contain [A-Za-z0-9._-] segments separated by '/'."
+  }
+}
+
+variable "sse_kms" {
+  description = "Encrypt the bucket with a customer-managed KMS key (true) or SSE-S3 (false)."
+  type        = bool
+  default     = true
+}
+
+variable "noncurrent_version_retention_days" {
+  description = "How long an overwritten object version stays recoverable."
+  type        = number
+  default     = 90
+}
+
+# --- downstream ---------------------------------------------------------------------------
+
+variable "etl_state_machine_arn" {
+  description = "State machine started with each validated session; empty means validation only."
+  type        = string
+  default     = ""
+}
+
+# --- database -----------------------------------------------------------------------------
+
+variable "db_min_acu" {
+  description = "Aurora Serverless v2 minimum capacity."
+  type        = number
+  default     = 0.5
+}
+
+variable "db_max_acu" {
+  description = "Aurora Serverless v2 maximum capacity."
+  type        = number
+  default     = 2
+}
+
+variable "db_deletion_protection" {
+  description = "Protect the state database from deletion."
+  type        = bool
+  default     = true
+}
+
+# --- agent --------------------------------------------------------------------------------
+
+variable "image_tag" {
+  description = "Tag (commit SHA) of the agent image in the ECR repository."
+  type        = string
+}
+
+variable "desired_count" {
+  description = "Agent tasks; several may share the database and the roots."
+  type        = number
+  default     = 1
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the ECS capacity provider."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "task_cpu" {
+  description = "CPU units reserved for the agent task."
+  type        = number
+  default     = 512
+}
+
+variable "task_memory" {
+  description = "Memory (MiB) reserved for the agent task."
+  type        = number
+  default     = 1024
+}
+
+variable "agent_uid" {
+  description = "UID the agent runs as after mounting; the owner of the lab shares."
+  type        = number
+  default     = 1000
+}
+
+variable "agent_gid" {
+  description = "GID the agent runs as after mounting."
+  type        = number
+  default     = 1000
+}
+
+variable "nfs_mounts" {
+  description = "NFS_MOUNTS for the entrypoint: host:/share:/mnt/point, comma separated."
+  type        = string
+}
+
+variable "agent" {
+  description = "The agent, watch and profiles sections of the agent config (upload and storage are derived)."
+  type = object({
+    machine_id            = string
+    lab_id                = string
+    scan_interval_seconds = optional(number, 60)
+    stable_window_seconds = optional(number, 300)
+    session_roots         = list(object({ path = string, profile = string }))
+    profiles = map(object({
+      required_markers = optional(list(string), [])
+      ignore_patterns  = optional(list(string), [])
+      metadata_files   = optional(list(string), [])
+    }))
+  })
+}
+
+# --- observability ------------------------------------------------------------------------
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention of the agent logs."
+  type        = number
+  default     = 90
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the alarm topic; empty to subscribe it elsewhere."
+  type        = string
+  default     = ""
+}

@@ -1,0 +1,92 @@
+import { Socket, createServer, type Server } from 'node:net';
+
+export type Fault = 'none' | 'refuse' | 'reset' | 'http503';
+
+/**
+ * A TCP proxy on loopback between the agent and a real server. Faults are real: connections
+ * are refused, reset mid-stream, answered with HTTP 503, or delayed; `dropAll` kills every
+ * open connection (what a server restart looks like to the client).
+ */
+export class FaultProxy {
+  fault: Fault = 'none';
+  delayMs = 0;
+  /** Requests (first line of each HTTP request seen), in order: for checking key order. */
+  readonly requests: string[] = [];
+  private readonly sockets = new Set<Socket>();
+  private server: Server | undefined;
+  port = 0;
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+    private readonly recordHttp = false,
+  ) {}
+
+  async start(port = 0): Promise<this> {
+    this.server = createServer((client) => this.handle(client));
+    await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', () => resolve()));
+    const address = this.server.address();
+    this.port = typeof address === 'object' && address ? address.port : port;
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  dropAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private handle(client: Socket): void {
+    this.sockets.add(client);
+    client.on('close', () => this.sockets.delete(client));
+    client.on('error', () => undefined);
+    if (this.fault === 'refuse') {
+      client.destroy();
+      return;
+    }
+    if (this.fault === 'reset') {
+      client.resetAndDestroy();
+      return;
+    }
+    if (this.fault === 'http503') {
+      client.once('data', () => {
+        const body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+        client.end(`HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      });
+      return;
+    }
+    const upstream = new Socket();
+    this.sockets.add(upstream);
+    upstream.on('close', () => this.sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    upstream.connect(this.targetPort, this.targetHost, () => {
+      client.on('data', (chunk: Buffer) => {
+        if (this.recordHttp) this.record(chunk);
+        const forward = () => upstream.write(chunk);
+        if (this.delayMs > 0) {
+          client.pause();
+          setTimeout(() => {
+            forward();
+            client.resume();
+          }, this.delayMs);
+        } else forward();
+      });
+      upstream.pipe(client);
+      client.on('end', () => upstream.end());
+    });
+  }
+
+  private record(chunk: Buffer): void {
+    const head = chunk.subarray(0, 512).toString('latin1');
+    const m = /^(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP\/1\.[01]\r\n/.exec(head);
+    if (m) this.requests.push(`${m[1]} ${decodeURIComponent((m[2] as string).split('?')[0] as string)}${(m[2] as string).includes('?') ? `?${(m[2] as string).split('?')[1]}` : ''}`);
+  }
+}

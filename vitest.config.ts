@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Integration files each get their own schema and S3 server; two workers fit the 2-core machines.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
