@@ -5,7 +5,8 @@ import { classifyError } from './errors.js';
 import { processSession, type SessionOutcome } from './pipeline/process-session.js';
 import { scanRoots } from './pipeline/scanner.js';
 import { claimNextSession } from './state/queries/claim-next-session.js';
-import { recordDiscovered } from './state/queries/record-discovered.js';
+import { forgetVanished, recordDiscovered } from './state/queries/record-discovered.js';
+import { pathExists } from './pipeline/mover.js';
 
 export interface CycleReport {
   discovered: number;
@@ -26,8 +27,12 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
   for (const e of scan.rootErrors) {
     logger.error({ event: 'root_unavailable', root: e.root, err: { code: e.code, message: e.message } }, 'session root cannot be listed; skipped this cycle');
   }
-  const created = await recordDiscovered(db, scan.folders, agentId, clock.now());
-  for (const s of created) logger.info({ event: 'session_discovered', session_pk: s.pk, folder: s.folderPath, from: null, to: 'waiting_for_stable' }, 'new session folder');
+  const created = [];
+  for (const s of await recordDiscovered(db, scan.folders, agentId, clock.now())) {
+    if (!(await pathExists(s.folderPath)) && (await forgetVanished(db, s.pk))) continue;
+    created.push(s);
+    logger.info({ event: 'session_discovered', session_pk: s.pk, folder: s.folderPath, from: null, to: 'waiting_for_stable' }, 'new session folder');
+  }
 
   const outcomes: SessionOutcome[] = [];
   const handled: number[] = [];

@@ -50,7 +50,9 @@ export function decideCompletion(input: CompletionInput): CompletionDecision {
     return { complete: false, reason: input.previous === null ? 'first observation' : 'folder changed since the last observation', since };
   }
   const elapsed = (input.now.getTime() - since.getTime()) / 1000;
-  if (elapsed < input.stableWindowSeconds) {
+  // With window 0 two equal observations suffice, even when the agent that made the first
+  // one had a clock slightly ahead of ours.
+  if (input.stableWindowSeconds > 0 && elapsed < input.stableWindowSeconds) {
     return { complete: false, reason: `unchanged for ${Math.floor(elapsed)}s of ${input.stableWindowSeconds}s`, since };
   }
   return { complete: true, reason: '', since };

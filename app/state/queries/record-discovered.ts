@@ -37,3 +37,16 @@ export async function recordDiscovered(
   );
   return res.rows.map((r) => ({ pk: Number(r.id), folderPath: r.folder_path }));
 }
+
+/**
+ * Forgets a just-recorded folder that turned out to be gone (another agent moved it between
+ * our scan and our insert). Only a row nobody has claimed or observed yet is removed.
+ */
+export async function forgetVanished(db: Pick<Db, 'query'>, pk: number): Promise<boolean> {
+  const res = await db.query(
+    `DELETE FROM uploader_sessions
+      WHERE id = $1 AND status = 'waiting_for_stable' AND lease_token IS NULL AND observed_state IS NULL`,
+    [pk],
+  );
+  return res.rowCount === 1;
+}
