@@ -51,6 +51,9 @@ const S3_ATTENTION = new Set([
   'EntityTooLarge',
 ]);
 
+// Transient whatever their HTTP status (RequestTimeout is a 400).
+const S3_TRANSIENT = new Set(['RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'InternalError', 'ServiceUnavailable', 'TimeoutError']);
+
 const PG_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
 export function classifyError(err: unknown): AgentError {
@@ -62,7 +65,7 @@ export function classifyError(err: unknown): AgentError {
   if (e?.$metadata !== undefined) {
     const status = e.$metadata.httpStatusCode ?? 0;
     const code = e.name ?? 'S3Error';
-    const retryable = !S3_ATTENTION.has(code) && (status === 0 || status >= 500 || status === 429 || status === 408 || status === 409 || status === 412);
+    const retryable = S3_TRANSIENT.has(code) || (!S3_ATTENTION.has(code) && (status === 0 || status >= 500 || status === 429 || status === 408 || status === 409 || status === 412));
     return new AgentError(`S3_${code}`, `S3 ${code}${status ? ` (HTTP ${status})` : ''}: ${message}`, 's3', retryable, { cause: err });
   }
   // PostgreSQL server errors carry a 5-character SQLSTATE and a severity.
@@ -87,7 +90,8 @@ export function classifyError(err: unknown): AgentError {
 /** Error text safe to store and log: credentials in URLs are masked. */
 export function redactSecrets(text: string): string {
   return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^:/@\s]+):([^@\s]+)@/gi, '$1$2:***@')
-    .replace(/(password|secret|token|authkey)(["'=:\s]+)([^\s"',;]+)/gi, '$1$2***')
+    // Greedy up to the last '@' of the URL: a password may itself contain '@'.
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)\S*@/gi, '$1***@')
+    .replace(/(password|passwd|secret|token|authkey)("?\s*[=:]\s*"?)([^\s"',;&]+)/gi, '$1$2***')
     .replace(/AKIA[0-9A-Z]{16}/g, 'AKIA****************');
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isMap, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type AgentConfig } from './schema.js';
+import { configSchema, crossFieldProblems, type AgentConfig } from './schema.js';
 
 export interface ConfigProblem {
   path: string;
@@ -43,9 +43,14 @@ export function parseConfig(text: string, file = '<config>'): AgentConfig {
       doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}`, line: lines.linePos(e.pos[0]).line })),
     );
   }
-  const result = configSchema.safeParse(doc.toJS() ?? {});
-  if (result.success) return result.data;
-  throw new ConfigError(file, result.error.issues.flatMap((issue) => toProblems(issue, doc, lines)));
+  const raw: unknown = doc.toJS() ?? {};
+  const result = configSchema.safeParse(raw);
+  const problems = [
+    ...(result.success ? [] : result.error.issues.flatMap((issue) => toProblems(issue, doc, lines))),
+    ...crossFieldProblems(raw).map((p) => ({ path: p.path.join('.'), message: p.message, line: lineOf(doc, lines, p.path, false) })),
+  ];
+  if (result.success && problems.length === 0) return result.data;
+  throw new ConfigError(file, problems);
 }
 
 function toProblems(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter): ConfigProblem[] {

@@ -49,34 +49,36 @@ const storageSchema = z.strictObject({
   state_dir: z.string().min(1).optional(),
 });
 
-export const configSchema = z
-  .strictObject({
-    agent: agentSchema,
-    watch: z.strictObject({ session_roots: z.array(rootSchema).min(1) }),
-    profiles: z.record(z.string(), profileSchema),
-    upload: uploadSchema,
-    storage: storageSchema,
-  })
-  .superRefine((cfg, ctx) => {
-    cfg.watch.session_roots.forEach((root, i) => {
-      if (!(root.profile in cfg.profiles)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['watch', 'session_roots', i, 'profile'],
-          message: `unknown profile "${root.profile}" (defined: ${Object.keys(cfg.profiles).join(', ') || 'none'})`,
-        });
-      }
-    });
-    const seen = new Map<string, number>();
-    cfg.watch.session_roots.forEach((root, i) => {
-      const norm = root.path.replace(/\/+$/, '');
-      const prev = seen.get(norm);
-      if (prev !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['watch', 'session_roots', i, 'path'], message: `duplicates session_roots[${prev}]` });
-      }
-      seen.set(norm, i);
-    });
+export const configSchema = z.strictObject({
+  agent: agentSchema,
+  watch: z.strictObject({ session_roots: z.array(rootSchema).min(1) }),
+  profiles: z.record(z.string(), profileSchema),
+  upload: uploadSchema,
+  storage: storageSchema,
+});
+
+/**
+ * Checks across fields (a root's profile exists, roots are distinct), run on the raw input so
+ * they are reported together with every other problem rather than after the others are fixed.
+ */
+export function crossFieldProblems(raw: unknown): { path: (string | number)[]; message: string }[] {
+  const cfg = raw as { watch?: { session_roots?: unknown }; profiles?: unknown } | null;
+  const roots = Array.isArray(cfg?.watch?.session_roots) ? (cfg.watch.session_roots as { path?: unknown; profile?: unknown }[]) : [];
+  const profiles = cfg?.profiles !== null && typeof cfg?.profiles === 'object' ? Object.keys(cfg.profiles as object) : null;
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const seen = new Map<string, number>();
+  roots.forEach((root, i) => {
+    if (profiles && typeof root?.profile === 'string' && !profiles.includes(root.profile)) {
+      problems.push({ path: ['watch', 'session_roots', i, 'profile'], message: `unknown profile "${root.profile}" (defined: ${profiles.join(', ') || 'none'})` });
+    }
+    if (typeof root?.path !== 'string') return;
+    const norm = root.path.replace(/\/+$/, '');
+    const prev = seen.get(norm);
+    if (prev !== undefined) problems.push({ path: ['watch', 'session_roots', i, 'path'], message: `duplicates session_roots[${prev}]` });
+    seen.set(norm, i);
   });
+  return problems;
+}
 
 export type AgentConfig = z.infer<typeof configSchema>;
 export type Profile = z.infer<typeof profileSchema>;

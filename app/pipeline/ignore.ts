@@ -22,12 +22,16 @@ export function compileGlob(pattern: string): RegExp {
     } else if (c === '?') {
       re += '[^/]';
     } else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2);
+      const negated = pattern[i + 1] === '!';
+      const first = i + (negated ? 2 : 1);
+      // A ']' right after '[' or '[!' is a literal member of the class.
+      const end = pattern.indexOf(']', first + 1);
       if (end === -1) {
         re += '\\[';
       } else {
-        const body = pattern.slice(i + 1, end).replace(/\\/g, '\\\\');
-        re += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
+        const members = pattern.slice(first, end).replace(/[\\\]^]/g, '\\$&');
+        // Like '*' and '?', a class never matches the path separator.
+        re += negated ? `[^/${members}]` : `(?!/)[${members}]`;
         i = end;
       }
     } else {

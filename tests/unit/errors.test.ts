@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { AgentError, classifyError, redactSecrets } from '../../app/errors.js';
+
+const fsError = (code: string) => Object.assign(new Error(`${code}: operation failed, read '/mnt/lab1/x'`), { code, syscall: 'read' });
+
+describe('classifyError', () => {
+  it.each([
+    [{ name: 'SlowDown', message: 'slow down', $metadata: { httpStatusCode: 503 } }, 's3', true],
+    [{ name: 'InternalError', message: 'oops', $metadata: { httpStatusCode: 500 } }, 's3', true],
+    [{ name: 'AccessDenied', message: 'denied', $metadata: { httpStatusCode: 403 } }, 's3', false],
+    [{ name: 'NoSuchBucket', message: 'no bucket', $metadata: { httpStatusCode: 404 } }, 's3', false],
+    [{ code: '57P01', severity: 'FATAL', message: 'terminating connection due to administrator command' }, 'db', true],
+    [{ code: '40001', severity: 'ERROR', message: 'could not serialize access' }, 'db', true],
+    [{ code: '23505', severity: 'ERROR', message: 'duplicate key value' }, 'db', false],
+    [fsError('EIO'), 'fs', true],
+    [fsError('ESTALE'), 'fs', true],
+    [fsError('EACCES'), 'fs', false],
+    [fsError('ELOOP'), 'fs', false],
+  ] as const)('%j → %s retryable=%s', (err, kind, retryable) => {
+    const c = classifyError(err);
+    expect(c).toBeInstanceOf(AgentError);
+    expect(c.kind).toBe(kind);
+    expect(c.retryable).toBe(retryable);
+  });
+
+  it('a real ENOENT from fs is a retryable fs error', async () => {
+    const err: unknown = await readFile('/definitely/not/here').catch((e: unknown) => e);
+    const c = classifyError(err);
+    expect(c).toMatchObject({ kind: 'fs', retryable: true, code: 'FS_ENOENT' });
+  });
+
+  // BUG: S3 answers RequestTimeout with HTTP 400, but it is transient (the AWS SDK lists it in
+  // TRANSIENT_ERROR_CODES); classifying it as not retryable sends the session to needs_attention.
+  it('S3 RequestTimeout (HTTP 400) is retryable', () => {
+    const c = classifyError({ name: 'RequestTimeout', message: 'Your socket connection to the server was not read from or written to within the timeout period.', $metadata: { httpStatusCode: 400 } });
+    expect(c.retryable).toBe(true);
+  });
+
+  it('keeps the S3 and PG codes', () => {
+    expect(classifyError({ name: 'SlowDown', $metadata: { httpStatusCode: 503 } }).code).toBe('S3_SlowDown');
+    expect(classifyError({ code: '23505', severity: 'ERROR', message: 'dup' }).code).toBe('PG_23505');
+  });
+
+  it('AbortError is recognised', () => {
+    const c = classifyError(new DOMException('The operation was aborted', 'AbortError'));
+    expect(c.code).toBe('ABORTED');
+  });
+
+  it('a plain Error is internal', () => {
+    const c = classifyError(new Error('boom'));
+    expect(c.kind).toBe('internal');
+    expect(c.message).toBe('boom');
+  });
+
+  it('returns an AgentError unchanged', () => {
+    const e = new AgentError('X', 'x', 'session', false);
+    expect(classifyError(e)).toBe(e);
+  });
+});
+
+describe('redactSecrets', () => {
+  it('masks the password in a connection URL', () => {
+    const out = redactSecrets('connect failed: postgres://user:pa55word@db.example:5432/lab');
+    expect(out).not.toContain('pa55word');
+    expect(out).toContain('postgres://user:***@db.example:5432/lab');
+  });
+
+  it('masks password=… settings', () => {
+    const out = redactSecrets('host=db user=u password=xyz dbname=lab');
+    expect(out).not.toContain('xyz');
+    expect(out).toContain('host=db user=u');
+    expect(out).toContain('dbname=lab');
+  });
+
+  it('masks AWS access key ids', () => {
+    const out = redactSecrets('InvalidAccessKeyId: AKIAIOSFODNN7EXAMPLE is unknown');
+    expect(out).not.toContain('AKIAIOSFODNN7EXAMPLE');
+    expect(out).toContain('is unknown');
+  });
+
+  it('leaves ordinary text alone', () => {
+    const text = 'upload of sub/data.csv failed: HTTP 503 SlowDown at 2024-05-01T00:00:00Z (s3://bucket/p/S1/data.csv)';
+    expect(redactSecrets(text)).toBe(text);
+  });
+});
+
+describe('redactSecrets edge cases', () => {
+  it('masks a URL password that itself contains "@"', () => {
+    const out = redactSecrets('connect failed: postgres://u:p@ss@db.internal:5432/x');
+    expect(out).not.toContain('p@ss');
+    expect(out).not.toContain('ss@db');
+    expect(out).toContain('postgres://u:***@db.internal:5432/x');
+  });
+  it('leaves prose that merely mentions a token alone', () => {
+    expect(redactSecrets('the token bucket is empty')).toBe('the token bucket is empty');
+  });
+});
