@@ -51,8 +51,9 @@ const S3_ATTENTION = new Set([
   'EntityTooLarge',
 ]);
 
-// Transient whatever their HTTP status (RequestTimeout is a 400).
-const S3_TRANSIENT = new Set(['RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'InternalError', 'ServiceUnavailable', 'TimeoutError']);
+// Transient whatever their HTTP status (RequestTimeout is a 400); a lost multipart upload or
+// part is started afresh on the next attempt.
+const S3_TRANSIENT = new Set(['NoSuchUpload', 'InvalidPart', 'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'InternalError', 'ServiceUnavailable', 'TimeoutError']);
 
 const PG_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 

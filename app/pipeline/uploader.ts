@@ -2,7 +2,10 @@ import type { Deps } from '../deps.js';
 import { headObject } from '../s3/objects.js';
 import { uploadFile } from '../s3/file-upload.js';
 import { Limiter } from '../s3/limiter.js';
+import type { MultipartJournal } from '../s3/multipart-upload.js';
+import { abortUnknownUploads } from '../s3/stale-uploads.js';
 import { deleteFileRecordsExcept, listFileRecords, markFilesUploaded, upsertFileRecords } from '../state/queries/file-records.js';
+import { findMultipart, forgetMultipart, listMultipartUploadIds, recordMultipartCreated, recordPart } from '../state/queries/multipart.js';
 import { objectKey } from './s3-keys.js';
 import type { SessionFile } from './session-files.js';
 
@@ -33,6 +36,8 @@ export async function uploadSessionFiles(
     files.map((f) => f.relativePath),
   );
   const records = new Map((await listFileRecords(db, session.pk)).map((r) => [r.relativePath, r]));
+  const aborted = await abortUnknownUploads(s3, bucket, `${objectKey(config.upload.s3_prefix, session.sessionId, '')}/`, await listMultipartUploadIds(db, session.pk), signal);
+  if (aborted.length > 0) logger.warn({ event: 'stale_uploads_aborted', session_id: session.sessionId, keys: aborted }, 'aborted multipart uploads no record knows');
   const sha256 = new Map<string, string>();
   const pending: { relativePath: string; sha256: string; etag: string | null }[] = [];
   const flush = async () => {
@@ -75,6 +80,7 @@ export async function uploadSessionFiles(
       const result = await uploadFile(
         s3,
         limiter,
+        await journalFor(deps, session.pk, file, key, partSize),
         { bucket, key, absolutePath: file.absolutePath, relativePath: file.relativePath, expectedSize: file.size, expectedMtimeNs: file.mtimeNs, partSize },
         signal,
       );
@@ -82,7 +88,7 @@ export async function uploadSessionFiles(
       metrics.filesUploaded.inc();
       metrics.bytesUploaded.inc(file.size);
       logger.info(
-        { event: 'upload_file_succeeded', session_id: session.sessionId, file: file.relativePath, key, bytes: file.size, ms: Date.now() - started },
+        { event: 'upload_file_succeeded', session_id: session.sessionId, file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
         'file uploaded',
       );
       pending.push({ relativePath: file.relativePath, sha256: result.sha256, etag: result.etag });
@@ -96,4 +102,19 @@ export async function uploadSessionFiles(
   if (stop.signal.aborted) throw firstError;
   if (resumed > 0) logger.info({ event: 'upload_resumed', session_id: session.sessionId, files_skipped: resumed }, 'files already in S3 were not sent again');
   return sha256;
+}
+
+/** The DB side of one file's multipart upload; an earlier upload counts only for the same bytes. */
+async function journalFor(deps: Deps, pk: number, file: SessionFile, key: string, partSize: number): Promise<MultipartJournal> {
+  const { db, clock } = deps;
+  if (file.size <= partSize) return { previous: null, created: async () => undefined, partDone: async () => undefined, forget: async () => undefined };
+  const found = await findMultipart(db, pk, file.relativePath);
+  const same = found !== null && found.objectKey === key && found.partSize === partSize && found.size === file.size && found.mtimeNs === String(file.mtimeNs);
+  return {
+    previous: same ? found : null,
+    created: (uploadId) =>
+      recordMultipartCreated(db, { pk, relativePath: file.relativePath, objectKey: key, uploadId, partSize, size: file.size, mtimeNs: String(file.mtimeNs), now: clock.now() }),
+    partDone: (uploadId, part) => recordPart(db, uploadId, part),
+    forget: (uploadId) => forgetMultipart(db, pk, file.relativePath, uploadId),
+  };
 }

@@ -1,17 +1,10 @@
 import { createHash } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SessionChangedError, sessionProblem } from '../errors.js';
 import type { Limiter } from './limiter.js';
+import { putMultipart, type MultipartJournal } from './multipart-upload.js';
 
 export interface FileUploadRequest {
   bucket: string;
@@ -27,6 +20,8 @@ export interface FileUploadRequest {
 export interface FileUploadResult {
   sha256: string;
   etag: string | null;
+  /** Parts of an interrupted multipart upload that were not sent again. */
+  resumedParts: number;
 }
 
 /**
@@ -36,11 +31,22 @@ export interface FileUploadResult {
  * links and without blocking on special files, and checked against the listing before and
  * after: a file that changed underneath voids the attempt.
  */
-export async function uploadFile(s3: S3Client, limiter: Limiter, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
+export async function uploadFile(s3: S3Client, limiter: Limiter, journal: MultipartJournal, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
   const handle = await openSessionFile(req.absolutePath, req.relativePath);
   try {
     checkUnchanged(await handle.stat({ bigint: true }), req);
-    const result = req.expectedSize <= req.partSize ? await putWhole(s3, limiter, handle, req, signal) : await putMultipart(s3, limiter, handle, req, signal);
+    const result =
+      req.expectedSize <= req.partSize
+        ? await putWhole(s3, limiter, handle, req, signal)
+        : await putMultipart(
+            s3,
+            limiter,
+            journal,
+            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes },
+            (length, position) => readExactly(handle, length, position, req),
+            handle,
+            signal,
+          );
     checkUnchanged(await handle.stat({ bigint: true }), req);
     return result;
   } finally {
@@ -92,59 +98,6 @@ async function putWhole(s3: S3Client, limiter: Limiter, handle: FileHandle, req:
       { abortSignal: signal },
     );
     req.onBytes?.(body.length);
-    return { sha256, etag: res.ETag ?? null };
+    return { sha256, etag: res.ETag ?? null, resumedParts: 0 };
   });
-}
-
-async function putMultipart(s3: S3Client, limiter: Limiter, handle: FileHandle, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
-  const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: req.bucket, Key: req.key }), { abortSignal: signal });
-  const uploadId = created.UploadId;
-  if (!uploadId) throw new Error(`S3 returned no UploadId for ${req.key}`);
-  const hash = createHash('sha256');
-  const parts: Promise<CompletedPart>[] = [];
-  // Stops reading further parts as soon as one send fails.
-  const failed = new AbortController();
-  const partSignal = AbortSignal.any([signal, failed.signal]);
-  try {
-    for (let offset = 0, partNumber = 1; offset < req.expectedSize; offset += req.partSize, partNumber++) {
-      await limiter.acquire(partSignal);
-      let body: Buffer;
-      try {
-        body = await readExactly(handle, Math.min(req.partSize, req.expectedSize - offset), offset, req);
-      } catch (err) {
-        limiter.release();
-        throw err;
-      }
-      hash.update(body);
-      const n = partNumber;
-      const send = s3
-        .send(new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length }), {
-          abortSignal: partSignal,
-        })
-        .then((res) => {
-          req.onBytes?.(body.length);
-          return { PartNumber: n, ETag: res.ETag, ChecksumCRC32: res.ChecksumCRC32 } satisfies CompletedPart;
-        })
-        .catch((err: unknown) => {
-          failed.abort(err);
-          throw err;
-        })
-        .finally(() => limiter.release());
-      send.catch(() => undefined);
-      parts.push(send);
-    }
-    await assertAtEnd(handle, req.expectedSize, req);
-    const completed = await Promise.all(parts);
-    const sha256 = hash.digest('hex');
-    const done = await s3.send(
-      new CompleteMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, MultipartUpload: { Parts: completed } }),
-      { abortSignal: signal },
-    );
-    return { sha256, etag: done.ETag ?? null };
-  } catch (err) {
-    await Promise.allSettled(parts);
-    // Never leave a dangling upload to accrue storage cost.
-    await s3.send(new AbortMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId })).catch(() => undefined);
-    throw err;
-  }
 }

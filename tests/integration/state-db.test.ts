@@ -45,11 +45,11 @@ describe('state database', () => {
   it('migrations started by several agents at once apply exactly once', async () => {
     const fresh = await openTestDatabase();
     try {
-      await fresh.db.query('DROP TABLE uploader_events, uploader_files, uploader_session_ids, uploader_sessions, uploader_migrations');
+      await fresh.db.query('DROP TABLE uploader_multipart_parts, uploader_multipart_uploads, uploader_events, uploader_files, uploader_session_ids, uploader_sessions, uploader_migrations');
       const dbs = fresh.url ? Array.from({ length: 4 }, () => createPgDb(fresh.url as string)) : [fresh.db];
       await Promise.all(dbs.map((db) => migrate(db)));
       const rows = await fresh.db.query<{ id: number }>('SELECT id FROM uploader_migrations ORDER BY id');
-      expect(rows.rows.map((r) => Number(r.id))).toEqual([1]);
+      expect(rows.rows.map((r) => Number(r.id))).toEqual([1, 2]);
       await fresh.db.query('SELECT count(*) FROM uploader_sessions');
       if (fresh.url) await Promise.all(dbs.map((db) => db.close()));
     } finally {

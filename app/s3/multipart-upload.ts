@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListPartsCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { SessionChangedError, classifyError } from '../errors.js';
+import type { RecordedMultipart, RecordedPart } from '../state/queries/multipart.js';
+import type { Limiter } from './limiter.js';
+
+/** Where a multipart upload's progress is kept (PostgreSQL), so a crash resumes it. */
+export interface MultipartJournal {
+  /** The upload an earlier attempt left for this very file (same size, mtime and part size), if any. */
+  previous: RecordedMultipart | null;
+  created(uploadId: string): Promise<void>;
+  partDone(uploadId: string, part: RecordedPart): Promise<void>;
+  /** The upload completed or was aborted: forget it. */
+  forget(uploadId: string): Promise<void>;
+}
+
+export interface MultipartRequest {
+  bucket: string;
+  key: string;
+  relativePath: string;
+  size: number;
+  partSize: number;
+  onBytes?: (n: number) => void;
+}
+
+type ReadPart = (length: number, position: number) => Promise<Buffer>;
+
+/**
+ * Uploads a large file in parts, resuming the parts an interrupted attempt completed: they are
+ * read again for the SHA-256 (which must see every byte in order) but not sent again. Parts are
+ * confirmed with ListParts where the server has it; elsewhere CompleteMultipartUpload checks
+ * the ETags itself.
+ */
+export async function putMultipart(
+  s3: S3Client,
+  limiter: Limiter,
+  journal: MultipartJournal,
+  req: MultipartRequest,
+  readPart: ReadPart,
+  handle: FileHandle,
+  signal: AbortSignal,
+): Promise<{ sha256: string; etag: string | null; resumedParts: number }> {
+  let uploadId: string;
+  let done = new Map<number, RecordedPart>();
+  const resumable = journal.previous ? await confirmParts(s3, req, journal.previous, signal) : null;
+  if (journal.previous && resumable) {
+    uploadId = journal.previous.uploadId;
+    done = resumable;
+  } else {
+    if (journal.previous) await journal.forget(journal.previous.uploadId);
+    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: req.bucket, Key: req.key }), { abortSignal: signal });
+    if (!created.UploadId) throw new Error(`S3 returned no UploadId for ${req.key}`);
+    uploadId = created.UploadId;
+    await journal.created(uploadId);
+  }
+
+  const hash = createHash('sha256');
+  const sends: Promise<CompletedPart>[] = [];
+  const failed = new AbortController();
+  const partSignal = AbortSignal.any([signal, failed.signal]);
+  try {
+    for (let offset = 0, partNumber = 1; offset < req.size; offset += req.partSize, partNumber++) {
+      const length = Math.min(req.partSize, req.size - offset);
+      const known = done.get(partNumber);
+      await limiter.acquire(partSignal);
+      let body: Buffer;
+      try {
+        body = await readPart(length, offset);
+      } catch (err) {
+        limiter.release();
+        throw err;
+      }
+      hash.update(body);
+      if (known && known.size === length) {
+        limiter.release();
+        sends.push(Promise.resolve({ PartNumber: partNumber, ETag: known.etag, ...(known.checksumCrc32 ? { ChecksumCRC32: known.checksumCrc32 } : {}) }));
+        continue;
+      }
+      const n = partNumber;
+      const send = s3
+        .send(new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: length }), { abortSignal: partSignal })
+        .then(async (res) => {
+          const part = { partNumber: n, etag: res.ETag ?? '', size: length, checksumCrc32: res.ChecksumCRC32 ?? null };
+          await journal.partDone(uploadId, part);
+          req.onBytes?.(length);
+          return { PartNumber: n, ETag: part.etag, ...(part.checksumCrc32 ? { ChecksumCRC32: part.checksumCrc32 } : {}) } satisfies CompletedPart;
+        })
+        .catch((err: unknown) => {
+          failed.abort(err);
+          throw err;
+        })
+        .finally(() => limiter.release());
+      send.catch(() => undefined);
+      sends.push(send);
+    }
+    await checkAtEnd(handle, req);
+    const parts = await Promise.all(sends);
+    const sha256 = hash.digest('hex');
+    const completed = await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      { abortSignal: signal },
+    );
+    await journal.forget(uploadId);
+    return { sha256, etag: completed.ETag ?? null, resumedParts: [...done.keys()].length };
+  } catch (err) {
+    await Promise.allSettled(sends);
+    // Keep what a retry can resume (an outage, a shutdown); give up on the rest so it never
+    // accrues storage cost.
+    const e = classifyError(err);
+    if (!signal.aborted && (!e.retryable || e.code === 'SESSION_CHANGED' || e.code === 'S3_InvalidPart' || e.code === 'S3_NoSuchUpload')) {
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId })).catch(() => undefined);
+      await journal.forget(uploadId).catch(() => undefined);
+    }
+    throw err;
+  }
+}
+
+/**
+ * The recorded parts S3 still has (all of them when the server cannot list parts); null when
+ * the upload itself is gone (aborted by the bucket's lifecycle rule, say).
+ */
+async function confirmParts(s3: S3Client, req: MultipartRequest, previous: RecordedMultipart, signal: AbortSignal): Promise<Map<number, RecordedPart> | null> {
+  const recorded = new Map(previous.parts.map((p) => [p.partNumber, p]));
+  const listed = new Map<number, { etag: string; size: number }>();
+  try {
+    let marker: string | undefined;
+    do {
+      const res = await s3.send(
+        new ListPartsCommand({ Bucket: req.bucket, Key: req.key, UploadId: previous.uploadId, PartNumberMarker: marker }),
+        { abortSignal: signal },
+      );
+      for (const p of res.Parts ?? []) listed.set(p.PartNumber ?? 0, { etag: p.ETag ?? '', size: p.Size ?? -1 });
+      marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
+    } while (marker);
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 405 || status === 501) return recorded;
+    if (status === 404) return null;
+    throw err;
+  }
+  const confirmed = new Map<number, RecordedPart>();
+  for (const [n, p] of recorded) {
+    const s = listed.get(n);
+    if (s && s.etag === p.etag && s.size === p.size) confirmed.set(n, p);
+  }
+  return confirmed;
+}
+
+async function checkAtEnd(handle: FileHandle, req: MultipartRequest): Promise<void> {
+  const probe = Buffer.allocUnsafe(1);
+  const { bytesRead } = await handle.read(probe, 0, 1, req.size);
+  if (bytesRead !== 0) throw new SessionChangedError(`${req.relativePath} grew while it was being uploaded`);
+}
