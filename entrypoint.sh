@@ -40,7 +40,7 @@ start_tailscale() {
   fi
   if [[ ! -c "$TS_TUN_DEVICE" ]] || ! has_net_admin; then
     # Userspace networking only offers a SOCKS/HTTP proxy; the kernel NFS client cannot use it.
-    if [[ -n "$NFS_MOUNTS" ]]; then
+    if ((${#POINTS[@]} > 0)); then
       die "NFS mounts over Tailscale need kernel networking: run with $TS_TUN_DEVICE and the NET_ADMIN capability (ECS on EC2, not Fargate)"
     fi
     log "no $TS_TUN_DEVICE or NET_ADMIN: Tailscale in userspace mode (no NFS mounts configured)"
@@ -59,8 +59,8 @@ start_tailscale() {
   local pid=$! tries=0
   until [[ -e "$TS_SOCKET" ]]; do
     kill -0 "$pid" 2>/dev/null || die "tailscaled exited during start (see its output above)"
-    ((++tries > 100)) && die "tailscaled did not open $TS_SOCKET within 20 s"
-    sleep 0.2
+    ((++tries > 200)) && die "tailscaled did not open $TS_SOCKET within 20 s"
+    sleep 0.1
   done
   local extra=()
   read -r -a extra <<<"$TS_EXTRA_ARGS"
@@ -71,8 +71,9 @@ start_tailscale() {
 
 # NFS_MOUNTS: "host:/share:/mnt/point,host2:/export/data:/mnt/lab2". Fields are split on ':',
 # so IPv6 literals are not supported (use a MagicDNS name or an IPv4 address).
-mount_shares() {
-  local entries entry host share point
+HOSTS=() SHARES=() POINTS=()
+parse_mounts() {
+  local entries entry
   IFS=',' read -r -a entries <<<"$NFS_MOUNTS"
   for entry in "${entries[@]}"; do
     entry="${entry//[[:space:]]/}"
@@ -81,15 +82,22 @@ mount_shares() {
       log "FATAL: invalid NFS_MOUNTS entry '$entry' (expected host:/share:/mnt/point)"
       exit 2
     fi
-    host="${BASH_REMATCH[1]}" share="${BASH_REMATCH[2]}" point="${BASH_REMATCH[3]}"
-    mkdir -p "$point"
-    log "mounting $host:$share on $point ($NFS_MOUNT_OPTIONS)"
-    mount -t nfs -o "$NFS_MOUNT_OPTIONS" "$host:$share" "$point" ||
-      die "mount of $host:$share on $point failed; refusing to start against an empty directory"
-    mountpoint -q "$point" || die "$point is not a mountpoint after mounting $host:$share"
+    HOSTS+=("${BASH_REMATCH[1]}") SHARES+=("${BASH_REMATCH[2]}") POINTS+=("${BASH_REMATCH[3]}")
   done
 }
 
+mount_shares() {
+  local i
+  for i in "${!POINTS[@]}"; do
+    mkdir -p "${POINTS[i]}"
+    log "mounting ${HOSTS[i]}:${SHARES[i]} on ${POINTS[i]} ($NFS_MOUNT_OPTIONS)"
+    mount -t nfs -o "$NFS_MOUNT_OPTIONS" "${HOSTS[i]}:${SHARES[i]}" "${POINTS[i]}" ||
+      die "mount of ${HOSTS[i]}:${SHARES[i]} on ${POINTS[i]} failed; refusing to start against an empty directory"
+    mountpoint -q "${POINTS[i]}" || die "${POINTS[i]} is not a mountpoint after mounting ${HOSTS[i]}:${SHARES[i]}"
+  done
+}
+
+parse_mounts # a typo fails before anything starts or is mounted
 start_tailscale
 mount_shares
 

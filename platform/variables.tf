@@ -35,7 +35,7 @@ variable "s3_prefix" {
 
   validation {
     # Used verbatim in IAM ARNs and in Step Functions States.Format strings.
-    condition     = can(regex("^([A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*/?$", var.s3_prefix)) && !startswith(var.s3_prefix, "/")
+    condition     = can(regex("^([A-Za-z0-9._-]+/)*([A-Za-z0-9._-]+)?$", var.s3_prefix))
     error_message = "s3_prefix may only contain [A-Za-z0-9._-] segments separated by '/'."
   }
 }

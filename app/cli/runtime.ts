@@ -1,4 +1,4 @@
-import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -46,10 +46,15 @@ export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, l
   }
 }
 
-/** Exit 3 when S3 cannot be reached or the bucket does not exist; a 403 only warns (least-privilege roles may not list). */
+/**
+ * Exit 3 when S3 cannot be reached or the bucket does not exist. Lists at most one key under
+ * the prefix: the task role may list only there (HeadBucket would need the whole bucket).
+ * A 403 only warns.
+ */
 export async function checkS3(s3: S3Client, config: AgentConfig, log: LoggerHandle['logger']): Promise<void> {
+  const prefix = config.upload.s3_prefix.split('/').filter(Boolean).join('/');
   try {
-    await s3.send(new HeadBucketCommand({ Bucket: config.upload.s3_bucket }), { abortSignal: AbortSignal.timeout(30_000) });
+    await s3.send(new ListObjectsV2Command({ Bucket: config.upload.s3_bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }), { abortSignal: AbortSignal.timeout(30_000) });
   } catch (err) {
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     if (status === 403) {

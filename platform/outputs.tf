@@ -1,0 +1,59 @@
+output "bucket_name" {
+  description = "upload.s3_bucket of the agent."
+  value       = aws_s3_bucket.data.bucket
+}
+
+output "s3_prefix" {
+  description = "upload.s3_prefix of the agent (normalised)."
+  value       = local.key_prefix
+}
+
+output "ecr_repository_url" {
+  description = "Push agent images here, tagged with the commit SHA."
+  value       = aws_ecr_repository.agent.repository_url
+}
+
+output "ecs_cluster_name" {
+  description = "For `aws ecs wait services-stable --cluster`."
+  value       = aws_ecs_cluster.agent.name
+}
+
+output "ecs_service_name" {
+  description = "For `aws ecs wait services-stable --services`."
+  value       = aws_ecs_service.agent.name
+}
+
+output "agent_log_group" {
+  description = "CloudWatch log group of the agent."
+  value       = aws_cloudwatch_log_group.agent.name
+}
+
+output "state_machine_arn" {
+  description = "Validation state machine started by each _COMPLETE."
+  value       = aws_sfn_state_machine.validate_session.arn
+}
+
+output "events_dlq_url" {
+  description = "_COMPLETE events EventBridge could not deliver."
+  value       = aws_sqs_queue.events_dlq.url
+}
+
+output "database_url_secret_arn" {
+  description = "Secret holding the agent's DATABASE_URL."
+  value       = aws_secretsmanager_secret.database_url.arn
+}
+
+output "ts_authkey_secret_arn" {
+  description = "Put the Tailscale auth key here before the first deploy."
+  value       = aws_secretsmanager_secret.ts_authkey.arn
+}
+
+output "db_endpoint" {
+  description = "Aurora writer endpoint (reachable from the agent security group only)."
+  value       = aws_rds_cluster.state.endpoint
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of every alarm; subscribe on-call here."
+  value       = aws_sns_topic.alarms.arn
+}

@@ -1,0 +1,295 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  ASL_FILE,
+  PATTERN_FILE,
+  PLATFORM,
+  ROOT,
+  arr,
+  block,
+  blocksOf,
+  isObj,
+  obj,
+  onPath,
+  parseTerraform,
+  placeholders,
+  policyStatements,
+  sub,
+  templatefileOf,
+  walk,
+  type Obj,
+  type TfFile,
+} from './support.js';
+
+const hasTerraform = onPath('terraform');
+if (!hasTerraform) console.warn('tests/deploy: SKIPPING terraform fmt -check: no terraform binary on PATH');
+const BUCKET_ARN = '${aws_s3_bucket.data.arn}';
+const UNDER_PREFIX = '${aws_s3_bucket.data.arn}/${local.key_prefix}*';
+
+let tf: TfFile[];
+const resource = (type: string, name: string) => block(tf, 'resource', type, name);
+const policy = (name: string) => policyStatements(block(tf, 'data', 'aws_iam_policy_document', name));
+const allText = () => JSON.stringify(tf.map((f) => f.body));
+
+beforeAll(async () => {
+  tf = await parseTerraform();
+});
+
+describe('platform/ Terraform', () => {
+  it.skipIf(!hasTerraform)(
+    hasTerraform ? 'is formatted (terraform fmt -check -recursive platform)' : 'terraform fmt -check: SKIPPED, no terraform binary on PATH',
+    () => {
+      const r = spawnSync('terraform', ['fmt', '-check', '-recursive', 'platform'], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.stdout.trim(), 'files terraform fmt would rewrite').toBe('');
+      expect(r.status).toBe(0);
+    },
+  );
+
+  it('parses every .tf file (hcl2json)', () => {
+    expect(tf.map((f) => f.path)).toEqual(expect.arrayContaining(['s3.tf', 'events.tf', 'stepfunctions.tf', 'ecs.tf', 'iam.tf']));
+    for (const f of tf) expect(Object.keys(f.body).length, f.path).toBeGreaterThan(0);
+  });
+
+  it('refers only to declared resources, data sources, variables and locals', () => {
+    const declared = new Set<string>();
+    for (const f of tf) {
+      for (const kind of ['resource', 'data'] as const) {
+        for (const [type, byName] of Object.entries(isObj(f.body[kind]) ? f.body[kind] : {})) {
+          for (const name of Object.keys(obj(byName))) declared.add(`${kind === 'data' ? 'data.' : ''}${type}.${name}`);
+        }
+      }
+      for (const name of Object.keys(isObj(f.body.variable) ? f.body.variable : {})) declared.add(`var.${name}`);
+      for (const locals of (f.body.locals as Obj[] | undefined) ?? []) for (const name of Object.keys(locals)) declared.add(`local.${name}`);
+    }
+    const text = allText();
+    const refs = new Set<string>();
+    for (const expr of text.match(/\$\{(?:[^{}]|\{[^{}]*\})*\}/g) ?? []) {
+      for (const m of expr.matchAll(/(?<![\w.])((?:data\.)?(?:aws|random)_[a-z0-9_]+\.[a-z0-9_]+|var\.[a-z0-9_]+|local\.[a-z0-9_]+)/g)) {
+        refs.add(m[1] ?? '');
+      }
+    }
+    expect(refs.size).toBeGreaterThan(30);
+    expect([...refs].filter((r) => !declared.has(r)).sort()).toEqual([]);
+  });
+
+  it('sets every required variable in each tfvars file (image_tag comes from the workflow) and nothing undeclared', async () => {
+    const variables = obj(tf.find((f) => f.path === 'variables.tf')?.body.variable);
+    const required = Object.entries(variables)
+      .filter(([, v]) => !('default' in obj(arr(v)[0])))
+      .map(([k]) => k)
+      .filter((k) => k !== 'image_tag');
+    const tfvars = await parseTerraform('.tfvars');
+    expect(tfvars.map((f) => f.path).sort()).toEqual(['vars/dev.tfvars', 'vars/prod.tfvars']);
+    for (const f of tfvars) {
+      expect(Object.keys(f.body).filter((k) => !(k in variables)), f.path).toEqual([]);
+      expect(required.filter((k) => !(k in f.body)), f.path).toEqual([]);
+    }
+  });
+
+  it('uses a partial S3 backend', () => {
+    const terraform = obj(arr(tf.find((f) => f.path === 'versions.tf')?.body.terraform)[0]);
+    expect(obj(terraform.backend).s3).toEqual([{}]);
+    for (const env of ['dev', 'prod']) {
+      expect(readFileSync(join(PLATFORM, `vars/${env}.s3.tfbackend`), 'utf8')).toMatch(/^key\s*=\s*".+"/m);
+    }
+  });
+});
+
+describe('S3 data bucket', () => {
+  it('blocks all public access', () => {
+    const pab = resource('aws_s3_bucket_public_access_block', 'data');
+    expect(pab).toMatchObject({
+      bucket: '${aws_s3_bucket.data.id}',
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
+  });
+
+  it('denies requests without TLS, to the bucket and its objects', () => {
+    expect(resource('aws_s3_bucket_policy', 'data').policy).toBe('${data.aws_iam_policy_document.data_bucket.json}');
+    const deny = policy('data_bucket').find((s) => s.effect === 'Deny');
+    expect(deny?.actions).toEqual(['s3:*']);
+    expect(deny?.resources.sort()).toEqual([BUCKET_ARN, `${BUCKET_ARN}/*`]);
+    expect(deny?.conditions).toEqual([{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }]);
+  });
+
+  it('is versioned, encrypted (KMS or S3), aborts stale multipart uploads and notifies EventBridge', () => {
+    expect(sub(resource('aws_s3_bucket_versioning', 'data'), 'versioning_configuration').status).toBe('Enabled');
+    const sse = sub(sub(resource('aws_s3_bucket_server_side_encryption_configuration', 'data'), 'rule'), 'apply_server_side_encryption_by_default');
+    expect(sse.sse_algorithm).toBe('${var.sse_kms ? "aws:kms" : "AES256"}');
+    const rules = arr(resource('aws_s3_bucket_lifecycle_configuration', 'data').rule) as Obj[];
+    expect(rules.some((r) => r.status === 'Enabled' && Array.isArray(r.abort_incomplete_multipart_upload))).toBe(true);
+    expect(resource('aws_s3_bucket_notification', 'data').eventbridge).toBe(true);
+  });
+});
+
+describe('EventBridge and Step Functions wiring', () => {
+  it('sends _COMPLETE events to the validation state machine with retries and a dead-letter queue', () => {
+    const target = resource('aws_cloudwatch_event_target', 'validate_session');
+    expect(target.rule).toBe('${aws_cloudwatch_event_rule.session_complete.name}');
+    expect(target.arn).toBe('${aws_sfn_state_machine.validate_session.arn}');
+    expect(target.role_arn).toBe('${aws_iam_role.events.arn}');
+    expect(Number(sub(target, 'retry_policy').maximum_retry_attempts)).toBeGreaterThan(0);
+    expect(sub(target, 'dead_letter_config').arn).toBe('${aws_sqs_queue.events_dlq.arn}');
+  });
+
+  it('builds the rule from the pattern file the pattern tests check', () => {
+    const { file, vars } = templatefileOf(resource('aws_cloudwatch_event_rule', 'session_complete').event_pattern);
+    expect(file).toBe(PATTERN_FILE);
+    expect(vars).toEqual(placeholders(readFileSync(file, 'utf8')));
+  });
+
+  it('builds the state machine from the ASL file the state machine tests check, with its role', () => {
+    const sm = resource('aws_sfn_state_machine', 'validate_session');
+    const { file, vars } = templatefileOf(sm.definition);
+    expect(file).toBe(ASL_FILE);
+    expect(vars).toEqual(placeholders(readFileSync(file, 'utf8')));
+    expect(sm.role_arn).toBe('${aws_iam_role.state_machine.arn}');
+  });
+
+  it('lets EventBridge start only this state machine', () => {
+    expect(resource('aws_iam_role_policy', 'events')).toMatchObject({ role: '${aws_iam_role.events.id}', policy: '${data.aws_iam_policy_document.events.json}' });
+    expect(policy('events').map((s) => [s.actions, s.resources])).toEqual([[['states:StartExecution'], ['${aws_sfn_state_machine.validate_session.arn}']]]);
+  });
+
+  it('lets the state machine only read the bucket (plus its hand-off table and the ETL target)', () => {
+    const statements = policy('state_machine');
+    const s3 = statements.filter((s) => s.actions.some((a) => a.startsWith('s3:')));
+    expect(s3.flatMap((s) => s.actions).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+    for (const s of s3) expect(s.resources.every((r) => r === UNDER_PREFIX || r === BUCKET_ARN)).toBe(true);
+    const others = statements.filter((s) => !s3.includes(s)).flatMap((s) => s.actions).sort();
+    expect(others).toEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem', 'kms:Decrypt', 'states:StartExecution']);
+    expect(statements.flatMap((s) => s.resources)).not.toContain('*');
+  });
+});
+
+describe('IAM of the agent', () => {
+  it('task role: writes and reads back objects under the prefix only, never deletes, no wildcards', () => {
+    expect(resource('aws_iam_role_policy', 'task')).toMatchObject({ role: '${aws_iam_role.task.id}', policy: '${data.aws_iam_policy_document.task.json}' });
+    const statements = policy('task');
+    const actions = statements.flatMap((s) => s.actions);
+    expect(actions.filter((a) => a.includes('*') || /^s3:Delete/i.test(a))).toEqual([]);
+    expect(statements.every((s) => s.effect === 'Allow')).toBe(true);
+    for (const s of statements) {
+      expect(s.resources, s.sid).not.toContain('*');
+      for (const a of s.actions.filter((x) => x.startsWith('s3:'))) {
+        const bucketLevel = a === 's3:ListBucket' || a === 's3:ListBucketMultipartUploads';
+        expect(s.resources, `${a} resources`).toEqual([bucketLevel ? BUCKET_ARN : UNDER_PREFIX]);
+      }
+    }
+    expect(actions.sort()).toEqual(
+      [
+        'kms:Decrypt',
+        'kms:GenerateDataKey',
+        's3:AbortMultipartUpload',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:ListBucketMultipartUploads',
+        's3:ListMultipartUploadParts',
+        's3:PutObject',
+      ].sort(),
+    );
+    const list = statements.find((s) => s.actions.includes('s3:ListBucket'));
+    expect(list?.conditions).toEqual([{ test: 'StringLike', variable: 's3:prefix', values: ['${local.key_prefix}*'] }]);
+    const attachments = [...blocksOf(tf, 'resource', 'aws_iam_role_policy_attachment').values()];
+    expect(attachments.filter((a) => String(a.role).includes('aws_iam_role.task.'))).toEqual([]);
+  });
+
+  it('execution role: its ECR repository, its log group, its two secrets; "*" only for ecr:GetAuthorizationToken', () => {
+    const statements = policy('execution');
+    for (const s of statements) {
+      expect(s.actions.some((a) => a.includes('*')), s.sid).toBe(false);
+      if (s.resources.includes('*')) expect(s.actions).toEqual(['ecr:GetAuthorizationToken']);
+    }
+    const secrets = statements.find((s) => s.actions.includes('secretsmanager:GetSecretValue'));
+    expect(secrets?.actions).toEqual(['secretsmanager:GetSecretValue']);
+    expect(secrets?.resources.sort()).toEqual(['${aws_secretsmanager_secret.database_url.arn}', '${aws_secretsmanager_secret.ts_authkey.arn}']);
+    expect(statements.find((s) => s.actions.includes('ecr:BatchGetImage'))?.resources).toEqual(['${aws_ecr_repository.agent.arn}']);
+    expect(statements.find((s) => s.actions.includes('logs:PutLogEvents'))?.resources).toEqual(['${aws_cloudwatch_log_group.agent.arn}:*']);
+  });
+});
+
+describe('ECS service on EC2', () => {
+  const container = () => obj((tf.find((f) => f.path === 'ecs.tf')?.body.locals as Obj[]).find((l) => 'agent_container' in l)?.agent_container);
+
+  it('passes secrets to the task only by ARN, never as environment values', () => {
+    const c = container();
+    expect(c.secrets).toEqual([
+      { name: 'DATABASE_URL', valueFrom: '${aws_secretsmanager_secret.database_url.arn}' },
+      { name: 'TS_AUTHKEY', valueFrom: '${aws_secretsmanager_secret.ts_authkey.arn}' },
+    ]);
+    const env = arr(c.environment) as Obj[];
+    expect(env.map((e) => e.name)).not.toEqual(expect.arrayContaining(['DATABASE_URL']));
+    expect(env.map((e) => e.name)).not.toContain('TS_AUTHKEY');
+    const ecsText = JSON.stringify(tf.find((f) => f.path === 'ecs.tf')?.body);
+    expect(ecsText).not.toMatch(/secret_string|random_password|secretsmanager_secret_version/);
+    const taskDef = resource('aws_ecs_task_definition', 'agent');
+    expect(taskDef.container_definitions).toBe('${jsonencode([local.agent_container])}');
+    expect(taskDef).toMatchObject({ task_role_arn: '${aws_iam_role.task.arn}', execution_role_arn: '${aws_iam_role.execution.arn}' });
+  });
+
+  it('gives the task NET_ADMIN, SYS_ADMIN and /dev/net/tun on an EC2 capacity provider, not Fargate', () => {
+    const c = container();
+    const lp = obj(c.linuxParameters);
+    expect(obj(lp.capabilities).add).toEqual(['NET_ADMIN', 'SYS_ADMIN']);
+    expect(lp.devices).toEqual([{ hostPath: '/dev/net/tun', containerPath: '/dev/net/tun', permissions: ['read', 'write'] }]);
+    expect(resource('aws_ecs_task_definition', 'agent').requires_compatibilities).toEqual(['EC2']);
+    const service = resource('aws_ecs_service', 'agent');
+    expect(sub(service, 'capacity_provider_strategy').capacity_provider).toBe('${aws_ecs_capacity_provider.agent.name}');
+    expect(sub(resource('aws_ecs_capacity_provider', 'agent'), 'auto_scaling_group_provider').auto_scaling_group_arn).toBe('${aws_autoscaling_group.agent.arn}');
+    expect(allText()).not.toMatch(/FARGATE/);
+    expect(String(resource('aws_launch_template', 'agent').image_id)).toContain('data.aws_ssm_parameter.ecs_ami.value');
+  });
+
+  it('fits the 25 s drain and lets two tasks overlap during a deploy', () => {
+    const stop = Number(container().stopTimeout);
+    expect(stop).toBeGreaterThan(25);
+    expect(stop).toBeLessThanOrEqual(120);
+    const service = resource('aws_ecs_service', 'agent');
+    expect(service.deployment_maximum_percent).toBe(200);
+    expect(Number(service.deployment_minimum_healthy_percent)).toBeLessThanOrEqual(100);
+    expect(resource('aws_cloudwatch_log_group', 'agent').retention_in_days).toBe('${var.log_retention_days}');
+  });
+});
+
+describe('Aurora, ECR, observability', () => {
+  it('Aurora Serverless v2 is encrypted, private, TLS-only and reachable from the agent only', () => {
+    const cluster = resource('aws_rds_cluster', 'state');
+    expect(cluster).toMatchObject({ engine: 'aurora-postgresql', storage_encrypted: true });
+    expect(cluster.serverlessv2_scaling_configuration).toBeDefined();
+    expect(cluster.vpc_security_group_ids).toEqual(['${aws_security_group.db.id}']);
+    expect(resource('aws_rds_cluster_instance', 'state')).toMatchObject({ instance_class: 'db.serverless', publicly_accessible: false });
+    expect(arr(resource('aws_rds_cluster_parameter_group', 'state').parameter)).toContainEqual({ name: 'rds.force_ssl', value: '1' });
+    const ingress = [...blocksOf(tf, 'resource', 'aws_vpc_security_group_ingress_rule').values()];
+    expect(ingress.filter((r) => r.security_group_id === '${aws_security_group.db.id}')).toEqual([
+      expect.objectContaining({ referenced_security_group_id: '${aws_security_group.agent.id}', from_port: 5432, to_port: 5432 }),
+    ]);
+    expect(String(resource('aws_secretsmanager_secret_version', 'database_url').secret_string)).toContain('sslmode=verify-full');
+  });
+
+  it('ECR scans on push and has a lifecycle policy', () => {
+    expect(sub(resource('aws_ecr_repository', 'agent'), 'image_scanning_configuration').scan_on_push).toBe(true);
+    expect(resource('aws_ecr_lifecycle_policy', 'agent').repository).toBe('${aws_ecr_repository.agent.name}');
+  });
+
+  it('alarms on session_failed / needs_attention log events and failed validations, to SNS', () => {
+    const filters = [...blocksOf(tf, 'resource', 'aws_cloudwatch_log_metric_filter').values()];
+    const patterns = filters.map((f) => String(f.pattern));
+    expect(patterns).toEqual(expect.arrayContaining(['{ $.event = "session_failed" }', '{ $.to = "needs_attention" }']));
+    for (const f of filters) expect(f.log_group_name).toBe('${aws_cloudwatch_log_group.agent.name}');
+    const alarms = [...blocksOf(tf, 'resource', 'aws_cloudwatch_metric_alarm').values()];
+    const metrics = filters.map((f) => sub(f, 'metric_transformation').name);
+    for (const m of metrics) expect(alarms.some((a) => a.metric_name === m), `alarm on ${String(m)}`).toBe(true);
+    const sfn = alarms.find((a) => a.namespace === 'AWS/States' && a.metric_name === 'ExecutionsFailed');
+    expect(sfn?.dimensions).toEqual({ StateMachineArn: '${aws_sfn_state_machine.validate_session.arn}' });
+    for (const a of alarms) expect(a.alarm_actions).toEqual(['${aws_sns_topic.alarms.arn}']);
+  });
+
+  it('has no leftover .tf files outside the root module', () => {
+    expect(walk(PLATFORM, '.tf').every((f) => !f.slice(PLATFORM.length + 1).includes('/'))).toBe(true);
+  });
+});
