@@ -10,10 +10,18 @@ export interface LocalS3 {
   close(): Promise<void>;
 }
 
-/** s3rver (a real S3 HTTP server) on loopback, with `buckets` created, storing under a temp dir. */
-export async function startLocalS3(buckets: string[]): Promise<LocalS3> {
+/**
+ * s3rver (a real S3 HTTP server) on loopback, with `buckets` created, storing under a temp dir.
+ * `onObjectCreated` hears every object the server stored (tests count `_COMPLETE` writes).
+ */
+export async function startLocalS3(buckets: string[], onObjectCreated?: (key: string) => void): Promise<LocalS3> {
   const directory = await mkdtemp(join(tmpdir(), 'uploader-s3-'));
   const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: buckets.map((name) => ({ name })) });
+  if (onObjectCreated) {
+    server.on('event', (event: { Records: { eventName: string; s3: { object: { key: string } } }[] }) => {
+      for (const r of event.Records) if (r.eventName.startsWith('ObjectCreated')) onObjectCreated(decodeURIComponent(r.s3.object.key));
+    });
+  }
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,

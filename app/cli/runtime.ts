@@ -49,7 +49,7 @@ export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, l
 /**
  * Exit 3 when S3 cannot be reached or the bucket does not exist. Lists at most one key under
  * the prefix: the task role may list only there (HeadBucket would need the whole bucket).
- * A 403 only warns.
+ * A 403 or a server error only warns: S3 answered, and uploads retry on their own.
  */
 export async function checkS3(s3: S3Client, config: AgentConfig, log: LoggerHandle['logger']): Promise<void> {
   const prefix = config.upload.s3_prefix.split('/').filter(Boolean).join('/');
@@ -57,8 +57,8 @@ export async function checkS3(s3: S3Client, config: AgentConfig, log: LoggerHand
     await s3.send(new ListObjectsV2Command({ Bucket: config.upload.s3_bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }), { abortSignal: AbortSignal.timeout(30_000) });
   } catch (err) {
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status === 403) {
-      log.warn({ event: 's3_check_forbidden', bucket: config.upload.s3_bucket }, 'cannot check the bucket (403); continuing');
+    if (status === 403 || (status !== undefined && status >= 500)) {
+      log.warn({ event: 's3_check_inconclusive', bucket: config.upload.s3_bucket, status, err }, 'S3 answered the start-up check with an error; continuing');
       return;
     }
     const e = classifyError(err);
