@@ -1,5 +1,6 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { systemClock } from '../clock.js';
@@ -9,6 +10,7 @@ import type { Deps } from '../deps.js';
 import { classifyError, redactSecrets } from '../errors.js';
 import { createMetrics } from '../health/metrics.js';
 import { createLogger, type LoggerHandle } from '../logging/logger.js';
+import { nfsWindowWarnings } from '../pipeline/nfs-window.js';
 import { createS3Client } from '../s3/client.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';
@@ -92,6 +94,7 @@ export async function openRuntime(configFile: string, options: { stream: 'stdout
     logs.flush();
     throw err;
   }
+  await warnAboutNfsWindow(config, logger);
   const deps: Deps = { db, s3, clock: systemClock, logger, config, metrics: createMetrics(), agentId: newAgentId() };
   return {
     deps,
@@ -102,4 +105,15 @@ export async function openRuntime(configFile: string, options: { stream: 'stdout
       logs.flush();
     },
   };
+}
+
+async function warnAboutNfsWindow(config: AgentConfig, log: LoggerHandle['logger']): Promise<void> {
+  const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
+  const window = config.agent.stable_window_seconds;
+  for (const w of nfsWindowWarnings(mounts, config.watch.session_roots.map((r) => r.path), window)) {
+    log.warn(
+      { event: 'stable_window_short_for_nfs', root: w.root, mount_point: w.mountPoint, fs_type: w.fsType, attribute_cache_seconds: w.attributeCacheSeconds, stable_window_seconds: window, minimum_seconds: w.minimumWindowSeconds },
+      `stable_window_seconds ${window} is shorter than ${w.minimumWindowSeconds}s: this NFS client may not see the lab PC's latest writes for up to ${w.attributeCacheSeconds}s`,
+    );
+  }
 }
