@@ -6,6 +6,7 @@ import type { MultipartJournal } from '../s3/multipart-upload.js';
 import { abortUnknownUploads } from '../s3/stale-uploads.js';
 import { deleteFileRecordsExcept, listFileRecords, markFilesUploaded, upsertFileRecords } from '../state/queries/file-records.js';
 import { findMultipart, forgetMultipart, listMultipartUploadIds, recordMultipartCreated, recordPart } from '../state/queries/multipart.js';
+import { uploadProgress } from './progress.js';
 import { objectKey } from './s3-keys.js';
 import type { SessionFile } from './session-files.js';
 
@@ -45,6 +46,7 @@ export async function uploadSessionFiles(
     await markFilesUploaded(db, session.pk, batch, clock.now());
   };
 
+  const progress = uploadProgress(logger, session.sessionId, files.reduce((n, f) => n + f.size, 0));
   const limiter = new Limiter(config.upload.concurrency);
   const queue = [...files];
   let resumed = 0;
@@ -72,6 +74,7 @@ export async function uploadSessionFiles(
         const metaSha = head?.metadata.sha256;
         if (head && head.size === file.size && (metaSha === undefined || metaSha === record.sha256)) {
           sha256.set(file.relativePath, record.sha256);
+          progress.add(file.size);
           resumed++;
           continue;
         }
@@ -81,12 +84,23 @@ export async function uploadSessionFiles(
         s3,
         limiter,
         await journalFor(deps, session.pk, file, key, partSize),
-        { bucket, key, absolutePath: file.absolutePath, relativePath: file.relativePath, expectedSize: file.size, expectedMtimeNs: file.mtimeNs, partSize },
+        {
+          bucket,
+          key,
+          absolutePath: file.absolutePath,
+          relativePath: file.relativePath,
+          expectedSize: file.size,
+          expectedMtimeNs: file.mtimeNs,
+          partSize,
+          onBytes: (n) => {
+            metrics.bytesUploaded.inc(n);
+            progress.add(n);
+          },
+        },
         signal,
       );
       sha256.set(file.relativePath, result.sha256);
       metrics.filesUploaded.inc();
-      metrics.bytesUploaded.inc(file.size);
       logger.info(
         { event: 'upload_file_succeeded', session_id: session.sessionId, file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
         'file uploaded',
