@@ -92,6 +92,7 @@ export function startLoop(deps: Deps, options: { onCycleError?: (err: unknown) =
       } catch (err) {
         if (controller.signal.aborted) break;
         deps.logger.error({ event: 'cycle_failed', err }, 'scan cycle failed; trying again next interval');
+        deps.metrics.errors.inc({ kind: classifyError(err).kind });
         options.onCycleError?.(err);
       }
       try {

@@ -1,3 +1,5 @@
+import { livenessCheck } from '../health/liveness.js';
+import { registerStateGauge } from '../health/metrics.js';
 import { startHealthServer } from '../health/server.js';
 import { startLoop } from '../scheduler.js';
 import { CliExit, EXIT } from './exit-codes.js';
@@ -12,19 +14,13 @@ export async function runCommand(configFile: string): Promise<number> {
   const port = Number(process.env.PORT ?? deps.config.agent.health_port ?? 8000);
   const interval = deps.config.agent.scan_interval_seconds;
   const startedAt = Date.now();
+  registerStateGauge(deps.metrics, deps.db);
   const loop = startLoop(deps);
   let health;
   try {
     health = await startHealthServer(
       port,
-      {
-        problem() {
-          const last = loop.lastCycleEndedAt()?.getTime() ?? startedAt;
-          // A cycle may legitimately run long (a big upload); only a loop silent for many intervals is wedged.
-          const limit = Math.max(interval * 10, 600) * 1000;
-          return Date.now() - last > limit ? `no scan cycle has completed for ${Math.round((Date.now() - last) / 1000)}s` : null;
-        },
-      },
+      { problem: livenessCheck({ db: deps.db, intervalSeconds: interval, startedAt, lastCycleEnd: loop.lastCycleEndedAt }) },
       deps.metrics,
     );
   } catch (err) {

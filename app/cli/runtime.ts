@@ -31,11 +31,15 @@ export function stateDir(config: AgentConfig): string {
 }
 
 /** PostgreSQL when DATABASE_URL is set, else the embedded PGlite; migrated; exit 3 when it cannot be reached. */
-export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, log: LoggerHandle['logger']): Promise<Db> {
+export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, log: LoggerHandle['logger'], options: { migrate: boolean } = { migrate: true }): Promise<Db> {
   const url = env.DATABASE_URL;
   let db: Db | undefined;
   try {
     db = url ? createPgDb(url, { onError: (err) => log.warn({ event: 'db_connection_error', err }, 'database connection dropped') }) : await openEmbeddedDb(stateDir(config));
+    if (!options.migrate) {
+      await db.query('SELECT 1');
+      return db;
+    }
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ event: 'db_migrated', applied, db: db.kind }, 'state database migrated');
     return db;

@@ -1,5 +1,6 @@
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionEvent } from '../state/queries/operator.js';
+import type { FileRecord } from '../state/queries/file-records.js';
 
 export function sessionJson(s: SessionRow) {
   return {
@@ -21,19 +22,20 @@ export function sessionJson(s: SessionRow) {
   };
 }
 
-export function formatTable(sessions: SessionRow[]): string {
+export function formatTable(sessions: SessionRow[], now: Date): string {
   if (sessions.length === 0) return 'no sessions recorded\n';
   const rows = sessions.map((s) => [
     s.sessionId ?? s.folderName,
     s.status,
+    age(now.getTime() - s.discoveredAt.getTime()),
     s.fileCount === null ? '-' : String(s.fileCount),
     s.totalBytes === null ? '-' : humanBytes(s.totalBytes),
     String(s.attempts),
-    s.updatedAt.toISOString().replace(/\.\d+Z$/, 'Z'),
-    s.status === 'failed' && s.nextAttemptAt ? `retry ${s.nextAttemptAt.toISOString().replace(/\.\d+Z$/, 'Z')}: ${s.lastError ?? ''}` : (s.lastError ?? ''),
+    s.status === 'failed' && s.nextAttemptAt ? s.nextAttemptAt.toISOString().replace(/\.\d+Z$/, 'Z') : '-',
+    s.lastError ?? '',
     s.processedPath ?? s.folderPath,
   ]);
-  const header = ['SESSION', 'STATUS', 'FILES', 'SIZE', 'RETRIES', 'UPDATED', 'LAST ERROR', 'PATH'];
+  const header = ['SESSION', 'STATUS', 'AGE', 'FILES', 'SIZE', 'RETRIES', 'NEXT RETRY', 'LAST ERROR / WAITING FOR', 'PATH'];
   const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => (r[i] as string).length))));
   const line = (cells: string[]) =>
     cells
@@ -43,13 +45,27 @@ export function formatTable(sessions: SessionRow[]): string {
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
-export function formatHistory(s: SessionRow, events: SessionEvent[]): string {
+export function formatHistory(s: SessionRow, events: SessionEvent[], files: FileRecord[]): string {
   const lines = [`session ${s.sessionId ?? s.folderName} (row ${s.pk}): ${s.status}`, `  folder: ${s.folderPath}`];
   if (s.processedPath) lines.push(`  processed: ${s.processedPath}`);
   if (s.lastError) lines.push(`  last error: ${s.lastError}`);
   lines.push('  history:');
   for (const e of events) lines.push(`    ${e.at.toISOString()}  ${e.from ?? '-'} → ${e.to}  ${e.reason ?? ''}  (${e.agentId})`);
+  if (files.length > 0) {
+    const uploaded = files.filter((f) => f.status === 'uploaded').length;
+    lines.push(`  files: ${uploaded} of ${files.length} uploaded`);
+    for (const f of files.slice(0, 50)) lines.push(`    ${f.status.padEnd(8)}  ${humanBytes(f.size).padStart(10)}  ${f.sha256 ?? ''.padEnd(64)}  ${f.relativePath}`);
+    if (files.length > 50) lines.push(`    … ${files.length - 50} more (status --json has them all)`);
+  }
   return `${lines.join('\n')}\n`;
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
 }
 
 function truncate(s: string, n: number): string {

@@ -3,16 +3,23 @@ import type { Metrics } from './metrics.js';
 
 export interface HealthSource {
   /** null while healthy, else why not. */
-  problem(): string | null;
+  problem(): Promise<string | null>;
 }
 
 export async function startHealthServer(port: number, health: HealthSource, metrics: Metrics): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/health') {
-      const problem = health.problem();
-      res.writeHead(problem ? 503 : 200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(problem ? { status: 'unhealthy', reason: problem } : { status: 'ok' }));
+      health.problem().then(
+        (problem) => {
+          res.writeHead(problem ? 503 : 200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(problem ? { status: 'unhealthy', reason: problem } : { status: 'ok' }));
+        },
+        (err: unknown) => {
+          res.writeHead(503, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ status: 'unhealthy', reason: String(err) }));
+        },
+      );
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {

@@ -137,6 +137,7 @@ async function recordFailure(
     return { pk: row.pk, status: 'waiting_for_stable', failed: false };
   }
   metrics.sessionFailures.inc({ code: e.code });
+  metrics.errors.inc({ kind: e.kind });
   if (row.status === 'uploaded') {
     await transitionSession(db, { pk: row.pk, leaseToken, agentId, from: ['uploaded'], to: 'uploaded', now: clock.now(), reason: `move failed: ${error.message}`, error });
     logger.error({ event: 'session_move_failed', ...ctx, from: 'uploaded', to: 'uploaded', err: e }, 'upload is complete but the move failed; retrying next cycle');

@@ -61,3 +61,14 @@ export async function requeueSession(db: Pick<Db, 'query'>, pk: number, who: str
   );
   return res.rows[0]?.from_status ?? null;
 }
+
+/** The active rows for these folders (read only: for dry runs). */
+export async function findActiveByFolders(db: Pick<Db, 'query'>, folderPaths: string[]): Promise<Map<string, SessionRow>> {
+  const res = await db.query(`SELECT * FROM uploader_sessions WHERE folder_path = ANY($1::text[]) AND status <> 'processed'`, [folderPaths]);
+  return new Map(res.rows.map(toSessionRow).map((r) => [r.folderPath, r]));
+}
+
+export async function listSessionsInState(db: Pick<Db, 'query'>, status: SessionStatus): Promise<SessionRow[]> {
+  const res = await db.query('SELECT * FROM uploader_sessions WHERE status = $1 ORDER BY id', [status]);
+  return res.rows.map(toSessionRow);
+}

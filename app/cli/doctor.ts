@@ -1,0 +1,126 @@
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { loadConfig, ConfigError, formatProblem } from '../config/load.js';
+import type { AgentConfig } from '../config/schema.js';
+import { classifyError, redactSecrets } from '../errors.js';
+import { silentLogger } from '../logging/logger.js';
+import { objectKey } from '../pipeline/s3-keys.js';
+import { parseMounts } from '../pipeline/nfs-window.js';
+import { createS3Client } from '../s3/client.js';
+import type { Db } from '../state/db.js';
+import { loadMigrations } from '../state/migrate.js';
+import { openStateDb } from './runtime.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+}
+
+const MAX_SKEW_SECONDS = 60;
+
+/** Every check an operator would otherwise do by hand before the first real bytes. */
+export async function runDoctor(configFile: string, env: NodeJS.ProcessEnv): Promise<Check[]> {
+  const checks: Check[] = [];
+  let config: AgentConfig;
+  try {
+    config = await loadConfig(configFile);
+    checks.push({ name: 'config', ok: true, detail: `${configFile} is valid` });
+  } catch (err) {
+    const detail = err instanceof ConfigError ? err.problems.map(formatProblem).join('\n').trim() : (err as Error).message;
+    checks.push({ name: 'config', ok: false, detail, hint: 'run validate-config for the full list; see config.example.yaml' });
+    return checks;
+  }
+  checks.push(...(await rootChecks(config, env)));
+  checks.push(await databaseCheck(config, env));
+  const s3 = createS3Client(config.upload, env);
+  try {
+    checks.push(...(await s3Checks(s3, config)));
+  } finally {
+    s3.destroy();
+  }
+  return checks;
+}
+
+async function rootChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<Check[]> {
+  const checks: Check[] = [];
+  const mounts = parseMounts(await readFile('/proc/mounts', 'utf8').catch(() => ''));
+  const expectedMounts = (env.NFS_MOUNTS ?? '').split(',').map((m) => m.trim().split(':').at(-1) ?? '').filter(Boolean);
+  for (const root of config.watch.session_roots) {
+    const name = `root ${root.path}`;
+    try {
+      if (!(await stat(root.path)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      await access(root.path, constants.R_OK | constants.X_OK);
+    } catch (err) {
+      checks.push({ name, ok: false, detail: `cannot list it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, hint: 'is the share mounted? are permissions right for the agent user?' });
+      continue;
+    }
+    if (config.agent.move_after_upload) {
+      try {
+        await access(root.path, constants.W_OK);
+      } catch {
+        checks.push({ name, ok: false, detail: 'not writable, so sessions cannot be moved to processed/', hint: 'mount the share read-write, or set agent.move_after_upload: false' });
+        continue;
+      }
+    }
+    const expected = expectedMounts.find((m) => root.path === m || root.path.startsWith(`${m.replace(/\/+$/, '')}/`));
+    if (expected && !mounts.some((m) => m.mountPoint === expected.replace(/\/+$/, ''))) {
+      checks.push({ name, ok: false, detail: `NFS_MOUNTS says ${expected} is a mount point, but nothing is mounted there`, hint: 'the mount failed or was lost: check the entrypoint log and the lab PC' });
+      continue;
+    }
+    checks.push({ name, ok: true, detail: `readable${config.agent.move_after_upload ? ' and writable' : ''}${expected ? `, mounted at ${expected}` : ''}` });
+  }
+  return checks;
+}
+
+async function databaseCheck(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<Check> {
+  let db: Db | undefined;
+  try {
+    db = await openStateDb(config, env, silentLogger());
+    const applied = await db.query<{ id: number }>('SELECT id FROM uploader_migrations');
+    const known = (await loadMigrations()).map((m) => m.id);
+    const missing = known.filter((id) => !applied.rows.some((r) => Number(r.id) === id));
+    if (missing.length > 0) return { name: 'state database', ok: false, detail: `migrations missing: ${missing.join(', ')}` };
+    return { name: 'state database', ok: true, detail: `${db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'} answers; migrations ${known.join(', ')} applied` };
+  } catch (err) {
+    return { name: 'state database', ok: false, detail: redactSecrets((err as Error).message), hint: 'check DATABASE_URL, the network path and the security group' };
+  } finally {
+    await db?.close().catch(() => undefined);
+  }
+}
+
+async function s3Checks(s3: S3Client, config: AgentConfig): Promise<Check[]> {
+  const bucket = config.upload.s3_bucket;
+  const key = objectKey(config.upload.s3_prefix, '_uploader_doctor', 'probe.txt');
+  const body = `uploader-agent doctor probe ${new Date().toISOString()}\n`;
+  const name = `S3 s3://${bucket}/${key}`;
+  try {
+    const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(body) }), { abortSignal: AbortSignal.timeout(30_000) });
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: AbortSignal.timeout(30_000) });
+    const text = await got.Body?.transformToString();
+    if (text !== body) return [{ name, ok: false, detail: `wrote ${body.length} bytes, read back ${text?.length ?? 0} different bytes`, hint: 'the server mangles bodies; check upload.s3_endpoint' }];
+    const serverDate = got.LastModified ?? null;
+    const checks: Check[] = [{ name, ok: true, detail: `probe written and read back (ETag ${put.ETag ?? '?'})` }];
+    if (serverDate) {
+      const skew = Math.abs(Date.now() - serverDate.getTime()) / 1000;
+      checks.push({
+        name: 'clock skew',
+        ok: skew <= MAX_SKEW_SECONDS,
+        detail: `${skew.toFixed(0)} s between this host and S3`,
+        ...(skew > MAX_SKEW_SECONDS ? { hint: 'S3 rejects requests signed more than 15 minutes off; sync the clock (chrony/NTP)' } : {}),
+      });
+    }
+    return checks;
+  } catch (err) {
+    const e = classifyError(err);
+    return [{ name, ok: false, detail: redactSecrets(e.message), hint: 'check credentials (task role), the bucket name and region, s3_endpoint, and that the role may put and get under the prefix' }];
+  }
+}
+
+export function formatChecks(checks: Check[]): string {
+  return `${checks
+    .map((c) => `${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail.replace(/\n/g, '\n      ')}${c.hint && !c.ok ? `\n      hint: ${c.hint}` : ''}`)
+    .join('\n')}\n`;
+}

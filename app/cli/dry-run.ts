@@ -1,0 +1,119 @@
+import type { AgentConfig } from '../config/schema.js';
+import { decideCompletion, observedState } from '../pipeline/completion-detector.js';
+import { ignoreMatcher } from '../pipeline/ignore.js';
+import { objectKey, completeKey, manifestKey } from '../pipeline/s3-keys.js';
+import { scanRoots } from '../pipeline/scanner.js';
+import { resolveSessionId } from '../pipeline/session-id.js';
+import { listSessionFiles } from '../pipeline/session-files.js';
+import { contentProblem } from '../pipeline/upload-session.js';
+import type { Db } from '../state/db.js';
+import { findActiveByFolders } from '../state/queries/operator.js';
+import { processedCandidate } from '../pipeline/mover.js';
+
+export interface PlannedSession {
+  folder: string;
+  status: string;
+  action: 'upload' | 'wait' | 'move' | 'needs_attention' | 'retry_later' | 'none';
+  reason: string;
+  session_id?: string;
+  files?: number;
+  bytes?: number;
+  keys?: string[];
+  move_to?: string;
+}
+
+/**
+ * What one cycle would do now, computed without writing anything: no observation is
+ * recorded, nothing is uploaded or moved. A folder seen for the first time is reported as
+ * waiting, as the real first cycle would.
+ */
+export async function planCycle(config: AgentConfig, db: Db, now: Date): Promise<{ plan: PlannedSession[]; rootErrors: { root: string; message: string }[] }> {
+  const scan = await scanRoots(config.watch.session_roots);
+  // A database the agent never ran against has no tables yet: every folder is new.
+  const rows = await findActiveByFolders(
+    db,
+    scan.folders.map((f) => f.folderPath),
+  ).catch((err: { code?: string }) => {
+    if (err.code === '42P01') return new Map<string, never>();
+    throw err;
+  });
+  const plan: PlannedSession[] = [];
+  for (const folder of scan.folders) {
+    const row = rows.get(folder.folderPath);
+    const status = row?.status ?? 'new';
+    const base = { folder: folder.folderPath, status };
+    if (row?.status === 'needs_attention') {
+      plan.push({ ...base, action: 'none', reason: row.lastError ?? 'needs attention' });
+      continue;
+    }
+    if (row?.status === 'uploaded') {
+      plan.push(
+        config.agent.move_after_upload
+          ? { ...base, action: 'move', reason: 'uploaded; move pending', move_to: processedCandidate(folder.rootPath, folder.folderName, 0) }
+          : { ...base, action: 'none', reason: 'uploaded (move_after_upload is off)' },
+      );
+      continue;
+    }
+    if (row?.status === 'failed' && row.nextAttemptAt && row.nextAttemptAt > now) {
+      plan.push({ ...base, action: 'retry_later', reason: `retry at ${row.nextAttemptAt.toISOString()}: ${row.lastError ?? ''}` });
+      continue;
+    }
+    const profile = config.profiles[folder.profile];
+    const listing = await listSessionFiles(folder.folderPath, ignoreMatcher(profile?.ignore_patterns ?? []));
+    if (status === 'new' || status === 'waiting_for_stable') {
+      const decision = decideCompletion({
+        requiredMarkers: profile?.required_markers ?? [],
+        presentPaths: new Set(listing.files.map((f) => f.relativePath)),
+        fileCount: listing.files.length,
+        current: observedState(listing.files),
+        previous: row?.observedState && row.observedSince ? { state: row.observedState, since: row.observedSince } : null,
+        now,
+        stableWindowSeconds: config.agent.stable_window_seconds,
+      });
+      if (!decision.complete) {
+        plan.push({ ...base, action: 'wait', reason: decision.reason, files: listing.files.length });
+        continue;
+      }
+    }
+    const problem = contentProblem(listing);
+    if (problem) {
+      plan.push({ ...base, action: 'needs_attention', reason: problem });
+      continue;
+    }
+    let sessionId: string;
+    try {
+      sessionId = (await resolveSessionId(folder.folderPath, folder.folderName, profile?.metadata_files ?? [])).sessionId;
+    } catch (err) {
+      plan.push({ ...base, action: 'needs_attention', reason: (err as Error).message });
+      continue;
+    }
+    const prefix = config.upload.s3_prefix;
+    plan.push({
+      ...base,
+      action: 'upload',
+      reason: 'complete and stable',
+      session_id: sessionId,
+      files: listing.files.length,
+      bytes: listing.files.reduce((n, f) => n + f.size, 0),
+      keys: [...listing.files.map((f) => objectKey(prefix, sessionId, f.relativePath)), manifestKey(prefix, sessionId), completeKey(prefix, sessionId)],
+      ...(config.agent.move_after_upload ? { move_to: processedCandidate(folder.rootPath, folder.folderName, 0) } : {}),
+    });
+  }
+  return { plan, rootErrors: scan.rootErrors.map((e) => ({ root: e.root, message: e.message })) };
+}
+
+export function formatPlan(result: { plan: PlannedSession[]; rootErrors: { root: string; message: string }[] }): string {
+  const lines = ['dry run: nothing is written to S3, the share or the state database', ''];
+  for (const e of result.rootErrors) lines.push(`ROOT UNAVAILABLE  ${e.root}: ${e.message}`);
+  for (const p of result.plan) {
+    lines.push(`${p.action.toUpperCase().padEnd(16)} ${p.folder}  [${p.status}]  ${p.reason}`);
+    if (p.action === 'upload') {
+      lines.push(`                 session_id ${p.session_id}: ${p.files} files, ${p.bytes} bytes`);
+      const keys = p.keys ?? [];
+      for (const k of keys.length > 6 ? [...keys.slice(0, 3), `… ${keys.length - 5} more …`, ...keys.slice(-2)] : keys) lines.push(`                   ${k}`);
+    }
+    if (p.move_to) lines.push(`                 then move to ${p.move_to}`);
+  }
+  if (result.plan.length === 0) lines.push('no session folders found');
+  return `${lines.join('\n')}\n`;
+}

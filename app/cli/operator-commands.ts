@@ -1,0 +1,115 @@
+import { realpath } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { dirname, resolve, sep } from 'node:path';
+import { systemClock } from '../clock.js';
+import type { AgentConfig } from '../config/schema.js';
+import { createLogger } from '../logging/logger.js';
+import { ignoreMatcher } from '../pipeline/ignore.js';
+import { manifestHash, prettyManifest } from '../pipeline/manifest.js';
+import { manifestForFolder } from '../pipeline/manifest-for-folder.js';
+import { resolveSessionId } from '../pipeline/session-id.js';
+import { listSessionFiles } from '../pipeline/session-files.js';
+import { contentProblem } from '../pipeline/upload-session.js';
+import { listFileRecords } from '../state/queries/file-records.js';
+import { findSessions, listEvents, listSessions, listSessionsInState, requeueSession } from '../state/queries/operator.js';
+import type { SessionRow } from '../state/session-row.js';
+import type { SessionStatus } from '../state/states.js';
+import { CliExit, EXIT } from './exit-codes.js';
+import { openStateDb, readConfig } from './runtime.js';
+import { formatHistory, formatTable, sessionJson } from './status-command.js';
+
+export async function printManifest(sessionDir: string, configFile: string): Promise<number> {
+  const config = await readConfig(configFile);
+  const folder = await realpath(resolve(sessionDir)).catch(() => {
+    throw new CliExit(EXIT.usage, `session folder ${sessionDir} does not exist`);
+  });
+  const root = await rootOf(config, folder);
+  const profile = root ? config.profiles[root.profile] : undefined;
+  const listing = await listSessionFiles(folder, ignoreMatcher(profile?.ignore_patterns ?? []));
+  const problem = contentProblem(listing);
+  if (problem) throw new CliExit(EXIT.sessionFailed, `${folder}: ${problem}`);
+  const folderName = folder.slice(folder.lastIndexOf(sep) + 1);
+  const { sessionId } = await resolveSessionId(folder, folderName, profile?.metadata_files ?? []).catch((err: Error) => {
+    throw new CliExit(EXIT.sessionFailed, `${folder}: ${err.message}`);
+  });
+  const manifest = await manifestForFolder(config, { sessionId, folderPath: folder, listing }, new AbortController().signal);
+  process.stdout.write(prettyManifest(manifest));
+  process.stderr.write(`${manifestHash(manifest)}\n`);
+  return EXIT.ok;
+}
+
+async function rootOf(config: AgentConfig, folder: string) {
+  for (const root of config.watch.session_roots) {
+    const real = await realpath(root.path).catch(() => resolve(root.path));
+    if (dirname(folder) === real || folder.startsWith(real + sep)) return root;
+  }
+  return undefined;
+}
+
+export async function status(configFile: string, ref: string | undefined, o: { json?: boolean; state?: SessionStatus[] }): Promise<number> {
+  const config = await readConfig(configFile);
+  const { logger, flush } = createLogger({ stream: 'stderr' });
+  const db = await openStateDb(config, process.env, logger);
+  try {
+    if (ref) {
+      const found = await findSessions(db, ref);
+      if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
+      const detailed = await Promise.all(found.map(async (s) => ({ s, events: await listEvents(db, s.pk), files: await listFileRecords(db, s.pk) })));
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify(
+              detailed.map(({ s, events, files }) => ({ ...sessionJson(s), history: events, file_records: files })),
+              null,
+              2,
+            )}\n`
+          : detailed.map(({ s, events, files }) => formatHistory(s, events, files)).join('\n'),
+      );
+      return EXIT.ok;
+    }
+    const sessions = await listSessions(db, o.state);
+    process.stdout.write(o.json ? `${JSON.stringify(sessions.map(sessionJson), null, 2)}\n` : formatTable(sessions, systemClock.now()));
+    return EXIT.ok;
+  } finally {
+    await db.close();
+    flush();
+  }
+}
+
+/** Requeues one session, or every needs_attention session; each requeue is logged with who asked. */
+export async function retry(configFile: string, ref: string | undefined, o: { allNeedsAttention?: boolean }): Promise<number> {
+  if (!ref === !o.allNeedsAttention) throw new CliExit(EXIT.usage, 'name one session, or pass --all-needs-attention');
+  const config = await readConfig(configFile);
+  const { logger, flush } = createLogger({ stream: 'stderr', logDir: config.storage.log_dir });
+  const db = await openStateDb(config, process.env, logger);
+  const who = `${userInfo().username}@cli`;
+  try {
+    let targets: SessionRow[];
+    if (ref) {
+      const found = await findSessions(db, ref);
+      if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
+      targets = found.filter((s) => s.status === 'failed' || s.status === 'needs_attention');
+      if (targets.length === 0) {
+        throw new CliExit(EXIT.sessionFailed, `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')})`);
+      }
+      if (targets.length > 1) throw new CliExit(EXIT.usage, `${ref} matches several sessions (rows ${targets.map((s) => s.pk).join(', ')}): name one by its row number`);
+    } else {
+      targets = await listSessionsInState(db, 'needs_attention');
+    }
+    let busy = 0;
+    for (const target of targets) {
+      const from = await requeueSession(db, target.pk, who, systemClock.now());
+      if (!from) {
+        busy++;
+        process.stderr.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}) is being worked on by an agent right now; try again shortly\n`);
+        continue;
+      }
+      logger.info({ event: 'session_retry_requested', session_pk: target.pk, session_id: target.sessionId, from, to: 'waiting_for_stable', by: who }, 'session requeued');
+      process.stdout.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}): ${from} → waiting_for_stable\n`);
+    }
+    if (targets.length === 0) process.stdout.write('no session needs attention\n');
+    return busy > 0 ? EXIT.sessionFailed : EXIT.ok;
+  } finally {
+    await db.close();
+    flush();
+  }
+}
