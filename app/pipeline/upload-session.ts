@@ -31,6 +31,8 @@ export function contentProblem(listing: SessionListing): string | null {
  */
 export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToken: string, signal: AbortSignal): Promise<SessionRow> {
   const { db, s3, config, clock, logger, agentId } = deps;
+  // DB round trips this session's upload costs (the benchmark reports them; O(1) in file count).
+  const roundTrips0 = db.roundTrips;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
   const ignored = ignoreMatcher(profile.ignore_patterns);
@@ -104,7 +106,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   const cachePath = await writeManifestCopy(config.storage.manifest_cache_dir, manifest, hash);
   logger.info({ event: 'manifest_created', session_id: sessionId, manifest_hash: hash, files: manifest.file_count, bytes: manifest.total_bytes, cache_path: cachePath }, 'manifest created');
   await putSmallObject(s3, { bucket, key: manifestKey(prefix, sessionId), body: prettyManifest(manifest), contentType: 'application/json', metadata: { [MANIFEST_HASH_METADATA]: hash } }, signal);
-  logger.info({ event: 'upload_completed', session_id: sessionId, files: manifest.file_count, bytes: manifest.total_bytes, seconds: (Date.now() - t0) / 1000 }, 'all files and manifest.json are in S3');
+  logger.info({ event: 'upload_completed', session_id: sessionId, files: manifest.file_count, bytes: manifest.total_bytes, seconds: (Date.now() - t0) / 1000, db_round_trips: db.roundTrips - roundTrips0 }, 'all files and manifest.json are in S3');
 
   const written = await writeCompleteMarker(s3, { bucket, key: completeKey(prefix, sessionId), manifestHash: hash }, signal);
   const { row: uploaded } = await transitionSession(db, {
@@ -123,7 +125,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   });
   deps.metrics.sessionsCompleted.inc();
   logger.info(
-    { event: 'complete_marker_uploaded', session_id: sessionId, from: 'uploading', to: 'uploaded', key: completeKey(prefix, sessionId), manifest_hash: hash, already_present: written !== 'written' },
+    { event: 'complete_marker_uploaded', session_id: sessionId, from: 'uploading', to: 'uploaded', key: completeKey(prefix, sessionId), manifest_hash: hash, already_present: written !== 'written', db_round_trips: db.roundTrips - roundTrips0 },
     '_COMPLETE written',
   );
   return uploaded;
