@@ -14,6 +14,8 @@ export interface CycleReport {
   rootErrors: { root: string; code: string; message: string }[];
   /** Sessions whose attempt failed in this cycle (scan-once exits 1 when there are any). */
   failed: number;
+  /** The soonest a waiting session could complete on another look (seconds), if any. */
+  recheckAfterSeconds: number | null;
 }
 
 /**
@@ -65,7 +67,22 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
     outcomes,
     rootErrors: scan.rootErrors,
     failed: outcomes.filter((o) => o.failed).length + scan.rootErrors.length,
+    recheckAfterSeconds: soonest(outcomes.map((o) => o.recheckAfterSeconds)),
   };
+}
+
+function soonest(values: (number | undefined)[]): number | null {
+  const defined = values.filter((v): v is number => v !== undefined);
+  return defined.length > 0 ? Math.min(...defined) : null;
+}
+
+/**
+ * Seconds until the next cycle: the scan interval, or sooner when a waiting session's window
+ * ends before it (never less than a second, so window 0 takes two distinct observations).
+ */
+export function nextCycleDelaySeconds(intervalSeconds: number, recheckAfterSeconds: number | null): number {
+  if (recheckAfterSeconds === null) return intervalSeconds;
+  return Math.min(intervalSeconds, Math.max(1, Math.ceil(recheckAfterSeconds)));
 }
 
 export interface Loop {
@@ -73,32 +90,37 @@ export interface Loop {
   done: Promise<void>;
   /** Stops taking new work and aborts what is in flight; safe to call more than once. */
   stop(): void;
+  /** Starts the next cycle now (or right after the running one) instead of waiting out the interval. */
+  wake(): void;
   lastCycleEndedAt(): Date | null;
 }
 
 /** Cycles every `scan_interval_seconds` until stopped. A failed cycle is logged, never fatal. */
-export function startLoop(deps: Deps, options: { onCycleError?: (err: unknown) => void } = {}): Loop {
+export function startLoop(deps: Deps): Loop {
   const controller = new AbortController();
   let lastEnded: Date | null = null;
+  let woken = new AbortController();
   const done = (async () => {
     while (!controller.signal.aborted) {
+      let delay = deps.config.agent.scan_interval_seconds;
+      woken = new AbortController();
       try {
         const report = await runCycle(deps, controller.signal);
         lastEnded = new Date();
+        delay = nextCycleDelaySeconds(delay, report.recheckAfterSeconds);
         deps.logger.info(
-          { event: 'cycle_completed', discovered: report.discovered, sessions: report.outcomes.length, failed: report.failed },
+          { event: 'cycle_completed', discovered: report.discovered, sessions: report.outcomes.length, failed: report.failed, next_cycle_seconds: delay },
           'scan cycle completed',
         );
       } catch (err) {
         if (controller.signal.aborted) break;
         deps.logger.error({ event: 'cycle_failed', err }, 'scan cycle failed; trying again next interval');
         deps.metrics.errors.inc({ kind: classifyError(err).kind });
-        options.onCycleError?.(err);
       }
       try {
-        await abortableDelay(deps.config.agent.scan_interval_seconds * 1000, controller.signal);
+        await abortableDelay(delay * 1000, AbortSignal.any([controller.signal, woken.signal]));
       } catch {
-        break;
+        if (controller.signal.aborted) break;
       }
     }
   })();
@@ -106,6 +128,9 @@ export function startLoop(deps: Deps, options: { onCycleError?: (err: unknown) =
     done,
     stop() {
       if (!controller.signal.aborted) controller.abort(new DOMException('agent stopping', 'AbortError'));
+    },
+    wake() {
+      woken.abort();
     },
     lastCycleEndedAt: () => lastEnded,
   };

@@ -1,7 +1,9 @@
 import { livenessCheck } from '../health/liveness.js';
 import { registerStateGauge } from '../health/metrics.js';
 import { startHealthServer } from '../health/server.js';
+import { readFile } from 'node:fs/promises';
 import { startLoop } from '../scheduler.js';
+import { watchRoots, watchableRoots } from '../watcher.js';
 import { CliExit, EXIT } from './exit-codes.js';
 import { openRuntime } from './runtime.js';
 
@@ -16,6 +18,7 @@ export async function runCommand(configFile: string): Promise<number> {
   const startedAt = Date.now();
   registerStateGauge(deps.metrics, deps.db);
   const loop = startLoop(deps);
+  const watcher = watchRoots(deps.config, watchableRoots(deps.config, await readFile('/proc/mounts', 'utf8').catch(() => '')), deps.logger, () => loop.wake());
   let health;
   try {
     health = await startHealthServer(
@@ -26,6 +29,7 @@ export async function runCommand(configFile: string): Promise<number> {
   } catch (err) {
     loop.stop();
     await loop.done;
+    await watcher?.close();
     await rt.close();
     throw new CliExit(EXIT.usage, `cannot serve /health on port ${port}: ${(err as Error).message}`);
   }
@@ -44,6 +48,7 @@ export async function runCommand(configFile: string): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   await loop.done;
+  await watcher?.close();
   await health.close();
   deps.logger.info({ event: 'agent_stopped' }, 'agent stopped');
   await rt.close();

@@ -12,6 +12,9 @@ const agentSchema = z.strictObject({
   health_port: z.number().int().min(0).max(65535).optional(),
   // How long a claim on a session lasts without a heartbeat before another agent may take it.
   lease_seconds: z.number().int().min(5).default(60),
+  // Wake the loop on new folders and marker files (inotify). auto: only for roots that are
+  // not network filesystems, whose clients never see other hosts' writes as events.
+  watch_for_changes: z.enum(['auto', 'on', 'off']).default('auto'),
 });
 
 const rootSchema = z.strictObject({

@@ -33,6 +33,8 @@ export interface CompletionDecision {
   reason: string;
   /** When the current state was first seen: the start of the stability window. */
   since: Date;
+  /** Seconds until another observation could complete it (markers present); null when that depends on the lab PC. */
+  recheckAfterSeconds: number | null;
 }
 
 /**
@@ -44,16 +46,17 @@ export function decideCompletion(input: CompletionInput): CompletionDecision {
   const unchanged = input.previous !== null && input.previous.state === input.current;
   const since = unchanged ? (input.previous as { since: Date }).since : input.now;
   const missing = input.requiredMarkers.filter((m) => !input.presentPaths.has(m));
-  if (input.fileCount === 0) return { complete: false, reason: 'folder has no files yet', since };
-  if (missing.length > 0) return { complete: false, reason: `waiting for marker files: ${missing.join(', ')}`, since };
+  if (input.fileCount === 0) return { complete: false, reason: 'folder has no files yet', since, recheckAfterSeconds: null };
+  if (missing.length > 0) return { complete: false, reason: `waiting for marker files: ${missing.join(', ')}`, since, recheckAfterSeconds: null };
   if (!unchanged) {
-    return { complete: false, reason: input.previous === null ? 'first observation' : 'folder changed since the last observation', since };
+    const reason = input.previous === null ? 'first observation' : 'folder changed since the last observation';
+    return { complete: false, reason, since, recheckAfterSeconds: input.stableWindowSeconds };
   }
   const elapsed = (input.now.getTime() - since.getTime()) / 1000;
   // With window 0 two equal observations suffice, even when the agent that made the first
   // one had a clock slightly ahead of ours.
   if (input.stableWindowSeconds > 0 && elapsed < input.stableWindowSeconds) {
-    return { complete: false, reason: `unchanged for ${Math.floor(elapsed)}s of ${input.stableWindowSeconds}s`, since };
+    return { complete: false, reason: `unchanged for ${Math.floor(elapsed)}s of ${input.stableWindowSeconds}s`, since, recheckAfterSeconds: input.stableWindowSeconds - elapsed };
   }
-  return { complete: true, reason: '', since };
+  return { complete: true, reason: '', since, recheckAfterSeconds: null };
 }

@@ -18,6 +18,8 @@ export interface SessionOutcome {
   status: SessionStatus;
   /** This attempt failed (the session is now failed or needs_attention). */
   failed: boolean;
+  /** Waiting only on the stability window: another observation in this many seconds could complete it. */
+  recheckAfterSeconds?: number;
 }
 
 /**
@@ -30,10 +32,10 @@ export async function processSession(deps: Deps, claimed: SessionRow, signal: Ab
   const heartbeat = startHeartbeat(deps, claimed.pk, leaseToken, lost);
   const sessionSignal = AbortSignal.any([signal, lost.signal]);
   // Where the session is now: failures are recorded from the state it had reached.
-  const progress = { row: claimed };
+  const progress: { row: SessionRow; recheckAfterSeconds?: number } = { row: claimed };
   try {
     const status = await advance(deps, progress, leaseToken, sessionSignal);
-    return { pk: claimed.pk, status, failed: false };
+    return { pk: claimed.pk, status, failed: false, ...(progress.recheckAfterSeconds !== undefined ? { recheckAfterSeconds: progress.recheckAfterSeconds } : {}) };
   } catch (err) {
     return await recordFailure(deps, progress.row, leaseToken, err, signal, lost.signal);
   } finally {
@@ -44,7 +46,7 @@ export async function processSession(deps: Deps, claimed: SessionRow, signal: Ab
   }
 }
 
-async function advance(deps: Deps, progress: { row: SessionRow }, leaseToken: string, signal: AbortSignal): Promise<SessionStatus> {
+async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeconds?: number }, leaseToken: string, signal: AbortSignal): Promise<SessionStatus> {
   const { config } = deps;
   const row = progress.row;
   if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, leaseToken)).status;
@@ -52,17 +54,20 @@ async function advance(deps: Deps, progress: { row: SessionRow }, leaseToken: st
     throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded); nothing was uploaded`);
   }
   if (row.status === 'waiting_for_stable') {
-    const ready = await observe(deps, row, leaseToken);
-    if (!ready) return 'waiting_for_stable';
-    progress.row = ready;
+    const observed = await observe(deps, row, leaseToken);
+    if ('recheckAfterSeconds' in observed) {
+      if (observed.recheckAfterSeconds !== null) progress.recheckAfterSeconds = observed.recheckAfterSeconds;
+      return 'waiting_for_stable';
+    }
+    progress.row = observed.ready;
   }
   progress.row = await uploadStableSession(deps, progress.row, leaseToken, signal);
   if (!config.agent.move_after_upload) return progress.row.status;
   return (await moveUploadedSession(deps, progress.row, leaseToken)).status;
 }
 
-/** One observation of a waiting folder; returns the session when it is now ready to upload. */
-async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise<SessionRow | null> {
+/** One observation of a waiting folder: the session when it is now ready to upload, else when to look again. */
+async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise<{ ready: SessionRow } | { recheckAfterSeconds: number | null }> {
   const { db, config, clock, logger, agentId } = deps;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
@@ -81,7 +86,7 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
   if (!decision.complete) {
     await recordObservation(db, { pk: row.pk, leaseToken, state, since: decision.since, now, waitingReason: decision.reason });
     logger.info({ event: 'session_waiting', folder: row.folderPath, files: listing.files.length, reason: decision.reason }, 'session not complete yet');
-    return null;
+    return { recheckAfterSeconds: decision.recheckAfterSeconds };
   }
   const { row: ready } = await transitionSession(db, {
     pk: row.pk,
@@ -97,7 +102,7 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
     { event: 'session_stable', folder: row.folderPath, from: 'waiting_for_stable', to: 'ready_to_upload', files: listing.files.length, stable_since: decision.since.toISOString() },
     'session complete and stable',
   );
-  return ready;
+  return { ready };
 }
 
 async function recordFailure(

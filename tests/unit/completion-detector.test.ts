@@ -89,7 +89,13 @@ describe('decideCompletion', () => {
 
   it('is complete when the window has exactly elapsed', () => {
     const d = decideCompletion(input({ now: at(300) }));
-    expect(d).toEqual({ complete: true, reason: '', since: t0 });
+    expect(d).toEqual({ complete: true, reason: '', since: t0, recheckAfterSeconds: null });
+  });
+
+  it('says when to look again: the rest of the window once markers are present, never while they are missing', () => {
+    expect(decideCompletion(input({ now: at(120) })).recheckAfterSeconds).toBe(180);
+    expect(decideCompletion(input({ previous: null })).recheckAfterSeconds).toBe(300);
+    expect(decideCompletion(input({ requiredMarkers: ['session_summary.json'], presentPaths: new Set(['data.csv']), now: at(120) })).recheckAfterSeconds).toBeNull();
   });
 
   it('window 0: two consecutive equal observations complete', () => {
