@@ -61,7 +61,11 @@ async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeco
     }
     progress.row = observed.ready;
   }
+  const started = Date.now();
   progress.row = await uploadStableSession(deps, progress.row, leaseToken, signal);
+  const seconds = (Date.now() - started) / 1000;
+  deps.metrics.uploadDuration.observe(seconds);
+  if (progress.row.totalBytes !== null && seconds > 0) deps.metrics.uploadThroughput.observe(progress.row.totalBytes / seconds);
   if (!config.agent.move_after_upload) return progress.row.status;
   return (await moveUploadedSession(deps, progress.row, leaseToken)).status;
 }
