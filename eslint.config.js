@@ -13,7 +13,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['tests/**', 'demo/**', 'bench/**'],
+    files: ['tests/**', 'demo/**', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 
@@ -6,12 +6,13 @@ type Destination = ReturnType<typeof pino.destination>;
 
 /**
  * `{dir}/agent.log`, rotated at the first write of each UTC day to `agent-YYYY-MM-DD.log`;
- * `keepDays` rotated files are kept.
+ * `keepDays` rotated files are kept. The file is opened synchronously so it can be flushed
+ * at any moment, even a failed start a few milliseconds in.
  */
 export class DailyLogFile {
   private readonly path: string;
   private day: string;
-  private readonly dest: Destination;
+  private dest: Destination;
 
   constructor(
     private readonly dir: string,
@@ -27,15 +28,16 @@ export class DailyLogFile {
     } catch {
       // No log yet.
     }
-    this.dest = pino.destination({ dest: this.path, sync: false, mkdir: true });
+    this.dest = this.open();
   }
 
   write(chunk: string): boolean {
     const day = this.today();
     if (day !== this.day) {
       this.dest.flushSync();
+      this.dest.end();
       this.rotate(this.day);
-      this.dest.reopen();
+      this.dest = this.open();
       this.day = day;
     }
     return this.dest.write(chunk);
@@ -43,6 +45,10 @@ export class DailyLogFile {
 
   flush(): void {
     this.dest.flushSync();
+  }
+
+  private open(): Destination {
+    return pino.destination({ fd: openSync(this.path, 'a'), sync: false });
   }
 
   private rotate(day: string): void {
