@@ -95,7 +95,8 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
           expect((await readdir(join(root, name))).length, name).toBeGreaterThan(0);
           continue;
         }
-        expect(rows.filter((r) => r.folderName === name).map((r) => r.status), name).toEqual(['processed']);
+        const mine = rows.filter((r) => r.folderName === name);
+        expect(mine.map((r) => r.status), `${name}: ${mine.map((r) => `${r.lastErrorCode}: ${r.lastError} (attempts ${r.attempts})`).join('; ')}`).toEqual(['processed']);
         for (const [rel, content] of Object.entries(s.files)) {
           if (!keys.includes(`${s.id}/${rel}`)) {
             lost++;
