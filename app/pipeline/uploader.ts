@@ -2,6 +2,8 @@ import type { Deps } from '../deps.js';
 import { headObject } from '../s3/objects.js';
 import { uploadFile } from '../s3/file-upload.js';
 import { Limiter } from '../s3/limiter.js';
+import { BufferPool } from '../s3/payload.js';
+import { bandwidthLimiterFor } from '../s3/bandwidth.js';
 import type { MultipartJournal } from '../s3/multipart-upload.js';
 import { abortUnknownUploads } from '../s3/stale-uploads.js';
 import { deleteFileRecordsExcept, listFileRecords, markFilesUploaded, upsertFileRecords } from '../state/queries/file-records.js';
@@ -48,6 +50,10 @@ export async function uploadSessionFiles(
 
   const progress = uploadProgress(logger, session.sessionId, files.reduce((n, f) => n + f.size, 0));
   const limiter = new Limiter(config.upload.concurrency);
+  // Every body is a part-sized buffer held by one of `concurrency` requests: memory for file
+  // data is part_size_mb × concurrency, whatever the number or size of files.
+  const pool = new BufferPool(partSize, config.upload.concurrency);
+  const bandwidth = bandwidthLimiterFor(config.upload, config.agent.timezone);
   const queue = [...files];
   let resumed = 0;
   // The first failure stops the other workers; it is the error reported.
@@ -92,6 +98,8 @@ export async function uploadSessionFiles(
           expectedSize: file.size,
           expectedMtimeNs: file.mtimeNs,
           partSize,
+          pool,
+          ...(bandwidth ? { bandwidth } : {}),
           onBytes: (n) => {
             metrics.bytesUploaded.inc(n);
             progress.add(n);

@@ -5,6 +5,8 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SessionChangedError, sessionProblem } from '../errors.js';
 import type { Limiter } from './limiter.js';
 import { putMultipart, type MultipartJournal } from './multipart-upload.js';
+import type { BandwidthLimiter } from './bandwidth.js';
+import { setPayloadHash, type BufferPool } from './payload.js';
 
 export interface FileUploadRequest {
   bucket: string;
@@ -15,6 +17,10 @@ export interface FileUploadRequest {
   expectedMtimeNs: bigint;
   partSize: number;
   onBytes?: (n: number) => void;
+  /** Reused part-sized buffers (shared by the session's uploads); none: allocate per read. */
+  pool?: BufferPool;
+  /** The process-wide bandwidth cap, when configured. */
+  bandwidth?: BandwidthLimiter;
 }
 
 export interface FileUploadResult {
@@ -32,9 +38,9 @@ export interface FileUploadResult {
  * after: a file that changed underneath voids the attempt.
  */
 export async function uploadFile(s3: S3Client, limiter: Limiter, journal: MultipartJournal, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
-  const handle = await openSessionFile(req.absolutePath, req.relativePath);
+  const { handle, stat } = await openSessionFileWithStat(req.absolutePath, req.relativePath);
   try {
-    checkUnchanged(await handle.stat({ bigint: true }), req);
+    checkUnchanged(stat, req);
     const result =
       req.expectedSize <= req.partSize
         ? await putWhole(s3, limiter, handle, req, signal)
@@ -42,7 +48,7 @@ export async function uploadFile(s3: S3Client, limiter: Limiter, journal: Multip
             s3,
             limiter,
             journal,
-            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes },
+            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes, pool: req.pool, bandwidth: req.bandwidth },
             (length, position) => readExactly(handle, length, position, req),
             handle,
             signal,
@@ -55,13 +61,18 @@ export async function uploadFile(s3: S3Client, limiter: Limiter, journal: Multip
 }
 
 export async function openSessionFile(absolutePath: string, relativePath: string): Promise<FileHandle> {
+  return (await openSessionFileWithStat(absolutePath, relativePath)).handle;
+}
+
+/** Opens without following links or blocking; one fstat serves the type check and the "unchanged" check. */
+async function openSessionFileWithStat(absolutePath: string, relativePath: string): Promise<{ handle: FileHandle; stat: BigIntStats }> {
   const handle = await open(absolutePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  const st = await handle.stat();
-  if (!st.isFile()) {
+  const stat = await handle.stat({ bigint: true });
+  if (!stat.isFile()) {
     await handle.close();
     throw sessionProblem('NOT_A_FILE', `${relativePath} is no longer a regular file`);
   }
-  return handle;
+  return { handle, stat };
 }
 
 function checkUnchanged(st: BigIntStats, req: FileUploadRequest): void {
@@ -72,31 +83,34 @@ function checkUnchanged(st: BigIntStats, req: FileUploadRequest): void {
 
 /** Reads exactly `length` bytes at `position`; fewer means the file shrank. */
 async function readExactly(handle: FileHandle, length: number, position: number, req: FileUploadRequest): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+  const buf = req.pool ? req.pool.take(length) : Buffer.allocUnsafe(length);
   let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buf, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw new SessionChangedError(`${req.relativePath} shrank while it was being uploaded`);
-    filled += bytesRead;
+  try {
+    while (filled < length) {
+      const { bytesRead } = await handle.read(buf, filled, length - filled, position + filled);
+      if (bytesRead === 0) throw new SessionChangedError(`${req.relativePath} shrank while it was being uploaded`);
+      filled += bytesRead;
+    }
+  } catch (err) {
+    req.pool?.give(buf);
+    throw err;
   }
   return buf;
 }
 
-async function assertAtEnd(handle: FileHandle, position: number, req: FileUploadRequest): Promise<void> {
-  const probe = Buffer.allocUnsafe(1);
-  const { bytesRead } = await handle.read(probe, 0, 1, position);
-  if (bytesRead !== 0) throw new SessionChangedError(`${req.relativePath} grew while it was being uploaded`);
-}
-
 async function putWhole(s3: S3Client, limiter: Limiter, handle: FileHandle, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
   return limiter.run(signal, async () => {
+    // Growth during the read shows in the fstat after the upload (size and mtime), so a
+    // small file costs open, fstat, read, fstat, close.
     const body = await readExactly(handle, req.expectedSize, 0, req);
-    await assertAtEnd(handle, req.expectedSize, req);
     const sha256 = createHash('sha256').update(body).digest('hex');
-    const res = await s3.send(
-      new PutObjectCommand({ Bucket: req.bucket, Key: req.key, Body: body, ContentLength: body.length, Metadata: { sha256 } }),
-      { abortSignal: signal },
-    );
+    const command = new PutObjectCommand({ Bucket: req.bucket, Key: req.key, Body: body, ContentLength: body.length, Metadata: { sha256 } });
+    // The body's SHA-256 is the one we just took: it signs the request, and S3 checks it.
+    setPayloadHash(command, sha256);
+    await req.bandwidth?.take(body.length, signal);
+    const res = await s3.send(command, { abortSignal: signal });
+    // Only after a success: a failed request's socket may still reference the buffer.
+    req.pool?.give(body);
     req.onBytes?.(body.length);
     return { sha256, etag: res.ETag ?? null, resumedParts: 0 };
   });

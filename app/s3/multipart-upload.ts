@@ -12,6 +12,8 @@ import {
 import { SessionChangedError, classifyError } from '../errors.js';
 import type { RecordedMultipart, RecordedPart } from '../state/queries/multipart.js';
 import type { Limiter } from './limiter.js';
+import type { BandwidthLimiter } from './bandwidth.js';
+import { UNSIGNED_PAYLOAD, setPayloadHash, type BufferPool } from './payload.js';
 
 /** Where a multipart upload's progress is kept (PostgreSQL), so a crash resumes it. */
 export interface MultipartJournal {
@@ -30,6 +32,8 @@ export interface MultipartRequest {
   size: number;
   partSize: number;
   onBytes?: (n: number) => void;
+  pool?: BufferPool;
+  bandwidth?: BandwidthLimiter;
 }
 
 type ReadPart = (length: number, position: number) => Promise<Buffer>;
@@ -81,14 +85,20 @@ export async function putMultipart(
       }
       hash.update(body);
       if (known && known.size === length) {
+        req.pool?.give(body);
         limiter.release();
         sends.push(Promise.resolve({ PartNumber: partNumber, ETag: known.etag, ...(known.checksumCrc32 ? { ChecksumCRC32: known.checksumCrc32 } : {}) }));
         continue;
       }
       const n = partNumber;
-      const send = s3
-        .send(new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: length }), { abortSignal: partSignal })
+      const command = new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: length });
+      // No second SHA-256 pass for the signature: the part's CRC32 (which S3 verifies) and TLS
+      // protect it, the manifest's SHA-256 covers the file.
+      setPayloadHash(command, UNSIGNED_PAYLOAD);
+      const send = Promise.resolve(req.bandwidth?.take(length, partSignal))
+        .then(() => s3.send(command, { abortSignal: partSignal }))
         .then(async (res) => {
+          req.pool?.give(body);
           const part = { partNumber: n, etag: res.ETag ?? '', size: length, checksumCrc32: res.ChecksumCRC32 ?? null };
           await journal.partDone(uploadId, part);
           req.onBytes?.(length);
