@@ -44,6 +44,20 @@ const uploadSchema = z.strictObject({
   part_size_mb: z.number().int().min(5).max(5120).default(8),
   // Requests to S3 in flight at once across all files of a session; also bounds buffered memory.
   concurrency: z.number().int().min(1).max(64).default(8),
+  // Bytes per second across all uploads of this agent (labs share a VPN with instruments).
+  // Unset: no limit.
+  max_bytes_per_second: z.number().int().min(1024).optional(),
+  // Other limits by time of day (agent.timezone); the first window that matches wins.
+  bandwidth_windows: z
+    .array(
+      z.strictObject({
+        start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM'),
+        end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM'),
+        // null: no limit during the window.
+        max_bytes_per_second: z.number().int().min(1024).nullable(),
+      }),
+    )
+    .default([]),
 });
 
 const storageSchema = z.strictObject({
