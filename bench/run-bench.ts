@@ -7,6 +7,7 @@
  *   --endpoints noop,s3rver       noop: in-process sink that discards bodies; s3rver: real server
  *   --tools agent,rclone,aws      peers are skipped when not installed
  *   --concurrency N --part-size-mb N   agent upload settings (defaults: the agent's)
+ *   --baseline DIR                also run the agent built in DIR (a worktree of an older commit) as `agent-base`
  *   --cpu-prof DIR                write a V8 CPU profile of every timed agent run to DIR
  *   --data-dir /tmp/lab-bench     where datasets are generated (kept between runs)
  *   --out bench/results/latest.json
@@ -38,7 +39,7 @@ const repo = resolve(here, '..', '..');
 const BUCKET = 'bench';
 const CREDS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
 
-type Tool = 'agent' | 'rclone' | 'aws';
+type Tool = 'agent' | 'agent-base' | 'rclone' | 'aws';
 type EndpointKind = 'noop' | 's3rver';
 
 interface RunResult extends Measured {
@@ -70,6 +71,7 @@ function options() {
     concurrency: flag('concurrency', ''),
     partSizeMb: flag('part-size-mb', ''),
     cpuProf: flag('cpu-prof', ''),
+    baseline: flag('baseline', ''),
     dataDir: flag('data-dir', '/tmp/lab-bench'),
     out: flag('out', join(repo, 'bench', 'results', 'latest.json')),
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
@@ -119,7 +121,7 @@ async function withSchema<T>(base: string, fn: (url: string) => Promise<T>): Pro
   }
 }
 
-async function runAgent(o: Options, work: string, ds: Dataset, endpoint: string, prefix: string): Promise<Omit<RunResult, 'tool' | 'dataset' | 'endpoint' | 'run'>> {
+async function runAgent(o: Options, work: string, ds: Dataset, endpoint: string, prefix: string, main: string): Promise<Omit<RunResult, 'tool' | 'dataset' | 'endpoint' | 'run'>> {
   const dir = await mkdtemp(join(work, 'agent-'));
   const upload = [
     `  s3_bucket: ${BUCKET}`,
@@ -145,7 +147,6 @@ async function runAgent(o: Options, work: string, ds: Dataset, endpoint: string,
   try {
     return await withSchema(o.databaseUrl, async (url) => {
       const env = { ...baseEnv(), AWS_REGION: 'us-east-1', DATABASE_URL: url, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-      const main = join(repo, 'dist', 'app', 'cli', 'main.js');
       const idle = await measure(work, [process.execPath, main, 'scan-once', '--config', configFile], env);
       if (idle.code !== 0) throw new Error(`agent observe run failed (${idle.code}): ${idle.stderr}${idle.stdout.slice(-2000)}`);
       const prof = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.cpuProf)}`, `--cpu-prof-name=${ds.name}-${Date.now()}.cpuprofile`] : [];
@@ -226,7 +227,7 @@ function summarize(results: RunResult[], ds: Dataset, endpoint: EndpointKind, to
     read_per_byte: round(median(rs.map((r) => r.rchar / ds.totalBytes)), 3),
     runs_wall_s: rs.map((r) => round(r.wallSeconds, 3)),
   };
-  if (tool === 'agent') {
+  if (tool === 'agent' || tool === 'agent-base') {
     row.read_per_byte_net = round(median(rs.map((r) => (r.rchar - (r.idle?.rchar ?? 0)) / ds.totalBytes)), 3);
     row.db_round_trips = median(rs.map((r) => r.dbRoundTrips ?? NaN));
     row.idle_cycle_s = round(median(rs.map((r) => r.idle?.wallSeconds ?? NaN)), 3);
@@ -283,12 +284,13 @@ async function main(): Promise<void> {
   const o = options();
   const bins: Partial<Record<Tool, string>> = {};
   for (const t of o.tools) {
-    if (t === 'agent') continue;
+    if (t === 'agent' || t === 'agent-base') continue;
     const b = which(t);
     if (b) bins[t] = b;
     else console.log(`[bench] ${t} not installed: skipped`);
   }
   const tools = o.tools.filter((t) => t === 'agent' || bins[t]);
+  if (o.baseline) tools.push('agent-base');
   const versions: Record<string, string> = { node: process.version };
   if (bins.rclone) versions.rclone = toolVersion([bins.rclone, 'version']);
   if (bins.aws) versions.aws = toolVersion([bins.aws, '--version']);
@@ -314,11 +316,11 @@ async function main(): Promise<void> {
             const endpoint = s3 ? s3.endpoint : (noop as NonNullable<typeof noop>).endpoint;
             const prefix = `${tool}-${ds.name}-${run}-${randomBytes(3).toString('hex')}`;
             try {
-              const m = tool === 'agent' ? await runAgent(o, work, ds, endpoint, prefix) : await runPeer(tool, bins[tool] as string, work, ds, endpoint, prefix);
+              const m = tool === 'agent' || tool === 'agent-base' ? await runAgent(o, work, ds, endpoint, prefix, join(tool === 'agent' ? repo : resolve(o.baseline), 'dist', 'app', 'cli', 'main.js')) : await runPeer(tool, bins[tool] as string, work, ds, endpoint, prefix);
               results.push({ ...m, tool, dataset: ds.name, endpoint: endpointKind, run });
               console.log(
-                `[bench] ${endpointKind} ${ds.name} run ${run + 1}/${o.runs} ${tool}: ${m.wallSeconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU-s, ${m.peakRssMb.toFixed(0)} MB RSS, read ${(m.rchar / ds.totalBytes).toFixed(3)}/byte` +
-                  (tool === 'agent' ? `, DB RT ${(m as RunResult).dbRoundTrips}` : ''),
+                `[bench] ${endpointKind} ${ds.name} run ${run + 1}/${o.runs} ${tool}: ${m.wallSeconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU-s (user ${m.userSeconds.toFixed(2)}, sys ${m.sysSeconds.toFixed(2)}), ${m.peakRssMb.toFixed(0)} MB RSS, read ${(m.rchar / ds.totalBytes).toFixed(3)}/byte` +
+                  (tool.startsWith('agent') ? `, DB RT ${(m as RunResult).dbRoundTrips}` : ''),
               );
             } catch (err) {
               console.error(`[bench] ${endpointKind} ${ds.name} run ${run + 1} ${tool}: ${(err as Error).message}`);
