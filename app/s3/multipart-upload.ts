@@ -9,7 +9,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { SessionChangedError, classifyError } from '../errors.js';
+import { AgentError, SessionChangedError, classifyError } from '../errors.js';
 import type { RecordedMultipart, RecordedPart } from '../state/queries/multipart.js';
 import type { Limiter } from './limiter.js';
 import type { BandwidthLimiter } from './bandwidth.js';
@@ -115,10 +115,14 @@ export async function putMultipart(
     await checkAtEnd(handle, req);
     const parts = await Promise.all(sends);
     const sha256 = hash.digest('hex');
-    const completed = await s3.send(
-      new CompleteMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-      { abortSignal: signal },
-    );
+    const completed = await s3
+      .send(new CompleteMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal })
+      .catch((err: unknown) => {
+        // A resumed upload may have been completed already by the attempt a crash cut short
+        // (AWS then answers NoSuchUpload, some servers 500 forever): start this file afresh.
+        if (journal.previous === null || signal.aborted || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === undefined) throw err;
+        throw new AgentError('S3_RESUME_FAILED', `completing the resumed upload of ${req.key} failed (${classifyError(err).message}); the file is sent again from the start`, 's3', true, { cause: err });
+      });
     await journal.forget(uploadId);
     return { sha256, etag: completed.ETag ?? null, resumedParts: [...done.keys()].length };
   } catch (err) {
@@ -126,7 +130,7 @@ export async function putMultipart(
     // Keep what a retry can resume (an outage, a shutdown); give up on the rest so it never
     // accrues storage cost.
     const e = classifyError(err);
-    if (!signal.aborted && (!e.retryable || e.code === 'SESSION_CHANGED' || e.code === 'S3_InvalidPart' || e.code === 'S3_NoSuchUpload')) {
+    if (!signal.aborted && (!e.retryable || e.code === 'SESSION_CHANGED' || e.code === 'S3_InvalidPart' || e.code === 'S3_NoSuchUpload' || e.code === 'S3_RESUME_FAILED')) {
       await s3.send(new AbortMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId })).catch(() => undefined);
       await journal.forget(uploadId).catch(() => undefined);
     }

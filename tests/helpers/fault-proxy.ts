@@ -10,6 +10,8 @@ export type Fault = 'none' | 'refuse' | 'reset' | 'http503';
 export class FaultProxy {
   fault: Fault = 'none';
   delayMs = 0;
+  /** Requests whose first line matches are forwarded, but their response is cut off (the server did the work; the client never hears). */
+  dropResponseTo: RegExp | null = null;
   /** Requests (first line of each HTTP request seen), in order: for checking key order. */
   readonly requests: string[] = [];
   private readonly sockets = new Set<Socket>();
@@ -67,9 +69,11 @@ export class FaultProxy {
     upstream.on('close', () => this.sockets.delete(upstream));
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
+    let dropResponse = false;
     upstream.connect(this.targetPort, this.targetHost, () => {
       client.on('data', (chunk: Buffer) => {
         if (this.recordHttp) this.record(chunk);
+        if (this.dropResponseTo?.test(chunk.subarray(0, 512).toString('latin1').split('\r\n')[0] ?? '')) dropResponse = true;
         const forward = () => upstream.write(chunk);
         if (this.delayMs > 0) {
           client.pause();
@@ -79,7 +83,11 @@ export class FaultProxy {
           }, this.delayMs);
         } else forward();
       });
-      upstream.pipe(client);
+      upstream.on('data', (chunk: Buffer) => {
+        if (dropResponse) client.destroy();
+        else client.write(chunk);
+      });
+      upstream.on('end', () => client.end());
       client.on('end', () => upstream.end());
     });
   }

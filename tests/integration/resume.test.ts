@@ -66,4 +66,37 @@ describe('resuming an interrupted upload', () => {
       await work.remove();
     }
   });
+
+  it('an upload completed in S3 whose answer was lost is sent afresh on the next attempt, not retried forever', async () => {
+    const work = await tempDir();
+    const proxy = await new FaultProxy('127.0.0.1', Number(new URL(s3.endpoint).port), true).start();
+    try {
+      await database.db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events, uploader_multipart_uploads, uploader_multipart_parts CASCADE');
+      const root = join(work.path, 'sessions');
+      await mkdir(root);
+      const big = randomBytes(12 * 1024 * 1024);
+      await writeSession(join(root, 'done-twice'), { 'frames.bin': big, 'session_summary.json': '{}' });
+      const config = testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { part_size_mb: 5, initial_backoff_seconds: 1 } } });
+      const { deps, clock, logs } = testDeps(config, database, s3);
+      await runCycle(deps, new AbortController().signal);
+
+      // The server completes the upload; the agent never hears it did.
+      proxy.dropResponseTo = /^POST \S+uploadId=/;
+      await runCycle(deps, new AbortController().signal);
+      proxy.dropResponseTo = null;
+      expect((await listSessions(database.db))[0]?.status).toBe('failed');
+      expect(sha256(await getObject(s3, 'done-twice/frames.bin'))).toBe(sha256(big));
+
+      for (let i = 0; i < 4 && (await listSessions(database.db))[0]?.status !== 'processed'; i++) {
+        clock.advance(60);
+        await runCycle(deps, new AbortController().signal);
+      }
+      expect((await listSessions(database.db))[0]?.status).toBe('processed');
+      expect(sha256(await getObject(s3, 'done-twice/frames.bin'))).toBe(sha256(big));
+      expect(logs.events('session_failed').map((e) => (e.err as { code: string }).code)).toContain('S3_RESUME_FAILED');
+    } finally {
+      await proxy.close();
+      await work.remove();
+    }
+  });
 });
