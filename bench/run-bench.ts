@@ -25,7 +25,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -304,6 +304,7 @@ async function main(): Promise<void> {
     console.log('ready');
   }
   const results: RunResult[] = [];
+  const loadBefore = loadavg().map((x) => round(x, 2));
   const noop = o.endpoints.includes('noop') ? await startNoopS3() : null;
   try {
     for (const endpointKind of o.endpoints) {
@@ -346,8 +347,11 @@ async function main(): Promise<void> {
     memory_gb: round(totalmem() / 1024 ** 3, 1),
     node: process.version,
     database: new URL(o.databaseUrl).host,
+    // Other work on the machine during the run (1, 5, 15-minute load averages).
+    load_before: loadBefore,
+    load_after: loadavg().map((x) => round(x, 2)),
   };
-  console.log(`\nMachine: ${machine.nproc} × ${machine.cpu}, ${machine.memory_gb} GB; ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join('; ')}`);
+  console.log(`\nMachine: ${machine.nproc} × ${machine.cpu}, ${machine.memory_gb} GB, load ${machine.load_before.join('/')} → ${machine.load_after.join('/')}; ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join('; ')}`);
   console.log('Agent: whole-process `scan-once` that uploads (start-up, SHA-256, DB records, manifest, _COMPLETE included); median of runs.\n');
   console.log(table(rows));
   console.log('\nRatios (throughput > 1: agent faster; CPU and RSS < 1: agent uses less):\n');
