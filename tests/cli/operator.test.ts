@@ -1,36 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir, writeSession } from '../helpers/fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { writeSession } from '../helpers/fixtures.js';
 import { getObject, listKeys, sha256 } from '../helpers/s3.js';
-import { events, killAll, logLines, runCli, uniqueName, writeAgentConfig, type AgentConfigFile } from './harness.js';
-import { openCliWorld, type CliWorld } from './world.js';
+import { events, logLines, runCli } from './harness.js';
+import { cliSuite } from './world.js';
 
 // Each child process starts in ~1 s (PGlite: 2-8 s); a test runs several in sequence.
 const SLOW = 150_000;
 
-let world: CliWorld;
-beforeAll(async () => {
-  world = await openCliWorld();
-});
-afterAll(async () => {
-  await world?.close();
-});
+const t = cliSuite('ops');
 
-let work: { path: string; remove(): Promise<void> };
-let cfg: AgentConfigFile;
-beforeEach(async () => {
-  work = await tempDir('uploader-cli-ops-');
-  await world.reset();
-  cfg = await writeAgentConfig(work.path, { endpoint: world.s3.endpoint, bucket: world.s3.bucket, prefix: uniqueName('ops') });
-});
-afterEach(async () => {
-  await killAll();
-  await work.remove();
-});
-
-const cli = (...args: string[]) => runCli([...args, '--config', cfg.path], world.env());
+const cli = (...args: string[]) => runCli([...args, '--config', t.cfg.path], t.world.env());
 
 interface StatusRow {
   id: string;
@@ -52,8 +34,8 @@ function parseStatus(out: string): StatusRow[] {
 describe('status', { timeout: SLOW }, () => {
   it('--json: a JSON array on stdout alone, with id, status, path, files, bytes, retries, last_error', async () => {
     const data = randomBytes(10_000);
-    await writeSession(join(cfg.root, 'run-a'), { 'data.bin': data, 'session_summary.json': '{}' });
-    await writeSession(join(cfg.root, 'run-b'), { 'data.csv': '1\n' }); // no marker: keeps waiting
+    await writeSession(join(t.cfg.root, 'run-a'), { 'data.bin': data, 'session_summary.json': '{}' });
+    await writeSession(join(t.cfg.root, 'run-b'), { 'data.csv': '1\n' }); // no marker: keeps waiting
     expect((await cli('scan-once')).code).toBe(0);
     expect((await cli('scan-once')).code).toBe(0);
 
@@ -82,7 +64,7 @@ describe('status', { timeout: SLOW }, () => {
   });
 
   it('status SESSION shows its history from discovery to processed', async () => {
-    await writeSession(join(cfg.root, 'run-h'), { 'data.csv': '1,2\n', 'session_summary.json': '{}' });
+    await writeSession(join(t.cfg.root, 'run-h'), { 'data.csv': '1,2\n', 'session_summary.json': '{}' });
     expect((await cli('scan-once')).code).toBe(0);
     expect((await cli('scan-once')).code).toBe(0);
 
@@ -111,7 +93,7 @@ describe('status', { timeout: SLOW }, () => {
 
 describe('retry', { timeout: SLOW }, () => {
   it('a needs_attention session, once fixed and retried, is uploaded by the next two cycles', async () => {
-    const folder = join(cfg.root, 'run-r');
+    const folder = join(t.cfg.root, 'run-r');
     const files = { 'data.csv': 'a,b\n1,2\n', 'session_summary.json': '{"done":true}' };
     await writeSession(folder, { ...files, _COMPLETE: '' });
     expect((await cli('scan-once')).code).toBe(0);
@@ -122,10 +104,10 @@ describe('retry', { timeout: SLOW }, () => {
     expect(before?.last_error).toMatch(/_COMPLETE/);
 
     // Without a retry, fixing the folder changes nothing: needs_attention waits for an operator.
-    await rename(join(folder, '_COMPLETE'), join(work.path, 'moved-away'));
+    await rename(join(folder, '_COMPLETE'), join(t.work.path, 'moved-away'));
     const idle = await cli('scan-once');
     expect(events(idle.out)).not.toContain('upload_started');
-    expect(await listKeys(world.s3, cfg.prefix)).toEqual([]);
+    expect(await listKeys(t.world.s3, t.cfg.prefix)).toEqual([]);
 
     const r = await cli('retry', 'run-r');
     expect(r.code, r.err).toBe(0);
@@ -137,12 +119,12 @@ describe('retry', { timeout: SLOW }, () => {
     const c2 = await cli('scan-once');
     expect(c1.code, c1.out).toBe(0);
     expect(c2.code, c2.out).toBe(0);
-    const base = `${cfg.prefix}/run-r`;
-    expect(await listKeys(world.s3, cfg.prefix)).toEqual([`${base}/_COMPLETE`, `${base}/data.csv`, `${base}/manifest.json`, `${base}/session_summary.json`]);
-    for (const [rel, content] of Object.entries(files)) expect(sha256(await getObject(world.s3, `${base}/${rel}`)), rel).toBe(sha256(content));
+    const base = `${t.cfg.prefix}/run-r`;
+    expect(await listKeys(t.world.s3, t.cfg.prefix)).toEqual([`${base}/_COMPLETE`, `${base}/data.csv`, `${base}/manifest.json`, `${base}/session_summary.json`]);
+    for (const [rel, content] of Object.entries(files)) expect(sha256(await getObject(t.world.s3, `${base}/${rel}`)), rel).toBe(sha256(content));
     const [after] = parseStatus((await cli('status', '--json', 'run-r')).out);
     expect(after?.status).toBe('processed');
-    expect(await readdir(join(cfg.root, 'processed'))).toHaveLength(1);
+    expect(await readdir(join(t.cfg.root, 'processed'))).toHaveLength(1);
     await expect(stat(folder)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
@@ -153,7 +135,7 @@ describe('retry', { timeout: SLOW }, () => {
   });
 
   it('retry of a processed session: exit 1, and it stays processed', async () => {
-    await writeSession(join(cfg.root, 'run-p'), { 'data.csv': '1\n', 'session_summary.json': '{}' });
+    await writeSession(join(t.cfg.root, 'run-p'), { 'data.csv': '1\n', 'session_summary.json': '{}' });
     expect((await cli('scan-once')).code).toBe(0);
     expect((await cli('scan-once')).code).toBe(0);
     const r = await cli('retry', 'run-p');

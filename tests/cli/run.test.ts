@@ -1,39 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir, writeSession } from '../helpers/fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { writeSession } from '../helpers/fixtures.js';
 import { getObject, listKeys, sha256 } from '../helpers/s3.js';
-import { CliProcess, events, freePort, killAll, logLines, runCli, uniqueName, waitFor, writeAgentConfig, type AgentConfigFile } from './harness.js';
-import { openCliWorld, type CliWorld } from './world.js';
+import { CliProcess, events, freePort, logLines, runCli, uniqueName, waitFor, writeAgentConfig } from './harness.js';
+import { cliSuite } from './world.js';
 
 // Each child process starts in ~1 s (PGlite: 2-8 s); a test runs several in sequence.
 const SLOW = 150_000;
 
-let world: CliWorld;
-beforeAll(async () => {
-  world = await openCliWorld();
-});
-afterAll(async () => {
-  await world?.close();
-});
-
-let work: { path: string; remove(): Promise<void> };
-let cfg: AgentConfigFile;
-beforeEach(async () => {
-  work = await tempDir('uploader-cli-run-');
-  await world.reset();
-  cfg = await writeAgentConfig(work.path, { endpoint: world.s3.endpoint, bucket: world.s3.bucket, prefix: uniqueName('run') });
-});
-afterEach(async () => {
-  await killAll();
-  await work.remove();
-});
+const t = cliSuite('run');
 
 describe('run', { timeout: SLOW }, () => {
   it('serves /health and /metrics, uploads a session dropped in while running, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
-    const agent = new CliProcess(['run', '--config', cfg.path], world.env({ PORT: String(port) }));
+    const agent = new CliProcess(['run', '--config', t.cfg.path], t.world.env({ PORT: String(port) }));
     const started = await agent.waitForEvent('agent_started', 30_000);
     expect(started.port).toBe(port);
 
@@ -52,10 +34,10 @@ describe('run', { timeout: SLOW }, () => {
 
     const id = uniqueName('R');
     const files = { 'metadata.json': JSON.stringify({ session_id: id }), 'data.bin': randomBytes(200_000), 'session_summary.json': '{}' };
-    await writeSession(join(cfg.root, 'live-run'), files);
-    const complete = `${cfg.prefix}/${id}/_COMPLETE`;
-    await waitFor(async () => (await listKeys(world.s3, cfg.prefix)).includes(complete), 20_000, `${complete} in S3`);
-    for (const [rel, content] of Object.entries(files)) expect(sha256(await getObject(world.s3, `${cfg.prefix}/${id}/${rel}`)), rel).toBe(sha256(content));
+    await writeSession(join(t.cfg.root, 'live-run'), files);
+    const complete = `${t.cfg.prefix}/${id}/_COMPLETE`;
+    await waitFor(async () => (await listKeys(t.world.s3, t.cfg.prefix)).includes(complete), 20_000, `${complete} in S3`);
+    for (const [rel, content] of Object.entries(files)) expect(sha256(await getObject(t.world.s3, `${t.cfg.prefix}/${id}/${rel}`)), rel).toBe(sha256(content));
     expect(events(agent.out)).toContain('complete_marker_uploaded');
 
     // Metrics now count the upload.
@@ -76,7 +58,7 @@ describe('run', { timeout: SLOW }, () => {
     const lines = agent.out.trimEnd().split('\n');
     expect(logLines(agent.out)).toHaveLength(lines.length);
     // And the same events are in {log_dir}/agent.log.
-    const fileEvents = logLines(await readFile(join(cfg.logDir, 'agent.log'), 'utf8')).map((l) => l.event);
+    const fileEvents = logLines(await readFile(join(t.cfg.logDir, 'agent.log'), 'utf8')).map((l) => l.event);
     expect(fileEvents).toContain('agent_started');
     expect(fileEvents).toContain('complete_marker_uploaded');
     expect(fileEvents.at(-1)).toBe('agent_stopped');
@@ -84,8 +66,8 @@ describe('run', { timeout: SLOW }, () => {
 
   it('agent.health_port from the config is used when PORT is unset', async () => {
     const port = await freePort();
-    const cfg2 = await writeAgentConfig(join(work.path, 'hp'), { endpoint: world.s3.endpoint, bucket: world.s3.bucket, prefix: cfg.prefix, agent: { health_port: port } });
-    const agent = new CliProcess(['run', '--config', cfg2.path], world.env({ PORT: undefined }));
+    const cfg2 = await writeAgentConfig(join(t.work.path, 'hp'), { endpoint: t.world.s3.endpoint, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, agent: { health_port: port } });
+    const agent = new CliProcess(['run', '--config', cfg2.path], t.world.env({ PORT: undefined }));
     await agent.waitForEvent('agent_started', 30_000);
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
     agent.kill('SIGINT');
@@ -96,19 +78,19 @@ describe('run', { timeout: SLOW }, () => {
 describe('embedded PGlite lock (DATABASE_URL unset)', { timeout: SLOW }, () => {
   it('a second process on the same state_dir fails fast with exit 3; the first still stops cleanly', async () => {
     const port = await freePort();
-    const env = world.env({ DATABASE_URL: undefined, PORT: String(port) });
-    const agent = new CliProcess(['run', '--config', cfg.path], env);
+    const env = t.world.env({ DATABASE_URL: undefined, PORT: String(port) });
+    const agent = new CliProcess(['run', '--config', t.cfg.path], env);
     const started = await agent.waitForEvent('agent_started', 45_000);
     expect(started.db).toBe('pglite');
 
-    const second = await runCli(['scan-once', '--config', cfg.path], env);
+    const second = await runCli(['scan-once', '--config', t.cfg.path], env);
     expect(second.code, second.err + second.out).toBe(3);
     expect(second.err).toContain('in use by another uploader-agent');
-    expect(second.err).toContain(cfg.stateDir);
+    expect(second.err).toContain(t.cfg.stateDir);
     expect(second.ms).toBeLessThan(10_000);
     expect(agent.running).toBe(true);
 
-    const status = await runCli(['status', '--json', '--config', cfg.path], env);
+    const status = await runCli(['status', '--json', '--config', t.cfg.path], env);
     expect(status.code).toBe(3);
     expect(status.out).toBe('');
 
@@ -118,7 +100,7 @@ describe('embedded PGlite lock (DATABASE_URL unset)', { timeout: SLOW }, () => {
     expect(events(agent.out).at(-1)).toBe('agent_stopped');
 
     // Released: the next process gets the database.
-    const after = await runCli(['status', '--json', '--config', cfg.path], env);
+    const after = await runCli(['status', '--json', '--config', t.cfg.path], env);
     expect(after.code, after.err).toBe(0);
     expect(JSON.parse(after.out)).toEqual([]);
   });

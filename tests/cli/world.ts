@@ -1,7 +1,9 @@
 /** One S3 server and one state database per test file, and the environment a child agent gets. */
-import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
-import { childEnv } from './harness.js';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { tempDir } from '../helpers/fixtures.js';
+import { childEnv, killAll, uniqueName, writeAgentConfig, type AgentConfigFile } from './harness.js';
 
 export interface CliWorld {
   database: TestDatabase;
@@ -29,10 +31,40 @@ export async function openCliWorld(): Promise<CliWorld> {
         ...extra,
       }),
     async reset() {
-      await database.db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events CASCADE');
+      await emptyTables(database.db);
     },
     async close() {
       await Promise.all([database.close(), s3.close()]);
     },
   };
+}
+
+export interface CliSuite {
+  world: CliWorld;
+  work: { path: string; remove(): Promise<void> };
+  cfg: AgentConfigFile;
+}
+
+/**
+ * Registers the hooks every CLI test file needs: one world per file; per test a fresh work
+ * directory, emptied tables, a config with its own S3 prefix, and no child left running.
+ */
+export function cliSuite(name: string): CliSuite {
+  const t = {} as CliSuite;
+  beforeAll(async () => {
+    t.world = await openCliWorld();
+  });
+  afterAll(async () => {
+    await t.world?.close();
+  });
+  beforeEach(async () => {
+    t.work = await tempDir(`uploader-cli-${name}-`);
+    await t.world.reset();
+    t.cfg = await writeAgentConfig(t.work.path, { endpoint: t.world.s3.endpoint, bucket: t.world.s3.bucket, prefix: uniqueName(name) });
+  });
+  afterEach(async () => {
+    await killAll();
+    await t.work.remove();
+  });
+  return t;
 }

@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { runCycle } from '../../app/scheduler.js';
 import { listSessions } from '../../app/state/queries/operator.js';
 import { runAgent, startAgent } from '../helpers/agent-process.js';
-import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
-import { getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
+import { emptyBucket, getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
 
 let database: TestDatabase;
 let s3: TestS3;
@@ -21,8 +20,8 @@ afterAll(async () => {
   await Promise.all([database?.close(), s3?.close()]);
 });
 beforeEach(async () => {
-  await database.db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events, uploader_multipart_uploads, uploader_multipart_parts CASCADE');
-  for (const key of await listKeys(s3)) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
+  await emptyTables(database.db);
+  await emptyBucket(s3);
 });
 
 async function withFixture(fn: (f: { root: string; work: string; proxy: FaultProxy }) => Promise<void>) {

@@ -93,3 +93,8 @@ export function withSearchPath(url: string, schema: string): string {
   u.searchParams.set('options', `-c search_path=${schema}`);
   return u.toString();
 }
+
+/** Empties every table of the agent (the schema is shared by the tests of a file). */
+export async function emptyTables(db: Db): Promise<void> {
+  await db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events, uploader_multipart_uploads, uploader_multipart_parts CASCADE');
+}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../../demo/local-s3.js';
 import { dockerAvailable } from './database.js';
 
@@ -72,4 +72,8 @@ export async function getMetadata(s3: TestS3, key: string): Promise<Record<strin
 
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+export async function emptyBucket(s3: TestS3): Promise<void> {
+  for (const key of await listKeys(s3)) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
 }

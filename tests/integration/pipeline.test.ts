@@ -1,15 +1,14 @@
-import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCycle } from '../../app/scheduler.js';
 import { listSessions } from '../../app/state/queries/operator.js';
 import { listFileRecords } from '../../app/state/queries/file-records.js';
-import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { startTestS3, listKeys, getObject, getMetadata, sha256, type TestS3 } from '../helpers/s3.js';
+import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyBucket, getMetadata, getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
 import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import type { AgentConfig } from '../../app/config/schema.js';
 
 let database: TestDatabase;
 let s3: TestS3;
@@ -27,7 +26,7 @@ beforeEach(async () => {
   work = await tempDir();
   root = join(work.path, 'sessions');
   await mkdir(root);
-  await database.db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events CASCADE');
+  await emptyTables(database.db);
 });
 afterEach(async () => {
   await work.remove();
@@ -118,7 +117,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     await runCycle(deps, signal);
     expect(await listKeys(s3)).toContain(key);
     expect((await listKeys(s3)).every((k) => !k.startsWith('/') && !k.includes('//'))).toBe(true);
-    await s3Cleanup();
+    await emptyBucket(s3);
   });
 
   it('uploads a file larger than the part size with multipart, byte-exact', async () => {
@@ -129,7 +128,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     await runCycle(deps, signal);
     await runCycle(deps, signal);
     await expectUploaded('S-001', files);
-    await s3Cleanup();
+    await emptyBucket(s3);
   });
 
   it('handles nested folders, empty files, spaces and non-ASCII names; ignored temp files are not counted or uploaded', async () => {
@@ -150,7 +149,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect(keys.some((k) => k.endsWith('.tmp') || k.endsWith('.lock'))).toBe(false);
     const manifest = JSON.parse((await getObject(s3, 'run_2/manifest.json')).toString()) as { file_count: number };
     expect(manifest.file_count).toBe(6);
-    await s3Cleanup();
+    await emptyBucket(s3);
   });
 
   it('a second session is uploaded independently of a broken one', async () => {
@@ -166,7 +165,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect(byName.bad?.lastError).toMatch(/manifest\.json/);
     expect(await listKeys(s3, 'bad/')).toEqual([]);
     expect((await readdir(join(root, 'bad'))).sort()).toEqual(['manifest.json', 'session_summary.json']);
-    await s3Cleanup();
+    await emptyBucket(s3);
   });
 
   it('an empty root is a quiet cycle', async () => {
@@ -184,7 +183,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect(report.rootErrors.map((e) => e.code)).toEqual(['FS_ENOENT']);
     expect(logs.events('root_unavailable')).toHaveLength(2);
     expect(await listKeys(s3, 'ok/')).toContain('ok/_COMPLETE');
-    await s3Cleanup();
+    await emptyBucket(s3);
   });
 
   it('waits for markers and for the stability window (clock, not sleep)', async () => {
@@ -202,7 +201,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     clock.advance(1);
     await runCycle(deps, signal);
     expect((await listSessions(database.db))[0]?.status).toBe('processed');
-    await s3Cleanup();
+    await emptyBucket(s3);
   });
 
   it('never moves onto or into an existing processed/<name>: keeps both', async () => {
@@ -215,7 +214,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect((await readdir(join(root, 'processed'))).sort()).toEqual(['run-1', 'run-1.1']);
     expect(await readdir(join(root, 'processed', 'run-1'))).toEqual(['older.txt']);
     expect((await readdir(join(root, 'processed', 'run-1.1'))).sort()).toEqual(['data.csv', 'metadata.json', 'raw', 'session_summary.json']);
-    await s3Cleanup();
+    await emptyBucket(s3);
   });
 
   it('a failed move leaves the session uploaded and is retried next cycle', async () => {
@@ -232,7 +231,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     await runCycle(deps, signal);
     expect((await listSessions(database.db))[0]).toMatchObject({ status: 'processed' });
     expect(await readdir(join(root, 'processed'))).toEqual(['run-1']);
-    await s3Cleanup();
+    await emptyBucket(s3);
   });
 
   it('move_after_upload: false keeps the folder and never uploads it again', async () => {
@@ -250,7 +249,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       expect((await listSessions(database.db))[0]?.status).toBe('uploaded');
     } finally {
       await proxy.close();
-      await s3Cleanup();
+      await emptyBucket(s3);
     }
   });
 
@@ -279,7 +278,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       await expectUploaded('S-001', SESSION_FILES);
     } finally {
       await proxy.close();
-      await s3Cleanup();
+      await emptyBucket(s3);
     }
   });
 
@@ -307,11 +306,3 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
   });
 });
 
-async function s3Cleanup(): Promise<void> {
-  const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
-  for (const key of await listKeys(s3)) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
-}
-
-export type { AgentConfig };
-void chmod;
-void stat;

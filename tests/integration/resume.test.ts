@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCycle } from '../../app/scheduler.js';
 import { listSessions } from '../../app/state/queries/operator.js';
-import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
 import { getObject, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
@@ -71,7 +71,7 @@ describe('resuming an interrupted upload', () => {
     const work = await tempDir();
     const proxy = await new FaultProxy('127.0.0.1', Number(new URL(s3.endpoint).port), true).start();
     try {
-      await database.db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events, uploader_multipart_uploads, uploader_multipart_parts CASCADE');
+      await emptyTables(database.db);
       const root = join(work.path, 'sessions');
       await mkdir(root);
       const big = randomBytes(12 * 1024 * 1024);

@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCycle } from '../../app/scheduler.js';
 import { listSessions } from '../../app/state/queries/operator.js';
-import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
-import { getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { emptyBucket, getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
 
 let database: TestDatabase;
 let s3: TestS3;
@@ -24,8 +23,8 @@ beforeEach(async () => {
   work = await tempDir();
   root = join(work.path, 'sessions');
   await mkdir(root);
-  await database.db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events CASCADE');
-  for (const key of await listKeys(s3)) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
+  await emptyTables(database.db);
+  await emptyBucket(s3);
 });
 afterEach(async () => {
   await work.remove();

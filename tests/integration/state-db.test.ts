@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { LeaseLostError } from '../../app/errors.js';
 import { runCycle } from '../../app/scheduler.js';
 import { createPgDb } from '../../app/state/db.js';
@@ -11,10 +10,10 @@ import { claimNextSession } from '../../app/state/queries/claim-next-session.js'
 import { listSessions } from '../../app/state/queries/operator.js';
 import { recordDiscovered } from '../../app/state/queries/record-discovered.js';
 import { transitionSession } from '../../app/state/queries/transition-session.js';
-import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
-import { listKeys, startTestS3, type TestS3 } from '../helpers/s3.js';
+import { emptyBucket, listKeys, startTestS3, type TestS3 } from '../helpers/s3.js';
 
 let database: TestDatabase;
 let s3: TestS3;
@@ -32,8 +31,8 @@ beforeEach(async () => {
   work = await tempDir();
   root = join(work.path, 'sessions');
   await mkdir(root);
-  await database.db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events CASCADE');
-  for (const key of await listKeys(s3)) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
+  await emptyTables(database.db);
+  await emptyBucket(s3);
 });
 afterEach(async () => {
   await work.remove();
