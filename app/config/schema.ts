@@ -2,12 +2,21 @@ import { z } from 'zod';
 
 const positiveSeconds = z.number().int().min(1);
 
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const agentSchema = z.strictObject({
   machine_id: z.string().min(1),
   lab_id: z.string().min(1),
   scan_interval_seconds: positiveSeconds.default(60),
   stable_window_seconds: z.number().int().min(0).default(300),
-  timezone: z.string().min(1).default('UTC'),
+  timezone: z.string().min(1).default('UTC').refine(isTimeZone, 'unknown time zone (use an IANA name such as UTC or America/Toronto)'),
   move_after_upload: z.boolean().default(true),
   health_port: z.number().int().min(0).max(65535).optional(),
   // How long a claim on a session lasts without a heartbeat before another agent may take it.

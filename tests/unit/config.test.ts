@@ -148,4 +148,8 @@ describe('parseConfig', () => {
     const text = edit('profile: p1', 'profile: nope').replace('  log_dir: /data/logs\n', '');
     expect(problems(text).map((p) => p.path).sort()).toEqual(['storage.log_dir', 'watch.session_roots.0.profile']);
   });
+
+  it('rejects an unknown time zone, naming the field', () => {
+    expect(problems(example.replace('timezone: UTC', 'timezone: Mars/Olympus_Mons'))).toContainEqual(expect.objectContaining({ path: 'agent.timezone', message: expect.stringMatching(/unknown time zone/) }));
+  });
 });
