@@ -61,6 +61,7 @@ storage: {manifest_cache_dir: ${join(work, 'manifests')}, log_dir: ${join(work, 
       agent.child.kill('SIGTERM');
       const { code } = await agent.exited;
       const seconds = (Date.now() - t0) / 1000;
+      console.log(`[sigterm] stopped ${seconds.toFixed(2)} s after SIGTERM, mid-upload`);
       expect(code).toBe(0);
       expect(seconds).toBeLessThan(25);
       expect(agent.logs.map((l) => l.event)).toEqual(expect.arrayContaining(['agent_stopping', 'session_interrupted', 'agent_stopped']));
