@@ -99,7 +99,8 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
 }
 
 async function scanOnce(configFile: string): Promise<number> {
-  const rt = await openRuntime(configFile, { stream: 'stdout', checkS3: true });
+  // At a terminal, a live progress line per session on stderr; the JSON lines stay on stdout.
+  const rt = await openRuntime(configFile, { stream: 'stdout', checkS3: true, ...(process.stderr.isTTY ? { terminal: process.stderr } : {}) });
   try {
     const report = await runCycle(rt.deps, new AbortController().signal);
     rt.deps.logger.info({ event: 'cycle_completed', discovered: report.discovered, sessions: report.outcomes.length, failed: report.failed }, 'scan cycle completed');

@@ -83,9 +83,13 @@ export interface Runtime {
 }
 
 /** Everything the working commands need, checked at start (exit 3 when the DB or S3 is down). */
-export async function openRuntime(configFile: string, options: { stream: 'stdout' | 'stderr'; checkS3: boolean }, env = process.env): Promise<Runtime> {
+export async function openRuntime(
+  configFile: string,
+  options: { stream: 'stdout' | 'stderr'; checkS3: boolean; terminal?: NodeJS.WritableStream },
+  env = process.env,
+): Promise<Runtime> {
   const config = await readConfig(configFile);
-  const logs = createLogger({ stream: options.stream, logDir: config.storage.log_dir });
+  const logs = createLogger({ stream: options.stream, logDir: config.storage.log_dir, ...(options.terminal ? { terminal: options.terminal } : {}) });
   const logger = logs.logger;
   const s3 = createS3Client(config.upload, env);
   let db: Db | undefined;

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { AgentError, classifyError, redactSecrets } from '../errors.js';
 import { DailyLogFile } from './daily-file.js';
+import { terminalProgress } from './terminal-progress.js';
 
 export type Logger = pino.Logger;
 
@@ -9,6 +10,8 @@ export interface LoggerOptions {
   stream: 'stdout' | 'stderr';
   logDir?: string;
   level?: string;
+  /** Also draw live upload progress on this terminal (scan-once at a TTY). */
+  terminal?: NodeJS.WritableStream;
 }
 
 export interface LoggerHandle {
@@ -34,6 +37,7 @@ export function createLogger(options: LoggerOptions): LoggerHandle {
   const file = options.logDir ? new DailyLogFile(options.logDir) : null;
   const streams: pino.StreamEntry[] = [{ stream: console }];
   if (file) streams.push({ stream: file });
+  if (options.terminal) streams.push({ stream: terminalProgress(options.terminal) });
   const logger = pino(
     {
       level: options.level ?? process.env.LOG_LEVEL ?? 'info',
