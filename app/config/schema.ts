@@ -84,25 +84,36 @@ export const configSchema = z.strictObject({
 });
 
 /**
- * Checks across fields (a root's profile exists, roots are distinct), run on the raw input so
- * they are reported together with every other problem rather than after the others are fixed.
+ * Checks across fields, run on the raw input so they are reported together with every other
+ * problem rather than after the others are fixed: a root's profile exists; roots are distinct
+ * and not nested (the outer root would take the inner one for a session, and move it); the
+ * agent's own directories are not inside a root (they would become sessions).
  */
 export function crossFieldProblems(raw: unknown): { path: (string | number)[]; message: string }[] {
-  const cfg = raw as { watch?: { session_roots?: unknown }; profiles?: unknown } | null;
+  const cfg = raw as { watch?: { session_roots?: unknown }; profiles?: unknown; storage?: Record<string, unknown> } | null;
   const roots = Array.isArray(cfg?.watch?.session_roots) ? (cfg.watch.session_roots as { path?: unknown; profile?: unknown }[]) : [];
   const profiles = cfg?.profiles !== null && typeof cfg?.profiles === 'object' ? Object.keys(cfg.profiles as object) : null;
   const problems: { path: (string | number)[]; message: string }[] = [];
-  const seen = new Map<string, number>();
+  const norm = (p: string) => p.replace(/\/+$/, '') || '/';
+  const inside = (child: string, parent: string) => parent === '/' || child.startsWith(`${parent}/`);
+  const paths = roots.map((r) => (typeof r?.path === 'string' ? norm(r.path) : null));
   roots.forEach((root, i) => {
     if (profiles && typeof root?.profile === 'string' && !profiles.includes(root.profile)) {
       problems.push({ path: ['watch', 'session_roots', i, 'profile'], message: `unknown profile "${root.profile}" (defined: ${profiles.join(', ') || 'none'})` });
     }
-    if (typeof root?.path !== 'string') return;
-    const norm = root.path.replace(/\/+$/, '');
-    const prev = seen.get(norm);
-    if (prev !== undefined) problems.push({ path: ['watch', 'session_roots', i, 'path'], message: `duplicates session_roots[${prev}]` });
-    seen.set(norm, i);
+    const mine = paths[i];
+    if (!mine) return;
+    const same = paths.findIndex((p) => p === mine);
+    if (same < i) problems.push({ path: ['watch', 'session_roots', i, 'path'], message: `duplicates session_roots[${same}]` });
+    const outer = paths.findIndex((p, j) => j !== i && p !== null && p !== mine && inside(mine, p));
+    if (outer >= 0) problems.push({ path: ['watch', 'session_roots', i, 'path'], message: `is inside session_roots[${outer}] (${paths[outer]}): the outer root would take it for a session` });
   });
+  for (const key of ['manifest_cache_dir', 'log_dir', 'state_dir']) {
+    const dir = cfg?.storage?.[key];
+    if (typeof dir !== 'string') continue;
+    const root = paths.find((p) => p !== null && (norm(dir) === p || inside(norm(dir), p)));
+    if (root) problems.push({ path: ['storage', key], message: `is inside the session root ${root}: the agent's own files would be taken for a session` });
+  }
   return problems;
 }
 

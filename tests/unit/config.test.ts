@@ -152,4 +152,14 @@ describe('parseConfig', () => {
   it('rejects an unknown time zone, naming the field', () => {
     expect(problems(example.replace('timezone: UTC', 'timezone: Mars/Olympus_Mons'))).toContainEqual(expect.objectContaining({ path: 'agent.timezone', message: expect.stringMatching(/unknown time zone/) }));
   });
+
+  it('rejects nested roots and agent directories inside a root, naming the fields', () => {
+    const text = example
+      .replace('    - path: /mnt/lab1/sessions      # one folder per session; <root>/processed/ is reserved\n      profile: battery_session', '    - path: /mnt/lab1/sessions\n      profile: battery_session\n    - path: /mnt/lab1/sessions/inner/\n      profile: battery_session')
+      .replace('log_dir: /data/logs', 'log_dir: /mnt/lab1/sessions/logs');
+    const found = problems(text).map((p) => `${p.path}: ${p.message}`);
+    expect(found).toContainEqual(expect.stringMatching(/^watch\.session_roots\.1\.path: is inside session_roots\[0\] \(\/mnt\/lab1\/sessions\)/));
+    expect(found).toContainEqual(expect.stringMatching(/^storage\.log_dir: is inside the session root \/mnt\/lab1\/sessions/));
+    expect(found.filter((f) => f.startsWith('watch.session_roots.0'))).toEqual([]);
+  });
 });
