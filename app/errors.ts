@@ -1,3 +1,5 @@
+import { constants as osConstants } from 'node:os';
+
 /**
  * One table for every error the agent meets: S3, PostgreSQL and the filesystem.
  * `retryable` says whether trying the same thing later can help; `attention` errors
@@ -37,7 +39,8 @@ export class LeaseLostError extends AgentError {
   }
 }
 
-const FS_RETRYABLE = new Set(['EIO', 'ESTALE', 'EAGAIN', 'EBUSY', 'ETIMEDOUT', 'EMFILE', 'ENFILE', 'ENOSPC', 'ENOENT', 'EHOSTDOWN', 'EREMOTEIO']);
+// Filesystem errors a person must fix; every other one (EIO, ESTALE, ENOENT, EAGAIN, ENOSPC, …)
+// is worth retrying later.
 const FS_ATTENTION = new Set(['EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG', 'EROFS', 'EXDEV', 'ENOTDIR', 'EISDIR']);
 
 const S3_ATTENTION = new Set([
@@ -57,9 +60,18 @@ const S3_TRANSIENT = new Set(['NoSuchUpload', 'InvalidPart', 'RequestTimeout', '
 
 const PG_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
+/** errno → name; libuv has no name for some (ESTALE is "Unknown system error -116"). */
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+function systemErrorCode(e: { code?: string; errno?: number }): string | undefined {
+  if (typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code)) return e.code;
+  if (typeof e.errno === 'number') return ERRNO_NAMES.get(Math.abs(e.errno)) ?? e.code;
+  return e.code;
+}
+
 export function classifyError(err: unknown): AgentError {
   if (err instanceof AgentError) return err;
-  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; severity?: string };
+  const e = err as { name?: string; code?: string; errno?: number; message?: string; $metadata?: { httpStatusCode?: number }; severity?: string };
   const message = e?.message ?? String(err);
   if (e?.name === 'AbortError') return new AgentError('ABORTED', 'aborted', 'internal', true, { cause: err });
 
@@ -75,12 +87,13 @@ export function classifyError(err: unknown): AgentError {
     const retryable = ['08', '40', '53', '57', '58'].includes(cls) || e.code === '55P03';
     return new AgentError(`PG_${e.code}`, `database error ${e.code}: ${message}`, 'db', retryable, { cause: err });
   }
-  if (typeof e?.code === 'string' && (FS_RETRYABLE.has(e.code) || FS_ATTENTION.has(e.code) || /^E[A-Z]+$/.test(e.code))) {
-    if (PG_CONNECTION_CODES.has(e.code) && /connect|socket|5432/i.test(message)) {
-      return new AgentError(`DB_${e.code}`, `database unreachable (${e.code})`, 'db', true, { cause: err });
+  const sys = e && typeof e === 'object' ? systemErrorCode(e) : undefined;
+  if (typeof sys === 'string' && /^E[A-Z0-9]+$/.test(sys)) {
+    if (PG_CONNECTION_CODES.has(sys) && /connect|socket|5432/i.test(message)) {
+      return new AgentError(`DB_${sys}`, `database unreachable (${sys})`, 'db', true, { cause: err });
     }
-    const retryable = !FS_ATTENTION.has(e.code);
-    return new AgentError(`FS_${e.code}`, message, 'fs', retryable, { cause: err });
+    const retryable = !FS_ATTENTION.has(sys);
+    return new AgentError(`FS_${sys}`, sys === e.code ? message : `${sys}: ${message}`, 'fs', retryable, { cause: err });
   }
   if (/Connection terminated|connection.*(closed|ended)|timeout exceeded when trying to connect/i.test(message)) {
     return new AgentError('DB_CONNECTION', `database connection lost: ${message}`, 'db', true, { cause: err });

@@ -96,3 +96,10 @@ describe('redactSecrets edge cases', () => {
     expect(redactSecrets('the token bucket is empty')).toBe('the token bucket is empty');
   });
 });
+
+describe('system errors libuv has no name for', () => {
+  it('ESTALE (a stale NFS handle, "Unknown system error -116") is an fs error a retry can fix', () => {
+    const err = Object.assign(new Error('Unknown system error -116: Unknown system error -116, read'), { code: 'Unknown system error -116', errno: -116, syscall: 'read' });
+    expect(classifyError(err)).toMatchObject({ code: 'FS_ESTALE', kind: 'fs', retryable: true });
+  });
+});
