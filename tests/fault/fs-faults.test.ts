@@ -1,0 +1,97 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { listSessions } from '../../app/state/queries/operator.js';
+import { runAgent } from '../helpers/agent-process.js';
+import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { tempDir, writeSession } from '../helpers/fixtures.js';
+import { emptyBucket, listKeys, startTestS3, type TestS3 } from '../helpers/s3.js';
+
+let database: TestDatabase;
+let s3: TestS3;
+let shim: string | null = null;
+let work: { path: string; remove(): Promise<void> };
+
+beforeAll(async () => {
+  [database, s3] = await Promise.all([openTestDatabase(), startTestS3('fs-faults')]);
+  work = await tempDir('fsfault-');
+  // The faults come from the C library the agent's process calls, as a sick NFS mount's would.
+  try {
+    shim = join(work.path, 'fsfault.so');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, fileURLToPath(new URL('./native/fsfault.c', import.meta.url)), '-ldl']);
+  } catch {
+    shim = null;
+  }
+});
+afterAll(async () => {
+  await Promise.all([database?.close(), s3?.close(), work?.remove()]);
+});
+beforeEach(async () => {
+  await emptyTables(database.db);
+  await emptyBucket(s3);
+});
+
+async function setup(name: string) {
+  const root = join(work.path, name, 'sessions');
+  await mkdir(root, { recursive: true });
+  const configFile = join(work.path, name, 'config.yaml');
+  await writeFile(
+    configFile,
+    `agent: {machine_id: m, lab_id: l, stable_window_seconds: 0}
+watch: {session_roots: [{path: ${root}, profile: p}]}
+profiles: {p: {required_markers: [session_summary.json]}}
+upload: {s3_bucket: ${s3.bucket}, s3_region: us-east-1, s3_endpoint: "${s3.endpoint}", s3_force_path_style: true, initial_backoff_seconds: 60}
+storage: {manifest_cache_dir: ${join(work.path, name, 'm')}, log_dir: ${join(work.path, name, 'l')}}
+`,
+  );
+  return { root, configFile };
+}
+
+const env = (faults: Record<string, string>) => ({
+  DATABASE_URL: database.url as string,
+  AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+  LD_PRELOAD: shim as string,
+  ...faults,
+});
+
+describe('filesystem faults injected under the real agent', () => {
+  it.for([
+    ['EIO', 'FSFAULT_READ_EIO', 'FS_EIO'],
+    ['ESTALE', 'FSFAULT_READ_ESTALE', 'FS_ESTALE'],
+  ] as const)('%s while reading a file: that session fails and is retried with backoff; the others land', async ([name, variable, code], ctx) => {
+    if (!shim || !database.url) ctx.skip();
+    const { root, configFile } = await setup(name);
+    await writeSession(join(root, 'sick'), { 'frames-BROKEN.bin': Buffer.alloc(100_000, 1), 'session_summary.json': '{}' });
+    await writeSession(join(root, 'healthy'), { 'data.csv': 'x', 'session_summary.json': '{}' });
+    const faults = { [variable]: 'frames-BROKEN' };
+    expect((await runAgent(['scan-once', '--config', configFile], env(faults))).code).toBe(0);
+    const second = await runAgent(['scan-once', '--config', configFile], env(faults));
+    expect(second.code).toBe(1);
+    const failed = second.logs.find((l) => l.event === 'session_failed');
+    expect(failed).toMatchObject({ to: 'failed', err: { code, retryable: true } });
+    const byName = Object.fromEntries((await listSessions(database.db)).map((s) => [s.folderName, s]));
+    expect(byName.sick).toMatchObject({ status: 'failed', attempts: 1, lastErrorCode: code });
+    expect(byName.healthy?.status).toBe('processed');
+    expect(await listKeys(s3, 'sick/')).not.toContain('sick/_COMPLETE');
+    expect(await readdir(join(root, 'sick'))).toContain('frames-BROKEN.bin');
+  });
+
+  it('permission denied on a file: needs_attention with the reason, folder untouched, the others land', async (ctx) => {
+    if (!shim || !database.url) ctx.skip();
+    const { root, configFile } = await setup('EACCES');
+    await writeSession(join(root, 'locked'), { 'secret-LOCKED.csv': 'x', 'session_summary.json': '{}' });
+    await writeSession(join(root, 'open'), { 'data.csv': 'x', 'session_summary.json': '{}' });
+    const faults = { FSFAULT_OPEN_EACCES: 'secret-LOCKED' };
+    await runAgent(['scan-once', '--config', configFile], env(faults));
+    const second = await runAgent(['scan-once', '--config', configFile], env(faults));
+    expect(second.code).toBe(1);
+    const byName = Object.fromEntries((await listSessions(database.db)).map((s) => [s.folderName, s]));
+    expect(byName.locked).toMatchObject({ status: 'needs_attention', lastErrorCode: 'FS_EACCES' });
+    expect(byName.locked?.lastError).toContain('secret-LOCKED.csv');
+    expect(byName.open?.status).toBe('processed');
+    expect((await readdir(join(root, 'locked'))).sort()).toEqual(['secret-LOCKED.csv', 'session_summary.json']);
+  });
+});
