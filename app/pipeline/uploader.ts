@@ -3,6 +3,7 @@ import { headObject } from '../s3/objects.js';
 import { uploadFile } from '../s3/file-upload.js';
 import { Limiter } from '../s3/limiter.js';
 import { BufferPool } from '../s3/payload.js';
+import { directPutFor } from '../s3/direct-put.js';
 import { bandwidthLimiterFor } from '../s3/bandwidth.js';
 import type { MultipartJournal } from '../s3/multipart-upload.js';
 import { abortUnknownUploads } from '../s3/stale-uploads.js';
@@ -54,6 +55,8 @@ export async function uploadSessionFiles(
   // data is part_size_mb × concurrency, whatever the number or size of files.
   const pool = new BufferPool(partSize, config.upload.concurrency);
   const bandwidth = bandwidthLimiterFor(config.upload, config.agent.timezone);
+  // Small files skip the SDK's per-request stack (the endpoint is still the SDK's, resolved once).
+  const direct = files.some((f) => f.size <= partSize) ? await directPutFor(s3, bucket, config.upload.concurrency * 2) : null;
   const queue = [...files];
   let resumed = 0;
   // The first failure stops the other workers; it is the error reported.
@@ -99,6 +102,7 @@ export async function uploadSessionFiles(
           expectedMtimeNs: file.mtimeNs,
           partSize,
           pool,
+          direct,
           ...(bandwidth ? { bandwidth } : {}),
           onBytes: (n) => {
             metrics.bytesUploaded.inc(n);

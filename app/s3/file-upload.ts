@@ -7,6 +7,7 @@ import type { Limiter } from './limiter.js';
 import { putMultipart, type MultipartJournal } from './multipart-upload.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { setPayloadHash, type BufferPool } from './payload.js';
+import { DIRECT_PUT_MAX_BYTES, type DirectPut } from './direct-put.js';
 
 export interface FileUploadRequest {
   bucket: string;
@@ -21,6 +22,8 @@ export interface FileUploadRequest {
   pool?: BufferPool;
   /** The process-wide bandwidth cap, when configured. */
   bandwidth?: BandwidthLimiter;
+  /** The lean PUT for small bodies (see direct-put.ts); none: every request goes through the SDK. */
+  direct?: DirectPut | null;
 }
 
 export interface FileUploadResult {
@@ -104,6 +107,13 @@ async function putWhole(s3: S3Client, limiter: Limiter, handle: FileHandle, req:
     // small file costs open, fstat, read, fstat, close.
     const body = await readExactly(handle, req.expectedSize, 0, req);
     const sha256 = createHash('sha256').update(body).digest('hex');
+    if (req.direct && body.length <= DIRECT_PUT_MAX_BYTES) {
+      await req.bandwidth?.take(body.length, signal);
+      const { etag } = await req.direct.put({ key: req.key, body, sha256, metadata: { sha256 } }, signal);
+      req.pool?.give(body);
+      req.onBytes?.(body.length);
+      return { sha256, etag, resumedParts: 0 };
+    }
     const command = new PutObjectCommand({ Bucket: req.bucket, Key: req.key, Body: body, ContentLength: body.length, Metadata: { sha256 } });
     // The body's SHA-256 is the one we just took: it signs the request, and S3 checks it.
     setPayloadHash(command, sha256);
