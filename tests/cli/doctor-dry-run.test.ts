@@ -2,7 +2,6 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { listSessions } from '../../app/state/queries/operator.js';
 import { writeSession } from '../helpers/fixtures.js';
 import { getObject, listKeys } from '../helpers/s3.js';
 import { closedPort, runCli, uniqueName, writeAgentConfig, type AgentConfigFile } from './harness.js';
@@ -26,6 +25,13 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
+
+/** The sessions as `status --json` reports them: the same on PostgreSQL and on the embedded database. */
+async function statusJson(): Promise<{ id: string; status: string; updated_at: string }[]> {
+  const r = await runCli(['status', '--json', '--config', cfg.path], world.env());
+  expect(r.code, r.err).toBe(0);
+  return JSON.parse(r.out) as { id: string; status: string; updated_at: string }[];
+}
 
 describe('doctor', () => {
   it('passes every check on a working setup, writing one probe object under the prefix', async () => {
@@ -74,7 +80,8 @@ describe('scan-once --dry-run', () => {
     await writeSession(join(cfg.root, 'bad'), { 'manifest.json': '{}', 'session_summary.json': '{}' });
     // One real cycle records the first observation, so the next would upload.
     expect((await runCli(['scan-once', '--config', cfg.path], world.env())).code).toBe(0);
-    const before = await listSessions(world.database.db);
+    const before = await statusJson();
+    expect(before).toHaveLength(3);
 
     const r = await runCli(['scan-once', '--dry-run', '--json', '--config', cfg.path], world.env());
     expect(r.code, r.err).toBe(0);
@@ -92,8 +99,7 @@ describe('scan-once --dry-run', () => {
 
     expect(await listKeys(world.s3, `${cfg.prefix}/`)).toEqual([]);
     expect((await readdir(cfg.root)).sort()).toEqual(['bad', 'open', 'ready']);
-    const after = await listSessions(world.database.db);
-    expect(after.map((s) => [s.folderName, s.status, s.observedState, s.updatedAt.getTime()])).toEqual(before.map((s) => [s.folderName, s.status, s.observedState, s.updatedAt.getTime()]));
+    expect(await statusJson()).toEqual(before);
   });
 });
 
@@ -107,7 +113,7 @@ describe('retry --all-needs-attention', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out.trim().split('\n')).toHaveLength(2);
     expect(r.err).toMatch(/"event":"session_retry_requested".*"by":"[^"]+@cli"/);
-    expect((await listSessions(world.database.db)).map((s) => s.status)).toEqual(['waiting_for_stable', 'waiting_for_stable']);
+    expect((await statusJson()).map((s) => s.status)).toEqual(['waiting_for_stable', 'waiting_for_stable']);
     const none = await runCli(['retry', '--all-needs-attention', '--config', cfg.path], world.env());
     expect(none.out).toMatch(/no session needs attention/);
     expect((await runCli(['retry', '--config', cfg.path], world.env())).code).toBe(2);

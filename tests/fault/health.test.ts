@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent } from '../helpers/agent-process.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 
@@ -17,14 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([database?.close(), s3?.close()]);
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function health(port: number): Promise<{ status: number; body: { status: string; reason?: string } }> {
   const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(10_000) });
