@@ -4,6 +4,7 @@ import type { Deps } from './deps.js';
 import { classifyError } from './errors.js';
 import { processSession, type SessionOutcome } from './pipeline/process-session.js';
 import { scanRoots } from './pipeline/scanner.js';
+import { observeWaitingSessions } from './pipeline/observe-waiting.js';
 import { claimNextSession } from './state/queries/claim-next-session.js';
 import { forgetVanished, recordDiscovered } from './state/queries/record-discovered.js';
 import { pathExists } from './pipeline/mover.js';
@@ -36,8 +37,9 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
     logger.info({ event: 'session_discovered', session_pk: s.pk, folder: s.folderPath, from: null, to: 'waiting_for_stable' }, 'new session folder');
   }
 
-  const outcomes: SessionOutcome[] = [];
-  const handled: number[] = [];
+  // Idle waiting sessions are observed in batches; the rest are claimed one at a time.
+  const outcomes: SessionOutcome[] = await observeWaitingSessions(deps, scan.readableRoots, signal);
+  const handled: number[] = outcomes.map((o) => o.pk);
   while (!signal.aborted && scan.readableRoots.length > 0) {
     const claimed = await claimNextSession(db, {
       roots: scan.readableRoots,

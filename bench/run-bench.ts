@@ -11,6 +11,8 @@
  *   --cpu-prof DIR                write a V8 CPU profile of every timed agent run to DIR
  *   --data-dir /tmp/lab-bench     where datasets are generated (kept between runs)
  *   --out bench/results/latest.json
+ *   --scan 1000x100               only the scan-cost benchmark: SESSIONSxFILES idle sessions (see scan-bench.ts);
+ *                                 its result is merged into --out as `scan`
  *
  * What is timed for the agent: `uploader-agent scan-once` as a whole process (start-up,
  * config, PostgreSQL migrations check, S3 check, scan, stability decision, reading and
@@ -24,7 +26,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +35,7 @@ import { startLocalS3 } from '../demo/local-s3.js';
 import { ensureDataset, parseDatasets, type Dataset } from './datasets.js';
 import { measure, median, type Measured } from './measure.js';
 import { startNoopS3 } from './noop-s3.js';
+import { parseScanSpec, runScanBench, scanTable } from './scan-bench.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -74,6 +77,7 @@ function options() {
     baseline: flag('baseline', ''),
     dataDir: flag('data-dir', '/tmp/lab-bench'),
     out: flag('out', join(repo, 'bench', 'results', 'latest.json')),
+    scan: flag('scan', ''),
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   };
 }
@@ -280,8 +284,36 @@ function human(n: number): string {
   return `${+(n / 1024).toFixed(1)} KiB`;
 }
 
+async function scanMain(o: Options): Promise<void> {
+  await mkdir(o.dataDir, { recursive: true });
+  const noop = await startNoopS3();
+  try {
+    const row = await runScanBench(
+      {
+        dataDir: o.dataDir,
+        runs: o.runs,
+        main: join(repo, 'dist', 'app', 'cli', 'main.js'),
+        env: { ...baseEnv(), AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+        endpoint: noop.endpoint,
+        bucket: BUCKET,
+        withSchema: (fn) => withSchema(o.databaseUrl, fn),
+      },
+      parseScanSpec(o.scan),
+    );
+    console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}, load ${loadavg().map((x) => round(x, 2)).join('/')}\n`);
+    console.log(scanTable(row));
+    const previous = (await readFile(o.out, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>).catch(() => ({}))) as Record<string, unknown>;
+    await mkdir(dirname(o.out), { recursive: true });
+    await writeFile(o.out, `${JSON.stringify({ ...previous, scan: { date: new Date().toISOString(), load: loadavg().map((x) => round(x, 2)), ...row } }, null, 2)}\n`);
+    console.log(`\n[bench] wrote ${o.out}`);
+  } finally {
+    await noop.close();
+  }
+}
+
 async function main(): Promise<void> {
   const o = options();
+  if (o.scan) return scanMain(o);
   const bins: Partial<Record<Tool, string>> = {};
   for (const t of o.tools) {
     if (t === 'agent' || t === 'agent-base') continue;
@@ -357,9 +389,11 @@ async function main(): Promise<void> {
   console.log('\nRatios (throughput > 1: agent faster; CPU and RSS < 1: agent uses less):\n');
   console.log(ratioTable(rows));
   await mkdir(dirname(o.out), { recursive: true });
+  // The scan benchmark's result (--scan) is kept.
+  const { scan } = (await readFile(o.out, 'utf8').then((t) => JSON.parse(t) as { scan?: unknown }).catch(() => ({}))) as { scan?: unknown };
   await writeFile(
     o.out,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, versions, options: { runs: o.runs, datasets: o.datasets, endpoints: o.endpoints, tools, concurrency: o.concurrency || 'default', part_size_mb: o.partSizeMb || 'default' }, rows }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, versions, options: { runs: o.runs, datasets: o.datasets, endpoints: o.endpoints, tools, concurrency: o.concurrency || 'default', part_size_mb: o.partSizeMb || 'default' }, rows, ...(scan ? { scan } : {}) }, null, 2)}\n`,
   );
   console.log(`\n[bench] wrote ${o.out}`);
 }

@@ -102,8 +102,9 @@ async function scanOnce(configFile: string): Promise<number> {
   // At a terminal, a live progress line per session on stderr; the JSON lines stay on stdout.
   const rt = await openRuntime(configFile, { stream: 'stdout', checkS3: true, ...(process.stderr.isTTY ? { terminal: process.stderr } : {}) });
   try {
+    const roundTrips0 = rt.deps.db.roundTrips;
     const report = await runCycle(rt.deps, new AbortController().signal);
-    rt.deps.logger.info({ event: 'cycle_completed', discovered: report.discovered, sessions: report.outcomes.length, failed: report.failed }, 'scan cycle completed');
+    rt.deps.logger.info({ event: 'cycle_completed', discovered: report.discovered, sessions: report.outcomes.length, failed: report.failed, db_round_trips: rt.deps.db.roundTrips - roundTrips0 }, 'scan cycle completed');
     return report.failed > 0 ? EXIT.sessionFailed : EXIT.ok;
   } finally {
     await rt.close();

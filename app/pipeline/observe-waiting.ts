@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import type { Deps } from '../deps.js';
+import { claimWaitingBatch, recordObservationsAndRelease } from '../state/queries/observe-batch.js';
+import { decideCompletion, observedState } from './completion-detector.js';
+import { ignoreMatcher } from './ignore.js';
+import type { SessionOutcome } from './process-session.js';
+import { listSessionFiles } from './session-files.js';
+
+const BATCH = 100;
+const LIST_CONCURRENCY = 8;
+
+/**
+ * Observes the waiting sessions in batches: one statement claims up to 100, their folders are
+ * listed (metadata only), one statement records every observation that leaves a session
+ * waiting and releases every claim. Two round trips per 100 idle sessions instead of three
+ * per session. A session that turns out ready (or whose listing fails, or whose profile is
+ * gone) is only released: the one-at-a-time path claims it next, observes it again and takes
+ * it as far as it goes, exactly as before. Returns the pks observed and still waiting (the
+ * caller skips them this cycle), as outcomes.
+ */
+export async function observeWaitingSessions(deps: Deps, roots: string[], signal: AbortSignal): Promise<SessionOutcome[]> {
+  const { db, config, clock, logger, agentId } = deps;
+  const outcomes: SessionOutcome[] = [];
+  const seen: number[] = [];
+  while (!signal.aborted && roots.length > 0) {
+    const batch = await claimWaitingBatch(db, {
+      roots,
+      agentId,
+      leaseTokens: Array.from({ length: BATCH }, () => randomUUID()),
+      leaseSeconds: config.agent.lease_seconds,
+      now: clock.now(),
+      skip: seen,
+    });
+    if (batch.length === 0) break;
+    const observed: Parameters<typeof recordObservationsAndRelease>[1]['observed'] = [];
+    const releaseOnly: { pk: number; leaseToken: string }[] = [];
+    const logs = new Map<number, () => void>();
+    const rechecks = new Map<number, number>();
+    const queue = [...batch];
+    await Promise.all(
+      Array.from({ length: LIST_CONCURRENCY }, async () => {
+        for (let row = queue.shift(); row; row = queue.shift()) {
+          seen.push(row.pk);
+          const token = row.leaseToken as string;
+          const profile = config.profiles[row.profile];
+          if (!profile || signal.aborted) {
+            releaseOnly.push({ pk: row.pk, leaseToken: token });
+            continue;
+          }
+          const listing = await listSessionFiles(row.folderPath, ignoreMatcher(profile.ignore_patterns)).catch(() => null);
+          if (!listing) {
+            releaseOnly.push({ pk: row.pk, leaseToken: token });
+            continue;
+          }
+          const now = clock.now();
+          const state = observedState(listing.files);
+          const decision = decideCompletion({
+            requiredMarkers: profile.required_markers,
+            presentPaths: new Set(listing.files.map((f) => f.relativePath)),
+            fileCount: listing.files.length,
+            current: state,
+            previous: row.observedState && row.observedSince ? { state: row.observedState, since: row.observedSince } : null,
+            now,
+            stableWindowSeconds: config.agent.stable_window_seconds,
+          });
+          if (decision.complete) {
+            releaseOnly.push({ pk: row.pk, leaseToken: token });
+            continue;
+          }
+          observed.push({ pk: row.pk, leaseToken: token, state, since: decision.since, waitingReason: decision.reason });
+          if (decision.recheckAfterSeconds !== null) rechecks.set(row.pk, decision.recheckAfterSeconds);
+          logs.set(row.pk, () => logger.info({ event: 'session_waiting', folder: row.folderPath, files: listing.files.length, reason: decision.reason }, 'session not complete yet'));
+        }
+      }),
+    );
+    const recorded = await recordObservationsAndRelease(db, { observed, releaseOnly, now: clock.now() });
+    for (const pk of recorded) {
+      logs.get(pk)?.();
+      const r = rechecks.get(pk);
+      outcomes.push({ pk, status: 'waiting_for_stable', failed: false, ...(r !== undefined ? { recheckAfterSeconds: r } : {}) });
+    }
+  }
+  return outcomes;
+}
