@@ -1,0 +1,69 @@
+import { createHash, createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { describe, expect, it } from 'vitest';
+import { directPutFor } from '../../app/s3/direct-put.js';
+
+/** node:crypto behind the interface the SDK's signer wants. */
+class NodeSha256 {
+  private readonly hash;
+  constructor(secret?: string | Uint8Array) {
+    this.hash = secret ? createHmac('sha256', secret) : createHash('sha256');
+  }
+  update(data: string | Uint8Array): void {
+    this.hash.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+  reset(): void {}
+}
+
+describe('the lean PUT signs exactly as the AWS SDK signer does', () => {
+  it('same Authorization for a non-ASCII key with spaces, metadata and a session token', async () => {
+    const seen: { method?: string; url?: string; headers?: IncomingHttpHeaders } = {};
+    const server = createServer((req, res) => {
+      Object.assign(seen, { method: req.method, url: req.url, headers: req.headers });
+      req.resume();
+      req.on('end', () => {
+        res.setHeader('ETag', '"abc"');
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session-token-example' };
+    const s3 = new S3Client({ region: 'ca-central-1', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials });
+    try {
+      const put = await directPutFor(s3, 'lab-bucket', 2);
+      expect(put).not.toBeNull();
+      const body = Buffer.from('bytes of a lab file\n');
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      const key = 'raw/BAT-1/données/résumé de la séance (1).txt';
+      const result = await put!.put({ key, body, sha256, metadata: { sha256 } }, new AbortController().signal);
+      expect(result.etag).toBe('"abc"');
+
+      const headers = { ...(seen.headers as Record<string, string>) };
+      const sent = headers.authorization as string;
+      delete headers.authorization;
+      delete headers['user-agent'];
+      delete headers.connection;
+      const amzDate = headers['x-amz-date'] as string;
+      const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+      // As the S3 client configures it: the path arrives encoded once and is not encoded again.
+      const signer = new SignatureV4({ service: 's3', region: 'ca-central-1', credentials, sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+      const expected = await signer.sign(
+        { method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: seen.url as string, query: {}, headers, body },
+        { signingDate },
+      );
+      expect(seen.url).toBe('/lab-bucket/raw/BAT-1/donn%C3%A9es/r%C3%A9sum%C3%A9%20de%20la%20s%C3%A9ance%20%281%29.txt');
+      expect(sent).toBe(expected.headers.authorization);
+      expect(headers['x-amz-security-token']).toBe('session-token-example');
+      expect(headers['x-amz-content-sha256']).toBe(sha256);
+    } finally {
+      s3.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
