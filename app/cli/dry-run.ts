@@ -1,5 +1,5 @@
 import type { AgentConfig } from '../config/schema.js';
-import { decideCompletion, observedState } from '../pipeline/completion-detector.js';
+import { judgeListing } from '../pipeline/completion-detector.js';
 import { ignoreMatcher } from '../pipeline/ignore.js';
 import { objectKey, completeKey, manifestKey } from '../pipeline/s3-keys.js';
 import { scanRoots } from '../pipeline/scanner.js';
@@ -61,15 +61,7 @@ export async function planCycle(config: AgentConfig, db: Db, now: Date): Promise
     const profile = config.profiles[folder.profile];
     const listing = await listSessionFiles(folder.folderPath, ignoreMatcher(profile?.ignore_patterns ?? []));
     if (status === 'new' || status === 'waiting_for_stable') {
-      const decision = decideCompletion({
-        requiredMarkers: profile?.required_markers ?? [],
-        presentPaths: new Set(listing.files.map((f) => f.relativePath)),
-        fileCount: listing.files.length,
-        current: observedState(listing.files),
-        previous: row?.observedState && row.observedSince ? { state: row.observedState, since: row.observedSince } : null,
-        now,
-        stableWindowSeconds: config.agent.stable_window_seconds,
-      });
+      const decision = judgeListing(listing.files, profile?.required_markers ?? [], row, now, config.agent.stable_window_seconds);
       if (!decision.complete) {
         plan.push({ ...base, action: 'wait', reason: decision.reason, files: listing.files.length });
         continue;

@@ -60,3 +60,28 @@ export function decideCompletion(input: CompletionInput): CompletionDecision {
   }
   return { complete: true, reason: '', since, recheckAfterSeconds: null };
 }
+
+/**
+ * The decision for a folder listed now, against what was recorded at the previous
+ * observation (`observedState`/`observedSince` of its row). One place for the scheduler's
+ * batch observation, the one-at-a-time path and the dry run.
+ */
+export function judgeListing(
+  files: readonly SessionFile[],
+  requiredMarkers: readonly string[],
+  recorded: { observedState: string | null; observedSince: Date | null } | undefined,
+  now: Date,
+  stableWindowSeconds: number,
+): CompletionDecision & { state: string } {
+  const state = observedState(files);
+  const decision = decideCompletion({
+    requiredMarkers,
+    presentPaths: new Set(files.map((f) => f.relativePath)),
+    fileCount: files.length,
+    current: state,
+    previous: recorded?.observedState && recorded.observedSince ? { state: recorded.observedState, since: recorded.observedSince } : null,
+    now,
+    stableWindowSeconds,
+  });
+  return { ...decision, state };
+}

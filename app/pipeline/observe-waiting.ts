@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { claimWaitingBatch, recordObservationsAndRelease } from '../state/queries/observe-batch.js';
-import { decideCompletion, observedState } from './completion-detector.js';
+import { judgeListing } from './completion-detector.js';
 import { ignoreMatcher } from './ignore.js';
 import type { SessionOutcome } from './process-session.js';
 import { listSessionFiles } from './session-files.js';
@@ -52,17 +52,8 @@ export async function observeWaitingSessions(deps: Deps, roots: string[], signal
             releaseOnly.push({ pk: row.pk, leaseToken: token });
             continue;
           }
-          const now = clock.now();
-          const state = observedState(listing.files);
-          const decision = decideCompletion({
-            requiredMarkers: profile.required_markers,
-            presentPaths: new Set(listing.files.map((f) => f.relativePath)),
-            fileCount: listing.files.length,
-            current: state,
-            previous: row.observedState && row.observedSince ? { state: row.observedState, since: row.observedSince } : null,
-            now,
-            stableWindowSeconds: config.agent.stable_window_seconds,
-          });
+          const decision = judgeListing(listing.files, profile.required_markers, row, clock.now(), config.agent.stable_window_seconds);
+          const state = decision.state;
           if (decision.complete) {
             releaseOnly.push({ pk: row.pk, leaseToken: token });
             continue;

@@ -6,7 +6,7 @@ import { transitionSession } from '../state/queries/transition-session.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
 import { nextAfterFailure } from './backoff.js';
-import { decideCompletion, observedState } from './completion-detector.js';
+import { judgeListing } from './completion-detector.js';
 import { ignoreMatcher } from './ignore.js';
 import { moveUploadedSession } from './move-step.js';
 import { pathExists } from './mover.js';
@@ -77,16 +77,8 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
   const listing = await listSessionFiles(row.folderPath, ignoreMatcher(profile.ignore_patterns));
   const now = clock.now();
-  const state = observedState(listing.files);
-  const decision = decideCompletion({
-    requiredMarkers: profile.required_markers,
-    presentPaths: new Set(listing.files.map((f) => f.relativePath)),
-    fileCount: listing.files.length,
-    current: state,
-    previous: row.observedState && row.observedSince ? { state: row.observedState, since: row.observedSince } : null,
-    now,
-    stableWindowSeconds: config.agent.stable_window_seconds,
-  });
+  const decision = judgeListing(listing.files, profile.required_markers, row, now, config.agent.stable_window_seconds);
+  const state = decision.state;
   if (!decision.complete) {
     await recordObservation(db, { pk: row.pk, leaseToken, state, since: decision.since, now, waitingReason: decision.reason });
     logger.info({ event: 'session_waiting', folder: row.folderPath, files: listing.files.length, reason: decision.reason }, 'session not complete yet');
