@@ -69,6 +69,11 @@ function systemErrorCode(e: { code?: string; errno?: number }): string | undefin
   return e.code;
 }
 
+/** The HTTP status of an S3 answer; undefined when there was no answer (network error). */
+export function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+}
+
 export function classifyError(err: unknown): AgentError {
   if (err instanceof AgentError) return err;
   const e = err as { name?: string; code?: string; errno?: number; message?: string; $metadata?: { httpStatusCode?: number }; severity?: string };

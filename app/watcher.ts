@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { relative, sep } from 'node:path';
 import type { AgentConfig } from './config/schema.js';
 import type { Logger } from './logging/logger.js';
-import { parseMounts } from './pipeline/nfs-window.js';
+import { mountFor, parseMounts } from './pipeline/nfs-window.js';
 import { isCandidateFolderName } from './pipeline/scanner.js';
 
 const NETWORK_FS = /^(nfs|nfs4|cifs|smb|smb2|smb3|fuse\.sshfs|9p|afs|ceph|glusterfs|lustre)$/;
@@ -15,9 +15,7 @@ export function watchableRoots(config: AgentConfig, procMounts: string): string[
   if (mode === 'on') return roots;
   const mounts = parseMounts(procMounts);
   return roots.filter((root) => {
-    const mount = mounts
-      .filter((m) => root === m.mountPoint || root.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))
-      .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
+    const mount = mountFor(mounts, root);
     return !mount || !NETWORK_FS.test(mount.fsType);
   });
 }

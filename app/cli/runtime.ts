@@ -7,7 +7,7 @@ import { systemClock } from '../clock.js';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Deps } from '../deps.js';
-import { classifyError, redactSecrets } from '../errors.js';
+import { classifyError, httpStatus, redactSecrets } from '../errors.js';
 import { createMetrics } from '../health/metrics.js';
 import { createLogger, type LoggerHandle } from '../logging/logger.js';
 import { nfsWindowWarnings } from '../pipeline/nfs-window.js';
@@ -62,7 +62,7 @@ export async function checkS3(s3: S3Client, config: AgentConfig, log: LoggerHand
   try {
     await s3.send(new ListObjectsV2Command({ Bucket: config.upload.s3_bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }), { abortSignal: AbortSignal.timeout(30_000) });
   } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = httpStatus(err);
     if (status === 403 || (status !== undefined && status >= 500)) {
       log.warn({ event: 's3_check_inconclusive', bucket: config.upload.s3_bucket, status, err }, 'S3 answered the start-up check with an error; continuing');
       return;

@@ -13,7 +13,7 @@ export interface NfsWindowWarning {
   minimumWindowSeconds: number;
 }
 
-interface Mount {
+export interface Mount {
   mountPoint: string;
   fsType: string;
   options: string[];
@@ -39,13 +39,18 @@ export function attributeCacheSeconds(options: readonly string[]): number {
   return Math.max(value('acregmax') ?? DEFAULT_ATTR_CACHE_MAX, value('acdirmax') ?? DEFAULT_ATTR_CACHE_MAX);
 }
 
+/** The mount that holds `path`: the deepest mount point containing it. */
+export function mountFor(mounts: readonly Mount[], path: string): Mount | undefined {
+  return mounts
+    .filter((m) => path === m.mountPoint || path.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))
+    .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
+}
+
 export function nfsWindowWarnings(procMounts: string, roots: readonly string[], stableWindowSeconds: number): NfsWindowWarning[] {
   const mounts = parseMounts(procMounts);
   const warnings: NfsWindowWarning[] = [];
   for (const root of roots) {
-    const mount = mounts
-      .filter((m) => root === m.mountPoint || root.startsWith(m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`))
-      .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
+    const mount = mountFor(mounts, root);
     if (!mount || !mount.fsType.startsWith('nfs')) continue;
     const cache = attributeCacheSeconds(mount.options);
     const minimum = 2 * cache;

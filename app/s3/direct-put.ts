@@ -3,6 +3,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { crc32 } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { abortableDelay } from '../clock.js';
+import { httpStatus } from '../errors.js';
 
 /**
  * A lean `PutObject` for small bodies: one signed HTTP PUT, without the AWS SDK's per-request
@@ -137,7 +139,7 @@ class LeanPut implements DirectPut {
           throw err;
         }
         // The SDK's standard strategy: full jitter over 100 ms · 2^attempt, at most 20 s.
-        await sleep(Math.random() * Math.min(20_000, 100 * 2 ** attempt), signal);
+        await abortableDelay(Math.random() * Math.min(20_000, 100 * 2 ** attempt), signal);
       }
     }
   }
@@ -223,22 +225,8 @@ function serviceError(status: number, body: string, requestId: string | undefine
 }
 
 function transient(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
+  const e = err as { name?: string };
+  const status = httpStatus(err);
   if (status === undefined) return e.name !== 'AbortError'; // no response: network error or timeout
   return status >= 500 || status === 429 || status === 408 || TRANSIENT_CODES.has(e.name ?? '');
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

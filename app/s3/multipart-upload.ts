@@ -9,7 +9,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { AgentError, SessionChangedError, classifyError } from '../errors.js';
+import { AgentError, classifyError, httpStatus, SessionChangedError } from '../errors.js';
 import type { RecordedMultipart, RecordedPart } from '../state/queries/multipart.js';
 import type { Limiter } from './limiter.js';
 import type { BandwidthLimiter } from './bandwidth.js';
@@ -120,7 +120,7 @@ export async function putMultipart(
       .catch((err: unknown) => {
         // A resumed upload may have been completed already by the attempt a crash cut short
         // (AWS then answers NoSuchUpload, some servers 500 forever): start this file afresh.
-        if (journal.previous === null || signal.aborted || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === undefined) throw err;
+        if (journal.previous === null || signal.aborted || httpStatus(err) === undefined) throw err;
         throw new AgentError('S3_RESUME_FAILED', `completing the resumed upload of ${req.key} failed (${classifyError(err).message}); the file is sent again from the start`, 's3', true, { cause: err });
       });
     await journal.forget(uploadId);
@@ -156,7 +156,7 @@ async function confirmParts(s3: S3Client, req: MultipartRequest, previous: Recor
       marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
     } while (marker);
   } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = httpStatus(err);
     if (status === 405 || status === 501) return recorded;
     if (status === 404) return null;
     throw err;

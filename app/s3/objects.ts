@@ -1,5 +1,5 @@
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { sessionProblem } from '../errors.js';
+import { httpStatus, sessionProblem } from '../errors.js';
 
 export interface ObjectHead {
   size: number;
@@ -12,7 +12,7 @@ export async function headObject(s3: S3Client, bucket: string, key: string, sign
     const res = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
     return { size: res.ContentLength ?? 0, metadata: res.Metadata ?? {} };
   } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = httpStatus(err);
     if (status === 404) return null;
     throw err;
   }
@@ -65,7 +65,7 @@ export async function writeCompleteMarker(
     );
     return 'written';
   } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = httpStatus(err);
     if (status !== 412) throw err;
     const now = await headObject(s3, req.bucket, req.key, signal);
     if (!now) throw err;

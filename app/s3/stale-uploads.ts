@@ -1,4 +1,5 @@
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { httpStatus } from '../errors.js';
 
 /**
  * Aborts multipart uploads under `prefix` whose ids are not in `known`: left by a crash
@@ -22,7 +23,7 @@ export async function abortUnknownUploads(s3: S3Client, bucket: string, prefix: 
       uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
     } while (keyMarker);
   } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = httpStatus(err);
     if (status === 405 || status === 501) return aborted;
     throw err;
   }
