@@ -56,7 +56,7 @@ const S3_ATTENTION = new Set([
 
 // Transient whatever their HTTP status (RequestTimeout is a 400); a lost multipart upload or
 // part is started afresh on the next attempt.
-const S3_TRANSIENT = new Set(['NoSuchUpload', 'InvalidPart', 'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'InternalError', 'ServiceUnavailable', 'TimeoutError']);
+const S3_TRANSIENT = new Set(['NoSuchUpload', 'InvalidPart', 'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'ThrottledException', 'RequestLimitExceeded', 'BandwidthLimitExceeded', 'InternalError', 'ServiceUnavailable', 'TimeoutError']);
 
 const PG_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface Measured {
@@ -47,15 +47,23 @@ export async function measure(workDir: string, argv: string[], env: NodeJS.Proce
     await writeFile(wrapperPath, WRAPPER);
   }
   const out = join(workDir, `measure-${process.pid}-${Date.now()}.json`);
-  const child = spawn(python, [wrapperPath, out, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout: Buffer[] = [];
+  // stdout goes to a file, as a log collector would take it: a pipe read by this process
+  // (busy serving the in-process endpoint) would block every tool's writes on our event loop.
+  const stdoutPath = `${out}.stdout`;
+  const stdoutFile = await open(stdoutPath, 'w');
+  const child = spawn(python, [wrapperPath, out, ...argv], { env, stdio: ['ignore', stdoutFile.fd, 'pipe'] });
   const stderr: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => stdout.push(c));
-  child.stderr.on('data', (c: Buffer) => stderr.push(c));
-  await new Promise<void>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', () => resolve());
-  });
+  child.stderr?.on('data', (c: Buffer) => stderr.push(c));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', () => resolve());
+    });
+  } finally {
+    await stdoutFile.close();
+  }
+  const stdout = await readFile(stdoutPath, 'utf8');
+  await rm(stdoutPath);
   const m = JSON.parse(await readFile(out, 'utf8')) as { code: number; wall: number; user: number; sys: number; maxrss_kb: number; rchar: number };
   return {
     code: m.code,
@@ -65,7 +73,7 @@ export async function measure(workDir: string, argv: string[], env: NodeJS.Proce
     sysSeconds: m.sys,
     peakRssMb: m.maxrss_kb / 1024,
     rchar: m.rchar,
-    stdout: Buffer.concat(stdout).toString('utf8'),
+    stdout,
     stderr: Buffer.concat(stderr).toString('utf8'),
   };
 }
@@ -74,4 +82,11 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** The Node flags the agent's launcher line gives (`#!/usr/bin/env -S node FLAGS`): the agent is measured as it is run. */
+export async function nodeFlagsOf(main: string): Promise<string[]> {
+  const first = (await readFile(main, 'utf8')).split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node\b(.*)$/.exec(first);
+  return m?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
 }

@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startLocalS3 } from '../demo/local-s3.js';
 import { ensureDataset, parseDatasets, type Dataset } from './datasets.js';
-import { measure, median, type Measured } from './measure.js';
+import { measure, median, nodeFlagsOf, type Measured } from './measure.js';
 import { startNoopS3 } from './noop-s3.js';
 import { parseScanSpec, runScanBench, scanTable } from './scan-bench.js';
 
@@ -151,10 +151,11 @@ async function runAgent(o: Options, work: string, ds: Dataset, endpoint: string,
   try {
     return await withSchema(o.databaseUrl, async (url) => {
       const env = { ...baseEnv(), AWS_REGION: 'us-east-1', DATABASE_URL: url, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-      const idle = await measure(work, [process.execPath, main, 'scan-once', '--config', configFile], env);
+      const node = [process.execPath, ...(await nodeFlagsOf(main))];
+      const idle = await measure(work, [...node, main, 'scan-once', '--config', configFile], env);
       if (idle.code !== 0) throw new Error(`agent observe run failed (${idle.code}): ${idle.stderr}${idle.stdout.slice(-2000)}`);
       const prof = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.cpuProf)}`, `--cpu-prof-name=${ds.name}-${Date.now()}.cpuprofile`] : [];
-      const m = await measure(work, [process.execPath, ...prof, main, 'scan-once', '--config', configFile], env);
+      const m = await measure(work, [...node, ...prof, main, 'scan-once', '--config', configFile], env);
       const events = m.stdout
         .split('\n')
         .filter((l) => l.startsWith('{'))

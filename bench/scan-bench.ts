@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { measure, median, type Measured } from './measure.js';
+import { measure, median, nodeFlagsOf, type Measured } from './measure.js';
 
 export interface ScanSpec {
   sessions: number;
@@ -88,7 +88,7 @@ export async function runScanBench(o: { dataDir: string; runs: number; main: str
   try {
     return await o.withSchema(async (url) => {
       const env = { ...o.env, DATABASE_URL: url };
-      const argv = [process.execPath, o.main, 'scan-once', '--config', configFile];
+      const argv = [process.execPath, ...(await nodeFlagsOf(o.main)), o.main, 'scan-once', '--config', configFile];
       const first = await measure(work, argv, env);
       if (first.code !== 0) throw new Error(`scan-once failed (${first.code}): ${first.stderr}${first.stdout.slice(-2000)}`);
       console.log(`[bench] scan first cycle (discovers ${spec.sessions}): ${first.wallSeconds.toFixed(2)} s, DB RT ${cycleRoundTrips(first)}`);

@@ -1,20 +1,29 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
+// V8's young generation capped at 4 MiB per semi-space (16 by default): the agent's garbage is
+// short-lived and small (file data lives in pooled buffers), and this takes ~20 MB off the
+// peak RSS at no measured cost in speed. The benchmark starts the agent with these flags too.
 import { Command, CommanderError, Option } from 'commander';
 import { systemClock } from '../clock.js';
 import type { AgentConfig } from '../config/schema.js';
 import { createLogger } from '../logging/logger.js';
 import { runCycle } from '../scheduler.js';
 import { SESSION_STATES, type SessionStatus } from '../state/states.js';
-import { formatChecks, runDoctor } from './doctor.js';
-import { formatPlan, planCycle } from './dry-run.js';
 import { CliExit, EXIT } from './exit-codes.js';
-import { printManifest, retry, status } from './operator-commands.js';
-import { runCommand } from './run-command.js';
 import { openRuntime, openStateDb, readConfig } from './runtime.js';
+
+// Each command loads only what it uses: start-up time is paid by every scan-once.
+const runCommands = () => import('./run-command.js');
+const operatorCommands = () => import('./operator-commands.js');
 
 // The SDK's notice that it will require Node 22 in 2027 is for us (the image ships Node 22),
 // not for operators reading stderr; it is emitted when a client is created.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+// `uploader-agent status | head`: a reader that stops early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? EXIT.ok);
+});
 
 const configOption = () => new Option('-c, --config <file>', 'agent configuration (YAML)').makeOptionMandatory();
 const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
@@ -35,7 +44,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .description('cycle every scan_interval_seconds; serves GET /health and /metrics; SIGTERM drains within 25 s and exits 0')
     .addOption(configOption())
     .addHelpText('after', examples('DATABASE_URL=postgres://… uploader-agent run --config /etc/uploader/config.yaml', 'curl -s localhost:8000/health'))
-    .action(async (o: { config: string }) => done(await runCommand(o.config)));
+    .action(async (o: { config: string }) => done(await (await runCommands()).runCommand(o.config)));
 
   cmd
     .command('scan-once')
@@ -63,7 +72,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .requiredOption('-s, --session <dir>', 'session folder')
     .addOption(configOption())
     .addHelpText('after', examples('uploader-agent print-manifest --session /mnt/lab1/sessions/run-042 --config config.yaml | jq .file_count'))
-    .action(async (o: { session: string; config: string }) => done(await printManifest(o.session, o.config)));
+    .action(async (o: { session: string; config: string }) => done(await (await operatorCommands()).printManifest(o.session, o.config)));
 
   cmd
     .command('status')
@@ -73,7 +82,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .option('--json', 'machine-readable output')
     .addOption(new Option('--state <state...>', 'only sessions in these states').choices([...SESSION_STATES]))
     .addHelpText('after', examples('uploader-agent status --config config.yaml', 'uploader-agent status --state failed needs_attention --config config.yaml', 'uploader-agent status BAT-2026-11-001 --config config.yaml', 'uploader-agent status --json --config config.yaml | jq ".[] | {id, status}"'))
-    .action(async (ref: string | undefined, o: { config: string; json?: boolean; state?: SessionStatus[] }) => done(await status(o.config, ref, o)));
+    .action(async (ref: string | undefined, o: { config: string; json?: boolean; state?: SessionStatus[] }) => done(await (await operatorCommands()).status(o.config, ref, o)));
 
   cmd
     .command('retry')
@@ -82,7 +91,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .addOption(configOption())
     .option('--all-needs-attention', 'requeue every needs_attention session')
     .addHelpText('after', examples('uploader-agent retry BAT-2026-11-001 --config config.yaml', 'uploader-agent retry --all-needs-attention --config config.yaml'))
-    .action(async (ref: string | undefined, o: { config: string; allNeedsAttention?: boolean }) => done(await retry(o.config, ref, o)));
+    .action(async (ref: string | undefined, o: { config: string; allNeedsAttention?: boolean }) => done(await (await operatorCommands()).retry(o.config, ref, o)));
 
   cmd
     .command('doctor')
@@ -90,6 +99,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .addOption(configOption())
     .addHelpText('after', examples('uploader-agent doctor --config config.yaml'))
     .action(async (o: { config: string }) => {
+      const { formatChecks, runDoctor } = await import('./doctor.js');
       const checks = await runDoctor(o.config, process.env);
       process.stdout.write(formatChecks(checks));
       done(checks.every((c) => c.ok) ? EXIT.ok : EXIT.sessionFailed);
@@ -116,6 +126,7 @@ async function dryRun(configFile: string, json: boolean): Promise<number> {
   const { logger, flush } = createLogger({ stream: 'stderr' });
   const db = await openStateDb(config, process.env, logger, { migrate: false });
   try {
+    const { formatPlan, planCycle } = await import('./dry-run.js');
     const result = await planCycle(config, db, systemClock.now());
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPlan(result));
     return EXIT.ok;

@@ -1,7 +1,6 @@
 import { livenessCheck } from '../health/liveness.js';
 import { registerStateGauge } from '../health/metrics.js';
 import { startHealthServer } from '../health/server.js';
-import { readFile } from 'node:fs/promises';
 import { startLoop } from '../scheduler.js';
 import { watchRoots, watchableRoots } from '../watcher.js';
 import { CliExit, EXIT } from './exit-codes.js';
@@ -18,7 +17,7 @@ export async function runCommand(configFile: string): Promise<number> {
   const startedAt = Date.now();
   registerStateGauge(deps.metrics, deps.db);
   const loop = startLoop(deps);
-  const watcher = watchRoots(deps.config, watchableRoots(deps.config, await readFile('/proc/mounts', 'utf8').catch(() => '')), deps.logger, () => loop.wake());
+  const watcher = watchRoots(deps.config, watchableRoots(deps.config, rt.mounts), deps.logger, () => loop.wake());
   let health;
   try {
     health = await startHealthServer(

@@ -79,6 +79,8 @@ export function newAgentId(): string {
 export interface Runtime {
   deps: Deps;
   logs: LoggerHandle;
+  /** /proc/mounts as read at start ('' where there is none). */
+  mounts: string;
   close(): Promise<void>;
 }
 
@@ -102,11 +104,13 @@ export async function openRuntime(
     logs.flush();
     throw err;
   }
-  await warnAboutNfsWindow(config, logger);
+  const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
+  warnAboutNfsWindow(config, mounts, logger);
   const deps: Deps = { db, s3, clock: systemClock, logger, config, metrics: createMetrics(), agentId: newAgentId() };
   return {
     deps,
     logs,
+    mounts,
     async close() {
       s3.destroy();
       await deps.db.close();
@@ -115,8 +119,7 @@ export async function openRuntime(
   };
 }
 
-async function warnAboutNfsWindow(config: AgentConfig, log: LoggerHandle['logger']): Promise<void> {
-  const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
+function warnAboutNfsWindow(config: AgentConfig, mounts: string, log: LoggerHandle['logger']): void {
   const window = config.agent.stable_window_seconds;
   for (const w of nfsWindowWarnings(mounts, config.watch.session_roots.map((r) => r.path), window)) {
     log.warn(

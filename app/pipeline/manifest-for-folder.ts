@@ -1,5 +1,5 @@
 import type { AgentConfig } from '../config/schema.js';
-import { openSessionFile } from '../s3/file-upload.js';
+import { SessionFile } from '../s3/session-file.js';
 import { buildManifest, type Manifest } from './manifest.js';
 import type { SessionListing } from './session-files.js';
 import { createHash } from 'node:crypto';
@@ -17,11 +17,11 @@ export async function manifestForFolder(
   const buf = Buffer.allocUnsafe(1024 * 1024);
   for (const f of input.listing.files) {
     signal.throwIfAborted();
-    const handle = await openSessionFile(f.absolutePath, f.relativePath);
+    const handle = await SessionFile.open(f.absolutePath, f.relativePath);
     try {
       const hash = createHash('sha256');
       for (;;) {
-        const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+        const bytesRead = await handle.read(buf, 0, buf.length, null);
         if (bytesRead === 0) break;
         hash.update(buf.subarray(0, bytesRead));
       }

@@ -10,7 +10,7 @@ import { judgeListing } from './completion-detector.js';
 import { ignoreMatcher } from './ignore.js';
 import { moveUploadedSession } from './move-step.js';
 import { pathExists } from './mover.js';
-import { listSessionFiles } from './session-files.js';
+import { listSessionFiles, type SessionListing } from './session-files.js';
 import { uploadStableSession } from './upload-session.js';
 
 export interface SessionOutcome {
@@ -53,6 +53,7 @@ async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeco
   if (!(await pathExists(row.folderPath))) {
     throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded); nothing was uploaded`);
   }
+  let judged: SessionListing | undefined;
   if (row.status === 'waiting_for_stable') {
     const observed = await observe(deps, row, leaseToken);
     if ('recheckAfterSeconds' in observed) {
@@ -60,9 +61,10 @@ async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeco
       return 'waiting_for_stable';
     }
     progress.row = observed.ready;
+    judged = observed.listing;
   }
   const started = Date.now();
-  progress.row = await uploadStableSession(deps, progress.row, leaseToken, signal);
+  progress.row = await uploadStableSession(deps, progress.row, leaseToken, signal, judged);
   const seconds = (Date.now() - started) / 1000;
   deps.metrics.uploadDuration.observe(seconds);
   if (progress.row.totalBytes !== null && seconds > 0) deps.metrics.uploadThroughput.observe(progress.row.totalBytes / seconds);
@@ -71,7 +73,7 @@ async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeco
 }
 
 /** One observation of a waiting folder: the session when it is now ready to upload, else when to look again. */
-async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise<{ ready: SessionRow } | { recheckAfterSeconds: number | null }> {
+async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise<{ ready: SessionRow; listing: SessionListing } | { recheckAfterSeconds: number | null }> {
   const { db, config, clock, logger, agentId } = deps;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
@@ -98,7 +100,7 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
     { event: 'session_stable', folder: row.folderPath, from: 'waiting_for_stable', to: 'ready_to_upload', files: listing.files.length, stable_since: decision.since.toISOString() },
     'session complete and stable',
   );
-  return { ready };
+  return { ready, listing };
 }
 
 async function recordFailure(

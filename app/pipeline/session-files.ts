@@ -73,8 +73,24 @@ export async function listSessionFiles(folder: string, ignored: IgnoreMatcher): 
   return listing;
 }
 
+/**
+ * Orders strings as their UTF-8 bytes (code point order) without encoding them: UTF-16 order
+ * differs only where a surrogate (a code point above U+FFFF) meets U+E000–U+FFFF, so those
+ * units are shifted above the rest at the first difference.
+ */
 export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
 }
 
 function entryType(entry: { isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean; isBlockDevice(): boolean; isCharacterDevice(): boolean }): SkippedEntry['type'] {

@@ -28,15 +28,17 @@ export function contentProblem(listing: SessionListing): string | null {
 /**
  * ready_to_upload (or failed, or an interrupted uploading) → uploaded: files, then
  * manifest.json, then `_COMPLETE` last, each only after what comes before it is in S3.
+ * `judged`: the listing the session was just found stable on, uploaded as it was judged
+ * (otherwise the folder is listed now).
  */
-export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToken: string, signal: AbortSignal): Promise<SessionRow> {
+export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToken: string, signal: AbortSignal, judged?: SessionListing): Promise<SessionRow> {
   const { db, s3, config, clock, logger, agentId } = deps;
   // DB round trips this session's upload costs (the benchmark reports them; O(1) in file count).
   const roundTrips0 = db.roundTrips;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
   const ignored = ignoreMatcher(profile.ignore_patterns);
-  const listing = await listSessionFiles(row.folderPath, ignored);
+  const listing = judged ?? (await listSessionFiles(row.folderPath, ignored));
   const problem = contentProblem(listing);
   if (problem) throw sessionProblem('RESERVED_OR_INVALID_NAME', problem);
   const { sessionId } = await resolveSessionId(row.folderPath, row.folderName, profile.metadata_files);

@@ -3,6 +3,7 @@ import { headObject } from '../s3/objects.js';
 import { uploadFile } from '../s3/file-upload.js';
 import { Limiter } from '../s3/limiter.js';
 import { BufferPool } from '../s3/payload.js';
+import { partSizeFor } from '../s3/part-size.js';
 import { directPutFor } from '../s3/direct-put.js';
 import { bandwidthLimiterFor } from '../s3/bandwidth.js';
 import type { MultipartJournal } from '../s3/multipart-upload.js';
@@ -89,10 +90,12 @@ export async function uploadSessionFiles(
         }
       }
       const started = Date.now();
+      // More than 10,000 parts of the configured size: larger parts, for this file only.
+      const filePartSize = partSizeFor(file.size, partSize);
       const result = await uploadFile(
         s3,
         limiter,
-        await journalFor(deps, session.pk, file, key, partSize),
+        await journalFor(deps, session.pk, file, key, filePartSize),
         {
           bucket,
           key,
@@ -100,7 +103,7 @@ export async function uploadSessionFiles(
           relativePath: file.relativePath,
           expectedSize: file.size,
           expectedMtimeNs: file.mtimeNs,
-          partSize,
+          partSize: filePartSize,
           pool,
           direct,
           ...(bandwidth ? { bandwidth } : {}),

@@ -111,6 +111,11 @@ class LeanPut implements DirectPut {
   private readonly agent: http.Agent;
   private readonly host: string;
   private signingKey: { scope: string; secret: string; key: Buffer } | null = null;
+  /**
+   * In-flight requests by the signal that cancels them: one abort listener per signal rather
+   * than one per request (Node's `signal` option), which cost a fifth of a small PUT's CPU.
+   */
+  private readonly inFlight = new Map<AbortSignal, Set<http.ClientRequest> & { onAbort: () => void }>();
 
   constructor(
     private readonly s3: S3Client,
@@ -184,7 +189,7 @@ class LeanPut implements DirectPut {
     const transport = this.ep.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const request = transport.request(
-        { protocol: this.ep.protocol, hostname: this.ep.hostname, port: this.ep.port, method: 'PUT', path, headers, agent: this.agent, signal, timeout: REQUEST_TIMEOUT_MS },
+        { protocol: this.ep.protocol, hostname: this.ep.hostname, port: this.ep.port, method: 'PUT', path, headers, agent: this.agent, timeout: REQUEST_TIMEOUT_MS },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -205,9 +210,41 @@ class LeanPut implements DirectPut {
         socket.once('connect', () => clearTimeout(timer));
         socket.once('close', () => clearTimeout(timer));
       });
+      this.track(request, signal);
       request.end(body);
     });
   }
+
+  private track(request: http.ClientRequest, signal: AbortSignal): void {
+    if (signal.aborted) {
+      request.destroy(abortError(signal));
+      return;
+    }
+    let requests = this.inFlight.get(signal);
+    if (!requests) {
+      const set = Object.assign(new Set<http.ClientRequest>(), {
+        onAbort: () => {
+          this.inFlight.delete(signal);
+          for (const r of set) r.destroy(abortError(signal));
+        },
+      });
+      signal.addEventListener('abort', set.onAbort, { once: true });
+      this.inFlight.set(signal, (requests = set));
+    }
+    const set = requests;
+    set.add(request);
+    request.once('close', () => {
+      set.delete(request);
+      if (set.size === 0 && this.inFlight.get(signal) === set) {
+        this.inFlight.delete(signal);
+        signal.removeEventListener('abort', set.onAbort);
+      }
+    });
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', cause: signal.reason as unknown });
 }
 
 /** S3's key encoding (the SDK's extendedEncodeURIComponent per path segment). */

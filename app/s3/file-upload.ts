@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { SessionChangedError, sessionProblem } from '../errors.js';
+import { SessionChangedError } from '../errors.js';
 import type { Limiter } from './limiter.js';
 import { putMultipart, type MultipartJournal } from './multipart-upload.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { setPayloadHash, type BufferPool } from './payload.js';
 import { DIRECT_PUT_MAX_BYTES, type DirectPut } from './direct-put.js';
+import { SessionFile } from './session-file.js';
 
 export interface FileUploadRequest {
   bucket: string;
@@ -37,13 +37,13 @@ export interface FileUploadResult {
  * Uploads one file reading each byte once: the same part-sized buffers feed the SHA-256 and
  * the request bodies. Buffers (not streams) keep the SDK from sending aws-chunked bodies,
  * which some S3-compatible servers store verbatim. The file is opened without following
- * links and without blocking on special files, and checked against the listing before and
- * after: a file that changed underneath voids the attempt.
+ * links and without blocking on special files, and checked against the listing when opened
+ * (and, for a large file, at its end): a file that changed underneath voids the attempt.
  */
 export async function uploadFile(s3: S3Client, limiter: Limiter, journal: MultipartJournal, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
-  const { handle, stat } = await openSessionFileWithStat(req.absolutePath, req.relativePath);
+  const handle = await SessionFile.open(req.absolutePath, req.relativePath);
   try {
-    checkUnchanged(stat, req);
+    checkUnchanged(handle.stat, req);
     const result =
       req.expectedSize <= req.partSize
         ? await putWhole(s3, limiter, handle, req, signal)
@@ -56,26 +56,13 @@ export async function uploadFile(s3: S3Client, limiter: Limiter, journal: Multip
             handle,
             signal,
           );
-    checkUnchanged(await handle.stat({ bigint: true }), req);
+    // A large file is checked again at its end; a small one was read in one call, and the
+    // session's re-listing before manifest.json checks every file's size and mtime anyway.
+    if (req.expectedSize > req.partSize) checkUnchanged(await handle.fstat(), req);
     return result;
   } finally {
     await handle.close();
   }
-}
-
-export async function openSessionFile(absolutePath: string, relativePath: string): Promise<FileHandle> {
-  return (await openSessionFileWithStat(absolutePath, relativePath)).handle;
-}
-
-/** Opens without following links or blocking; one fstat serves the type check and the "unchanged" check. */
-async function openSessionFileWithStat(absolutePath: string, relativePath: string): Promise<{ handle: FileHandle; stat: BigIntStats }> {
-  const handle = await open(absolutePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  const stat = await handle.stat({ bigint: true });
-  if (!stat.isFile()) {
-    await handle.close();
-    throw sessionProblem('NOT_A_FILE', `${relativePath} is no longer a regular file`);
-  }
-  return { handle, stat };
 }
 
 function checkUnchanged(st: BigIntStats, req: FileUploadRequest): void {
@@ -85,12 +72,12 @@ function checkUnchanged(st: BigIntStats, req: FileUploadRequest): void {
 }
 
 /** Reads exactly `length` bytes at `position`; fewer means the file shrank. */
-async function readExactly(handle: FileHandle, length: number, position: number, req: FileUploadRequest): Promise<Buffer> {
+async function readExactly(handle: SessionFile, length: number, position: number, req: FileUploadRequest): Promise<Buffer> {
   const buf = req.pool ? req.pool.take(length) : Buffer.allocUnsafe(length);
   let filled = 0;
   try {
     while (filled < length) {
-      const { bytesRead } = await handle.read(buf, filled, length - filled, position + filled);
+      const bytesRead = await handle.read(buf, filled, length - filled, position + filled);
       if (bytesRead === 0) throw new SessionChangedError(`${req.relativePath} shrank while it was being uploaded`);
       filled += bytesRead;
     }
@@ -101,10 +88,10 @@ async function readExactly(handle: FileHandle, length: number, position: number,
   return buf;
 }
 
-async function putWhole(s3: S3Client, limiter: Limiter, handle: FileHandle, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
+async function putWhole(s3: S3Client, limiter: Limiter, handle: SessionFile, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
   return limiter.run(signal, async () => {
-    // Growth during the read shows in the fstat after the upload (size and mtime), so a
-    // small file costs open, fstat, read, fstat, close.
+    // Growth during the read shows in the session's re-listing (size and mtime), so a small
+    // file costs open, fstat, read, close.
     const body = await readExactly(handle, req.expectedSize, 0, req);
     const sha256 = createHash('sha256').update(body).digest('hex');
     if (req.direct && body.length <= DIRECT_PUT_MAX_BYTES) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import type { SessionFile } from './session-file.js';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -50,7 +50,7 @@ export async function putMultipart(
   journal: MultipartJournal,
   req: MultipartRequest,
   readPart: ReadPart,
-  handle: FileHandle,
+  handle: SessionFile,
   signal: AbortSignal,
 ): Promise<{ sha256: string; etag: string | null; resumedParts: number }> {
   let uploadId: string;
@@ -169,8 +169,8 @@ async function confirmParts(s3: S3Client, req: MultipartRequest, previous: Recor
   return confirmed;
 }
 
-async function checkAtEnd(handle: FileHandle, req: MultipartRequest): Promise<void> {
+async function checkAtEnd(handle: SessionFile, req: MultipartRequest): Promise<void> {
   const probe = Buffer.allocUnsafe(1);
-  const { bytesRead } = await handle.read(probe, 0, 1, req.size);
+  const bytesRead = await handle.read(probe, 0, 1, req.size);
   if (bytesRead !== 0) throw new SessionChangedError(`${req.relativePath} grew while it was being uploaded`);
 }

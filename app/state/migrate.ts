@@ -47,7 +47,8 @@ async function createMigrationsTable(db: Db): Promise<void> {
       'CREATE TABLE IF NOT EXISTS uploader_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
     );
   } catch (err) {
-    // Two agents creating it at once: one wins, the other sees the type's unique key.
-    if ((err as { code?: string }).code !== '23505') throw err;
+    // Two agents creating it at once: one wins, the other sees the type's unique key (23505)
+    // or, depending on the moment, "type … already exists" (42710) or the table (42P07).
+    if (!['23505', '42710', '42P07'].includes((err as { code?: string }).code ?? '')) throw err;
   }
 }

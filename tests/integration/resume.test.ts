@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCycle } from '../../app/scheduler.js';
@@ -22,6 +22,40 @@ afterAll(async () => {
 const partPuts = (requests: string[]) => requests.filter((r) => r.startsWith('PUT') && r.includes('partNumber=')).map((r) => Number(/partNumber=(\d+)/.exec(r)?.[1]));
 
 describe('resuming an interrupted upload', () => {
+  it('a file too large for 10,000 parts of part_size_mb goes up in larger parts (recorded for resuming)', async () => {
+    const work = await tempDir();
+    const proxy = await new FaultProxy('127.0.0.1', Number(new URL(s3.endpoint).port), true).start();
+    try {
+      await emptyTables(database.db);
+      const root = join(work.path, 'sessions');
+      const folder = join(root, 'camera');
+      await mkdir(folder, { recursive: true });
+      // A sparse file one byte over 10,000 × 5 MiB (nothing is written to disk).
+      const frames = join(folder, 'frames.raw');
+      await writeFile(frames, '');
+      await truncate(frames, 5 * 1024 * 1024 * 10_000 + 1);
+      await writeFile(join(folder, 'session_summary.json'), '{}');
+      const config = testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { part_size_mb: 5, concurrency: 2 } } });
+      const { deps } = testDeps(config, database, s3);
+      await runCycle(deps, new AbortController().signal);
+
+      const stop = new AbortController();
+      const watcher = setInterval(() => {
+        if (partPuts(proxy.requests).length >= 1) stop.abort(new DOMException('stopping', 'AbortError'));
+      }, 5);
+      await runCycle(deps, stop.signal);
+      clearInterval(watcher);
+      const uploads = await database.db.query<{ part_size: string; size: string }>('SELECT part_size, size FROM uploader_multipart_uploads');
+      expect(uploads.rows.map((r) => [Number(r.part_size), Number(r.size)])).toEqual([[6 * 1024 * 1024, 5 * 1024 * 1024 * 10_000 + 1]]);
+      expect(Math.ceil((5 * 1024 * 1024 * 10_000 + 1) / (6 * 1024 * 1024))).toBeLessThanOrEqual(10_000);
+    } finally {
+      await emptyTables(database.db);
+      await proxy.close();
+      await work.remove();
+    }
+  });
+
+
   it('a multipart upload stopped mid-way resumes from its completed parts, and the object is byte-exact', async () => {
     const work = await tempDir();
     const proxy = await new FaultProxy('127.0.0.1', Number(new URL(s3.endpoint).port), true).start();

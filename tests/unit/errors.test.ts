@@ -8,6 +8,11 @@ describe('classifyError', () => {
   it.each([
     [{ name: 'SlowDown', message: 'slow down', $metadata: { httpStatusCode: 503 } }, 's3', true],
     [{ name: 'InternalError', message: 'oops', $metadata: { httpStatusCode: 500 } }, 's3', true],
+    // Throttling some services answer with a 400: retryable by name, as the SDK's own retries treat them.
+    [{ name: 'ThrottledException', message: 'throttled', $metadata: { httpStatusCode: 400 } }, 's3', true],
+    [{ name: 'RequestLimitExceeded', message: 'limit', $metadata: { httpStatusCode: 400 } }, 's3', true],
+    [{ name: 'BandwidthLimitExceeded', message: 'bandwidth', $metadata: { httpStatusCode: 400 } }, 's3', true],
+    [{ name: 'InvalidArgument', message: 'bad', $metadata: { httpStatusCode: 400 } }, 's3', false],
     [{ name: 'AccessDenied', message: 'denied', $metadata: { httpStatusCode: 403 } }, 's3', false],
     [{ name: 'NoSuchBucket', message: 'no bucket', $metadata: { httpStatusCode: 404 } }, 's3', false],
     [{ code: '57P01', severity: 'FATAL', message: 'terminating connection due to administrator command' }, 'db', true],
