@@ -54,9 +54,16 @@ const S3_ATTENTION = new Set([
   'EntityTooLarge',
 ]);
 
-// Transient whatever their HTTP status (RequestTimeout is a 400); a lost multipart upload or
-// part is started afresh on the next attempt.
-const S3_TRANSIENT = new Set(['NoSuchUpload', 'InvalidPart', 'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'ThrottledException', 'RequestLimitExceeded', 'BandwidthLimitExceeded', 'InternalError', 'ServiceUnavailable', 'TimeoutError']);
+/**
+ * S3 error codes a repeat of the same request can get past, whatever their HTTP status
+ * (RequestTimeout is a 400; some throttling comes as 400): the SDK's transient and throttling
+ * names. The lean PUT retries a request on these; the table below retries a whole attempt.
+ */
+export const S3_RETRYABLE_REQUEST_CODES: ReadonlySet<string> = new Set(['RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'TooManyRequestsException', 'RequestLimitExceeded', 'BandwidthLimitExceeded', 'InternalError', 'ServiceUnavailable']);
+
+// An attempt is also worth repeating after a timeout, or when a multipart upload or part was
+// lost: it is started afresh on the next attempt.
+const S3_TRANSIENT = new Set([...S3_RETRYABLE_REQUEST_CODES, 'NoSuchUpload', 'InvalidPart', 'TimeoutError']);
 
 const PG_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 

@@ -4,7 +4,7 @@ import https from 'node:https';
 import { crc32 } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { abortableDelay } from '../clock.js';
-import { httpStatus } from '../errors.js';
+import { httpStatus, S3_RETRYABLE_REQUEST_CODES } from '../errors.js';
 
 /**
  * A lean `PutObject` for small bodies: one signed HTTP PUT, without the AWS SDK's per-request
@@ -33,7 +33,6 @@ export const DIRECT_PUT_MAX_BYTES = 1024 * 1024;
 const MAX_ATTEMPTS = 4;
 const CONNECT_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 120_000;
-const TRANSIENT_CODES = new Set(['RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'TooManyRequestsException', 'RequestLimitExceeded', 'BandwidthLimitExceeded', 'InternalError', 'ServiceUnavailable']);
 
 const cache = new WeakMap<S3Client, Map<string, Promise<DirectPut | null>>>();
 
@@ -265,5 +264,5 @@ function transient(err: unknown): boolean {
   const e = err as { name?: string };
   const status = httpStatus(err);
   if (status === undefined) return e.name !== 'AbortError'; // no response: network error or timeout
-  return status >= 500 || status === 429 || status === 408 || TRANSIENT_CODES.has(e.name ?? '');
+  return status >= 500 || status === 429 || status === 408 || S3_RETRYABLE_REQUEST_CODES.has(e.name ?? '');
 }
