@@ -46,8 +46,8 @@ COPY --from=build /src/package.json /src/package-lock.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY entrypoint.sh /usr/local/bin/entrypoint.sh
-RUN chmod 755 dist/app/cli/main.js \
-    && ln -s /app/dist/app/cli/main.js /usr/local/bin/uploader-agent \
+RUN chmod 755 dist/app/cli/uploader-agent.cjs \
+    && ln -s /app/dist/app/cli/uploader-agent.cjs /usr/local/bin/uploader-agent \
     && mkdir -p /data /etc/uploader
 
 EXPOSE 8000

@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The launcher's modules are CommonJS TypeScript (.cts), which Vite does not transform by default.
+  oxc: { include: /\.[cm]?tsx?$/ },
   test: {
     include: ['tests/**/*.test.ts'],
     testTimeout: 60_000,

@@ -11,6 +11,11 @@
  *   --cpu-prof DIR                write a V8 CPU profile of every timed agent run to DIR
  *   --data-dir /tmp/lab-bench     where datasets are generated (kept between runs)
  *   --out bench/results/latest.json
+ *   --share-latency-us N          the agent reads the share through tests/fault/native/fsfault.c, every
+ *                                 open, read and close taking N µs more (an NFS round trip); peers
+ *                                 are not slowed by it (Go and Python bypass the C library), so
+ *                                 only agent runs are made. Compare with UV_THREADPOOL_SIZE=4 set
+ *                                 (libuv's default pool, the agent's before it sized its own).
  *   --scan 1000x100               only the scan-cost benchmark: SESSIONSxFILES idle sessions (see scan-bench.ts);
  *                                 its result is merged into --out as `scan`
  *
@@ -78,6 +83,7 @@ function options() {
     dataDir: flag('data-dir', '/tmp/lab-bench'),
     out: flag('out', join(repo, 'bench', 'results', 'latest.json')),
     scan: flag('scan', ''),
+    shareLatencyUs: Number(flag('share-latency-us', '0')),
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   };
 }
@@ -150,7 +156,7 @@ async function runAgent(o: Options, work: string, ds: Dataset, endpoint: string,
   await writeFile(configFile, config);
   try {
     return await withSchema(o.databaseUrl, async (url) => {
-      const env = { ...baseEnv(), AWS_REGION: 'us-east-1', DATABASE_URL: url, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+      const env = { ...baseEnv(), AWS_REGION: 'us-east-1', DATABASE_URL: url, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...shareLatencyEnv(o, ds) };
       const node = [process.execPath, ...(await nodeFlagsOf(main))];
       const idle = await measure(work, [...node, main, 'scan-once', '--config', configFile], env);
       if (idle.code !== 0) throw new Error(`agent observe run failed (${idle.code}): ${idle.stderr}${idle.stdout.slice(-2000)}`);
@@ -167,6 +173,20 @@ async function runAgent(o: Options, work: string, ds: Dataset, endpoint: string,
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The environment that slows the agent's reads of the dataset's files (--share-latency-us). */
+function shareLatencyEnv(o: Options, ds: Dataset): NodeJS.ProcessEnv {
+  if (!o.shareLatencyUs) return {};
+  const shim = join(o.dataDir, 'fsfault.so');
+  if (!existsSync(shim)) execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, join(repo, 'tests', 'fault', 'native', 'fsfault.c'), '-ldl']);
+  return { LD_PRELOAD: shim, FSFAULT_LATENCY_US: String(o.shareLatencyUs), FSFAULT_LATENCY_PATH: ds.root };
+}
+
+/** The baseline's executable: older builds have only main.js. */
+function baselineMain(dir: string): string {
+  const launcher = join(resolve(dir), 'dist', 'app', 'cli', 'uploader-agent.cjs');
+  return existsSync(launcher) ? launcher : join(resolve(dir), 'dist', 'app', 'cli', 'main.js');
 }
 
 async function runPeer(tool: 'rclone' | 'aws', bin: string, work: string, ds: Dataset, endpoint: string, prefix: string): Promise<Measured> {
@@ -293,7 +313,7 @@ async function scanMain(o: Options): Promise<void> {
       {
         dataDir: o.dataDir,
         runs: o.runs,
-        main: join(repo, 'dist', 'app', 'cli', 'main.js'),
+        main: join(repo, 'dist', 'app', 'cli', 'uploader-agent.cjs'),
         env: { ...baseEnv(), AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
         endpoint: noop.endpoint,
         bucket: BUCKET,
@@ -322,7 +342,8 @@ async function main(): Promise<void> {
     if (b) bins[t] = b;
     else console.log(`[bench] ${t} not installed: skipped`);
   }
-  const tools = o.tools.filter((t) => t === 'agent' || bins[t]);
+  const tools = o.tools.filter((t) => t === 'agent' || (bins[t] && !o.shareLatencyUs));
+  if (o.shareLatencyUs) console.log(`[bench] share latency ${o.shareLatencyUs} µs per open/read/close: agent runs only`);
   if (o.baseline) tools.push('agent-base');
   const versions: Record<string, string> = { node: process.version };
   if (bins.rclone) versions.rclone = toolVersion([bins.rclone, 'version']);
@@ -350,7 +371,7 @@ async function main(): Promise<void> {
             const endpoint = s3 ? s3.endpoint : (noop as NonNullable<typeof noop>).endpoint;
             const prefix = `${tool}-${ds.name}-${run}-${randomBytes(3).toString('hex')}`;
             try {
-              const m = tool === 'agent' || tool === 'agent-base' ? await runAgent(o, work, ds, endpoint, prefix, join(tool === 'agent' ? repo : resolve(o.baseline), 'dist', 'app', 'cli', 'main.js')) : await runPeer(tool, bins[tool] as string, work, ds, endpoint, prefix);
+              const m = tool === 'agent' || tool === 'agent-base' ? await runAgent(o, work, ds, endpoint, prefix, tool === 'agent' ? join(repo, 'dist', 'app', 'cli', 'uploader-agent.cjs') : baselineMain(o.baseline)) : await runPeer(tool, bins[tool] as string, work, ds, endpoint, prefix);
               results.push({ ...m, tool, dataset: ds.name, endpoint: endpointKind, run });
               console.log(
                 `[bench] ${endpointKind} ${ds.name} run ${run + 1}/${o.runs} ${tool}: ${m.wallSeconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU-s (user ${m.userSeconds.toFixed(2)}, sys ${m.sysSeconds.toFixed(2)}), ${m.peakRssMb.toFixed(0)} MB RSS, read ${(m.rchar / ds.totalBytes).toFixed(3)}/byte` +

@@ -7,7 +7,7 @@ import { LOCAL_S3_CREDENTIALS, startLocalS3 } from './local-s3.js';
 import { writeSampleShare } from './sample-share.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = join(repo, 'dist', 'app', 'cli', 'main.js');
+const cli = join(repo, 'dist', 'app', 'cli', 'uploader-agent.cjs');
 const work = join(repo, '.demo');
 const bucket = 'lab-demo-bucket';
 

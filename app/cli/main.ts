@@ -1,7 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
-// V8's young generation capped at 4 MiB per semi-space (16 by default): the agent's garbage is
-// short-lived and small (file data lives in pooled buffers), and this takes ~20 MB off the
-// peak RSS at no measured cost in speed. The benchmark starts the agent with these flags too.
+// The command line; started by uploader-agent.cts, which sizes libuv's thread pool first.
 import { Command, CommanderError, Option } from 'commander';
 import { systemClock } from '../clock.js';
 import type { AgentConfig } from '../config/schema.js';

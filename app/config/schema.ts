@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from './limits.cjs';
 
 const positiveSeconds = z.number().int().min(1);
 
@@ -52,7 +53,7 @@ const uploadSchema = z.strictObject({
   // S3 rejects parts under 5 MiB (except the last) and over 5 GiB.
   part_size_mb: z.number().int().min(5).max(5120).default(8),
   // Requests to S3 in flight at once across all files of a session; also bounds buffered memory.
-  concurrency: z.number().int().min(1).max(64).default(8),
+  concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).default(DEFAULT_CONCURRENCY),
   // Bytes per second across all uploads of this agent (labs share a VPN with instruments).
   // Unset: no limit.
   max_bytes_per_second: z.number().int().min(1024).optional(),

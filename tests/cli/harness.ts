@@ -1,5 +1,5 @@
 /**
- * Runs the built CLI (dist/app/cli/main.js) as a real child process, as operators and the
+ * Runs the built CLI (dist/app/cli/uploader-agent.cjs) as a real child process, as operators and the
  * container do, and collects what it prints. Build first: `npm run build` (npm test's pretest).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePort } from '../helpers/ports.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/app/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/app/cli/uploader-agent.cjs', import.meta.url));
 
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does it in pretest)`);
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -33,7 +33,7 @@ beforeEach(async () => {
   await emptyBucket(s3);
 });
 
-async function setup(name: string) {
+async function setup(name: string, upload = '') {
   const root = join(work.path, name, 'sessions');
   await mkdir(root, { recursive: true });
   const configFile = join(work.path, name, 'config.yaml');
@@ -42,7 +42,7 @@ async function setup(name: string) {
     `agent: {machine_id: m, lab_id: l, stable_window_seconds: 0}
 watch: {session_roots: [{path: ${root}, profile: p}]}
 profiles: {p: {required_markers: [session_summary.json]}}
-upload: {s3_bucket: ${s3.bucket}, s3_region: us-east-1, s3_endpoint: "${s3.endpoint}", s3_force_path_style: true, initial_backoff_seconds: 60}
+upload: {s3_bucket: ${s3.bucket}, s3_region: us-east-1, s3_endpoint: "${s3.endpoint}", s3_force_path_style: true, initial_backoff_seconds: 60${upload}}
 storage: {manifest_cache_dir: ${join(work.path, name, 'm')}, log_dir: ${join(work.path, name, 'l')}}
 `,
   );
@@ -93,5 +93,25 @@ describe('filesystem faults injected under the real agent', () => {
     expect(byName.locked?.lastError).toContain('secret-LOCKED.csv');
     expect(byName.open?.status).toBe('processed');
     expect((await readdir(join(root, 'locked'))).sort()).toEqual(['secret-LOCKED.csv', 'session_summary.json']);
+  });
+
+  it('a slow share is read upload.concurrency calls at a time, not libuv\'s 4; UV_THREADPOOL_SIZE still wins', async (ctx) => {
+    if (!shim || !database.url) ctx.skip();
+    const mostInFlight = async (name: string, extraEnv: Record<string, string>) => {
+      const { root, configFile } = await setup(name, ', concurrency: 12');
+      const files = Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`f${i}.dat`, `file ${i}`]));
+      await writeSession(join(root, name), { ...files, 'session_summary.json': '{}' });
+      const stats = join(work.path, name, 'stats.json');
+      // Every open, read and close of the session's files holds its thread 50 ms, as an NFS round trip does.
+      const faults = { FSFAULT_LATENCY_US: '50000', FSFAULT_LATENCY_PATH: join(root, name), FSFAULT_STATS: stats, ...extraEnv };
+      expect((await runAgent(['scan-once', '--config', configFile], env(faults))).code).toBe(0);
+      expect((await runAgent(['scan-once', '--config', configFile], env(faults))).code).toBe(0);
+      expect(await listKeys(s3, `${name}/`)).toContain(`${name}/_COMPLETE`);
+      return (JSON.parse(await readFile(stats, 'utf8')) as { most_in_flight: number }).most_in_flight;
+    };
+    const sized = await mostInFlight('slow-share', {});
+    expect(sized).toBeGreaterThan(4);
+    expect(sized).toBeLessThanOrEqual(12);
+    expect(await mostInFlight('slow-share-pinned', { UV_THREADPOOL_SIZE: '2' })).toBeLessThanOrEqual(2);
   });
 });

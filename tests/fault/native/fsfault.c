@@ -1,7 +1,10 @@
 // LD_PRELOAD shim for fault tests: file system calls on paths containing a trigger fail the
 // way a sick NFS mount fails. FSFAULT_READ_EIO=substr makes reads of matching files fail with
 // EIO, FSFAULT_READ_ESTALE=substr with ESTALE, FSFAULT_OPEN_EACCES=substr makes opening them
-// fail with EACCES. Nothing else is touched.
+// fail with EACCES. FSFAULT_LATENCY_US=n with FSFAULT_LATENCY_PATH=substr makes every open,
+// read and close of matching files take n µs longer, in the calling thread, as a distant NFS
+// server's round trip does; FSFAULT_STATS=file receives, at exit, the most of those round
+// trips that were in flight at once. Nothing else is touched.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,10 +15,39 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_FD 65536
 static int fd_errno[MAX_FD];
+static char fd_slow[MAX_FD];
+
+static int in_flight, most_in_flight;
+
+static void round_trip(void) {
+  const char *us = getenv("FSFAULT_LATENCY_US");
+  long n = us ? atol(us) : 0;
+  if (n <= 0) return;
+  int now = __atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+  int most = __atomic_load_n(&most_in_flight, __ATOMIC_SEQ_CST);
+  while (now > most && !__atomic_compare_exchange_n(&most_in_flight, &most, now, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+  }
+  struct timespec t = {n / 1000000, (n % 1000000) * 1000};
+  int saved = errno;
+  while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+  }
+  errno = saved;
+  __atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+}
+
+__attribute__((destructor)) static void write_stats(void) {
+  const char *path = getenv("FSFAULT_STATS");
+  if (!path || !*path) return;
+  FILE *f = fopen(path, "w");
+  if (!f) return;
+  fprintf(f, "{\"most_in_flight\":%d}\n", __atomic_load_n(&most_in_flight, __ATOMIC_SEQ_CST));
+  fclose(f);
+}
 
 static int matches(const char *path, const char *var) {
   const char *want = getenv(var);
@@ -23,6 +55,7 @@ static int matches(const char *path, const char *var) {
 }
 
 static int open_fault(const char *path) {
+  if (matches(path, "FSFAULT_LATENCY_PATH")) round_trip();
   if (matches(path, "FSFAULT_OPEN_EACCES")) return EACCES;
   return 0;
 }
@@ -30,6 +63,7 @@ static int open_fault(const char *path) {
 static void remember(int fd, const char *path) {
   if (fd < 0 || fd >= MAX_FD) return;
   fd_errno[fd] = matches(path, "FSFAULT_READ_EIO") ? EIO : matches(path, "FSFAULT_READ_ESTALE") ? ESTALE : 0;
+  fd_slow[fd] = matches(path, "FSFAULT_LATENCY_PATH");
 }
 
 #define OPEN_WRAPPER(name, ...)                                                   \
@@ -63,6 +97,7 @@ OPEN_WRAPPER(openat64, int dirfd, const char *path, int flags, ...)
 #undef CALL
 
 static int read_fault(int fd) {
+  if (fd >= 0 && fd < MAX_FD && fd_slow[fd]) round_trip();
   if (fd >= 0 && fd < MAX_FD && fd_errno[fd]) {
     errno = fd_errno[fd];
     return 1;
@@ -110,4 +145,14 @@ ssize_t readv(int fd, const struct iovec *iov, int cnt) {
   if (!real) real = dlsym(RTLD_NEXT, "readv");
   if (read_fault(fd)) return -1;
   return real(fd, iov, cnt);
+}
+
+int close(int fd) {
+  static int (*real)(int) = NULL;
+  if (!real) real = dlsym(RTLD_NEXT, "close");
+  if (fd >= 0 && fd < MAX_FD && fd_slow[fd]) {
+    fd_slow[fd] = 0;
+    round_trip();
+  }
+  return real(fd);
 }
