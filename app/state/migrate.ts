@@ -3,7 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from './db.js';
 
-const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+// Relative to `app/`, so that it resolves the same from this module and from the bundle
+// (dist/app/cli/agent.bundle.js, see scripts/bundle.mjs).
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'state', 'migrations');
 
 export interface Migration {
   id: number;
