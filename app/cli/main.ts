@@ -1,4 +1,5 @@
-// The command line; started by uploader-agent.cts, which sizes libuv's thread pool first.
+// The command line. `uploader-agent` (uploader-agent.cts) sizes libuv's thread pool, then runs
+// this module and everything it imports bundled into one file (agent.bundle.js).
 import { Command, CommanderError, Option } from 'commander';
 import { systemClock } from '../clock.js';
 import type { AgentConfig } from '../config/schema.js';
