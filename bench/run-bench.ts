@@ -183,8 +183,8 @@ function shareLatencyEnv(o: Options, ds: Dataset): NodeJS.ProcessEnv {
   return { LD_PRELOAD: shim, FSFAULT_LATENCY_US: String(o.shareLatencyUs), FSFAULT_LATENCY_PATH: ds.root };
 }
 
-/** The baseline's executable: older builds have only main.js. */
-function baselineMain(dir: string): string {
+/** The agent executable of the build in `dir` (this repo or a --baseline); builds older than the launcher have only main.js. */
+function agentExecutable(dir: string): string {
   const launcher = join(resolve(dir), 'dist', 'app', 'cli', 'uploader-agent.cjs');
   return existsSync(launcher) ? launcher : join(resolve(dir), 'dist', 'app', 'cli', 'main.js');
 }
@@ -313,7 +313,7 @@ async function scanMain(o: Options): Promise<void> {
       {
         dataDir: o.dataDir,
         runs: o.runs,
-        main: join(repo, 'dist', 'app', 'cli', 'uploader-agent.cjs'),
+        main: agentExecutable(repo),
         env: { ...baseEnv(), AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
         endpoint: noop.endpoint,
         bucket: BUCKET,
@@ -371,7 +371,7 @@ async function main(): Promise<void> {
             const endpoint = s3 ? s3.endpoint : (noop as NonNullable<typeof noop>).endpoint;
             const prefix = `${tool}-${ds.name}-${run}-${randomBytes(3).toString('hex')}`;
             try {
-              const m = tool === 'agent' || tool === 'agent-base' ? await runAgent(o, work, ds, endpoint, prefix, tool === 'agent' ? join(repo, 'dist', 'app', 'cli', 'uploader-agent.cjs') : baselineMain(o.baseline)) : await runPeer(tool, bins[tool] as string, work, ds, endpoint, prefix);
+              const m = tool === 'agent' || tool === 'agent-base' ? await runAgent(o, work, ds, endpoint, prefix, agentExecutable(tool === 'agent' ? repo : o.baseline)) : await runPeer(tool, bins[tool] as string, work, ds, endpoint, prefix);
               results.push({ ...m, tool, dataset: ds.name, endpoint: endpointKind, run });
               console.log(
                 `[bench] ${endpointKind} ${ds.name} run ${run + 1}/${o.runs} ${tool}: ${m.wallSeconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU-s (user ${m.userSeconds.toFixed(2)}, sys ${m.sysSeconds.toFixed(2)}), ${m.peakRssMb.toFixed(0)} MB RSS, read ${(m.rchar / ds.totalBytes).toFixed(3)}/byte` +
