@@ -40,6 +40,7 @@ import { startLocalS3 } from '../demo/local-s3.js';
 import { ensureDataset, parseDatasets, type Dataset } from './datasets.js';
 import { measure, median, nodeFlagsOf, type Measured } from './measure.js';
 import { startNoopS3 } from './noop-s3.js';
+import { compileFsFaultShim } from './fs-fault-shim.js';
 import { parseScanSpec, runScanBench, scanTable } from './scan-bench.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -179,7 +180,7 @@ async function runAgent(o: Options, work: string, ds: Dataset, endpoint: string,
 function shareLatencyEnv(o: Options, ds: Dataset): NodeJS.ProcessEnv {
   if (!o.shareLatencyUs) return {};
   const shim = join(o.dataDir, 'fsfault.so');
-  if (!existsSync(shim)) execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, join(repo, 'tests', 'fault', 'native', 'fsfault.c'), '-ldl']);
+  if (!existsSync(shim)) compileFsFaultShim(join(repo, 'tests', 'fault', 'native', 'fsfault.c'), shim);
   return { LD_PRELOAD: shim, FSFAULT_LATENCY_US: String(o.shareLatencyUs), FSFAULT_LATENCY_PATH: ds.root };
 }
 
@@ -343,7 +344,7 @@ async function main(): Promise<void> {
     else console.log(`[bench] ${t} not installed: skipped`);
   }
   const tools = o.tools.filter((t) => t === 'agent' || (bins[t] && !o.shareLatencyUs));
-  if (o.shareLatencyUs) console.log(`[bench] share latency ${o.shareLatencyUs} µs per open/read/close: agent runs only`);
+  if (o.shareLatencyUs) console.log(`[bench] share latency ${o.shareLatencyUs} µs per open and read: agent runs only`);
   if (o.baseline) tools.push('agent-base');
   const versions: Record<string, string> = { node: process.version };
   if (bins.rclone) versions.rclone = toolVersion([bins.rclone, 'version']);

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listSessions } from '../../app/state/queries/operator.js';
+import { compileFsFaultShim } from '../../bench/fs-fault-shim.js';
 import { runAgent } from '../helpers/agent-process.js';
 import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { tempDir, writeSession } from '../helpers/fixtures.js';
@@ -20,7 +20,7 @@ beforeAll(async () => {
   // The faults come from the C library the agent's process calls, as a sick NFS mount's would.
   try {
     shim = join(work.path, 'fsfault.so');
-    execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, fileURLToPath(new URL('./native/fsfault.c', import.meta.url)), '-ldl']);
+    compileFsFaultShim(fileURLToPath(new URL('./native/fsfault.c', import.meta.url)), shim);
   } catch {
     shim = null;
   }
@@ -102,7 +102,8 @@ describe('filesystem faults injected under the real agent', () => {
       const files = Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`f${i}.dat`, `file ${i}`]));
       await writeSession(join(root, name), { ...files, 'session_summary.json': '{}' });
       const stats = join(work.path, name, 'stats.json');
-      // Every open, read and close of the session's files holds its thread 50 ms, as an NFS round trip does.
+      // Every open and read of the session's files holds its thread 50 ms, as an NFS round trip does
+      // (libuv closes past the shim).
       const faults = { FSFAULT_LATENCY_US: '50000', FSFAULT_LATENCY_PATH: join(root, name), FSFAULT_STATS: stats, ...extraEnv };
       expect((await runAgent(['scan-once', '--config', configFile], env(faults))).code).toBe(0);
       expect((await runAgent(['scan-once', '--config', configFile], env(faults))).code).toBe(0);

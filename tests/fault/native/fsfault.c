@@ -5,6 +5,10 @@
 // read and close of matching files take n µs longer, in the calling thread, as a distant NFS
 // server's round trip does; FSFAULT_STATS=file receives, at exit, the most of those round
 // trips that were in flight at once. Nothing else is touched.
+//
+// libuv closes files with syscall(SYS_close), past this close(), so a descriptor's marks can
+// outlive its file: every mark is checked against the file's device and inode before use,
+// or a socket that later gets the same number would fail or stall as if it were the file.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -21,6 +26,8 @@
 #define MAX_FD 65536
 static int fd_errno[MAX_FD];
 static char fd_slow[MAX_FD];
+static dev_t fd_dev[MAX_FD];
+static ino_t fd_ino[MAX_FD];
 
 static int in_flight, most_in_flight;
 
@@ -64,6 +71,21 @@ static void remember(int fd, const char *path) {
   if (fd < 0 || fd >= MAX_FD) return;
   fd_errno[fd] = matches(path, "FSFAULT_READ_EIO") ? EIO : matches(path, "FSFAULT_READ_ESTALE") ? ESTALE : 0;
   fd_slow[fd] = matches(path, "FSFAULT_LATENCY_PATH");
+  struct stat st;
+  if ((fd_errno[fd] || fd_slow[fd]) && fstat(fd, &st) == 0) {
+    fd_dev[fd] = st.st_dev;
+    fd_ino[fd] = st.st_ino;
+  }
+}
+
+// Whether fd carries marks and still refers to the file they were set for; clears stale marks.
+static int marked(int fd) {
+  if (fd < 0 || fd >= MAX_FD || (!fd_errno[fd] && !fd_slow[fd])) return 0;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && st.st_dev == fd_dev[fd] && st.st_ino == fd_ino[fd]) return 1;
+  fd_errno[fd] = 0;
+  fd_slow[fd] = 0;
+  return 0;
 }
 
 #define OPEN_WRAPPER(name, ...)                                                   \
@@ -97,8 +119,9 @@ OPEN_WRAPPER(openat64, int dirfd, const char *path, int flags, ...)
 #undef CALL
 
 static int read_fault(int fd) {
-  if (fd >= 0 && fd < MAX_FD && fd_slow[fd]) round_trip();
-  if (fd >= 0 && fd < MAX_FD && fd_errno[fd]) {
+  if (!marked(fd)) return 0;
+  if (fd_slow[fd]) round_trip();
+  if (fd_errno[fd]) {
     errno = fd_errno[fd];
     return 1;
   }
@@ -150,9 +173,11 @@ ssize_t readv(int fd, const struct iovec *iov, int cnt) {
 int close(int fd) {
   static int (*real)(int) = NULL;
   if (!real) real = dlsym(RTLD_NEXT, "close");
-  if (fd >= 0 && fd < MAX_FD && fd_slow[fd]) {
+  if (marked(fd)) {
+    int slow = fd_slow[fd];
     fd_slow[fd] = 0;
-    round_trip();
+    fd_errno[fd] = 0;
+    if (slow) round_trip();
   }
   return real(fd);
 }
