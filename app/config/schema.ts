@@ -4,6 +4,8 @@ import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from './limits.cjs';
 const positiveSeconds = z.number().int().min(1);
 
 function isTimeZone(zone: string): boolean {
+  // The default needs no check: the first Intl.DateTimeFormat loads ICU's zone data (≈25 ms of start-up).
+  if (zone === 'UTC') return true;
   try {
     new Intl.DateTimeFormat('en', { timeZone: zone });
     return true;

@@ -1,3 +1,4 @@
+import { lstat as lstatCallback, type BigIntStats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IgnoreMatcher } from './ignore.js';
@@ -59,18 +60,42 @@ export async function listSessionFiles(folder: string, ignored: IgnoreMatcher): 
       else listing.skipped.push({ relative_path: relativePath, type: entryType(kind) });
     }
   }
-  for (let i = 0; i < regular.length; i += STAT_CONCURRENCY) {
-    const batch = regular.slice(i, i + STAT_CONCURRENCY);
-    const stats = await Promise.all(batch.map((f) => lstat(f.absolutePath, { bigint: true })));
-    stats.forEach((st, j) => {
-      const f = batch[j] as (typeof batch)[number];
-      if (st.isFile()) listing.files.push({ ...f, size: Number(st.size), mtimeNs: st.mtimeNs });
-      else listing.skipped.push({ relative_path: f.relativePath, type: st.isSymbolicLink() ? 'symlink' : 'other' });
-    });
-  }
+  const stats = await lstatAll(regular.map((f) => f.absolutePath));
+  regular.forEach((f, i) => {
+    const st = stats[i] as BigIntStats;
+    if (st.isFile()) listing.files.push({ ...f, size: Number(st.size), mtimeNs: st.mtimeNs });
+    else listing.skipped.push({ relative_path: f.relativePath, type: st.isSymbolicLink() ? 'symlink' : 'other' });
+  });
   listing.files.sort((a, b) => compareUtf8(a.relativePath, b.relativePath));
   listing.skipped.sort((a, b) => compareUtf8(a.relative_path, b.relative_path));
   return listing;
+}
+
+/**
+ * lstat of every path, STAT_CONCURRENCY at a time (a new one as each returns: on NFS each is a
+ * round trip). The callback API: fs/promises costs more CPU per call, and a session's
+ * listing is repeated before its manifest and in every cycle it waits.
+ */
+async function lstatAll(paths: readonly string[]): Promise<BigIntStats[]> {
+  const stats = new Array<BigIntStats>(paths.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(STAT_CONCURRENCY, paths.length) }, async () => {
+      for (let i = next++; i < paths.length; i = next++) {
+        try {
+          stats[i] = await lstatBigint(paths[i] as string);
+        } catch (err) {
+          next = paths.length; // the listing has failed: start no more
+          throw err;
+        }
+      }
+    }),
+  );
+  return stats;
+}
+
+function lstatBigint(path: string): Promise<BigIntStats> {
+  return new Promise((resolve, reject) => lstatCallback(path, { bigint: true }, (err, st) => (err ? reject(err) : resolve(st))));
 }
 
 /**

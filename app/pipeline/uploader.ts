@@ -3,6 +3,7 @@ import { headObject } from '../s3/objects.js';
 import { uploadFile } from '../s3/file-upload.js';
 import { Limiter } from '../s3/limiter.js';
 import { BufferPool } from '../s3/payload.js';
+import { HashWorker } from '../s3/hash-worker.js';
 import { partSizeFor } from '../s3/part-size.js';
 import { directPutFor } from '../s3/direct-put.js';
 import { bandwidthLimiterFor } from '../s3/bandwidth.js';
@@ -56,8 +57,10 @@ export async function uploadSessionFiles(
   // data is part_size_mb × concurrency, whatever the number or size of files.
   const pool = new BufferPool(partSize, config.upload.concurrency);
   const bandwidth = bandwidthLimiterFor(config.upload, config.agent.timezone);
-  // Small files skip the SDK's per-request stack (the endpoint is still the SDK's, resolved once).
+  // Whole files skip the SDK's per-request stack (the endpoint is still the SDK's, resolved once).
   const direct = files.some((f) => f.size <= partSize) ? await directPutFor(s3, bucket, config.upload.concurrency * 2) : null;
+  // Large files are hashed on a worker thread, beside their requests.
+  const hasher = files.some((f) => f.size > partSize) ? new HashWorker() : undefined;
   const queue = [...files];
   let resumed = 0;
   // The first failure stops the other workers; it is the error reported.
@@ -106,6 +109,7 @@ export async function uploadSessionFiles(
           partSize: filePartSize,
           pool,
           direct,
+          hasher,
           ...(bandwidth ? { bandwidth } : {}),
           onBytes: (n) => {
             metrics.bytesUploaded.inc(n);
@@ -125,7 +129,11 @@ export async function uploadSessionFiles(
     }
   };
   const workers = Array.from({ length: Math.min(config.upload.concurrency, Math.max(files.length, 1)) }, worker);
-  await Promise.all(workers);
+  try {
+    await Promise.all(workers);
+  } finally {
+    await hasher?.close();
+  }
   // What did reach S3 is recorded even when another file failed, so the retry resumes.
   await flush();
   if (stop.signal.aborted) throw firstError;

@@ -6,8 +6,9 @@ import type { Limiter } from './limiter.js';
 import { putMultipart, type MultipartJournal } from './multipart-upload.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { setPayloadHash, type BufferPool } from './payload.js';
-import { DIRECT_PUT_MAX_BYTES, type DirectPut } from './direct-put.js';
+import type { DirectPut } from './direct-put.js';
 import { SessionFile } from './session-file.js';
+import type { HashWorker } from './hash-worker.js';
 
 export interface FileUploadRequest {
   bucket: string;
@@ -22,8 +23,10 @@ export interface FileUploadRequest {
   pool?: BufferPool;
   /** The process-wide bandwidth cap, when configured. */
   bandwidth?: BandwidthLimiter;
-  /** The lean PUT for small bodies (see direct-put.ts); none: every request goes through the SDK. */
+  /** The lean PUT for whole files (see direct-put.ts); none: every request goes through the SDK. */
   direct?: DirectPut | null;
+  /** Where a large file's SHA-256 is taken; none: on this thread. */
+  hasher?: HashWorker;
 }
 
 export interface FileUploadResult {
@@ -51,7 +54,7 @@ export async function uploadFile(s3: S3Client, limiter: Limiter, journal: Multip
             s3,
             limiter,
             journal,
-            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes, pool: req.pool, bandwidth: req.bandwidth },
+            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes, pool: req.pool, bandwidth: req.bandwidth, hasher: req.hasher },
             (length, position) => readExactly(handle, length, position, req),
             handle,
             signal,
@@ -94,7 +97,7 @@ async function putWhole(s3: S3Client, limiter: Limiter, handle: SessionFile, req
     // file costs open, fstat, read, close.
     const body = await readExactly(handle, req.expectedSize, 0, req);
     const sha256 = createHash('sha256').update(body).digest('hex');
-    if (req.direct && body.length <= DIRECT_PUT_MAX_BYTES) {
+    if (req.direct) {
       await req.bandwidth?.take(body.length, signal);
       const { etag } = await req.direct.put({ key: req.key, body, sha256, metadata: { sha256 } }, signal);
       req.pool?.give(body);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { SessionFile } from './session-file.js';
 import {
   AbortMultipartUploadCommand,
@@ -14,6 +13,7 @@ import type { RecordedMultipart, RecordedPart } from '../state/queries/multipart
 import type { Limiter } from './limiter.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { UNSIGNED_PAYLOAD, setPayloadHash, type BufferPool } from './payload.js';
+import { hashOnThisThread, type HashWorker } from './hash-worker.js';
 
 /** Where a multipart upload's progress is kept (PostgreSQL), so a crash resumes it. */
 export interface MultipartJournal {
@@ -34,6 +34,8 @@ export interface MultipartRequest {
   onBytes?: (n: number) => void;
   pool?: BufferPool;
   bandwidth?: BandwidthLimiter;
+  /** Where the SHA-256 is taken; none: on this thread, in front of the requests. */
+  hasher?: HashWorker;
 }
 
 type ReadPart = (length: number, position: number) => Promise<Buffer>;
@@ -67,7 +69,7 @@ export async function putMultipart(
     await journal.created(uploadId);
   }
 
-  const hash = createHash('sha256');
+  const hash = req.hasher ? req.hasher.start() : hashOnThisThread();
   const sends: Promise<CompletedPart>[] = [];
   const failed = new AbortController();
   const partSignal = AbortSignal.any([signal, failed.signal]);
@@ -83,20 +85,36 @@ export async function putMultipart(
         limiter.release();
         throw err;
       }
-      hash.update(body);
+      // The buffer goes back to the pool once it is both hashed and sent.
+      const hashed = hash.update(body);
       if (known && known.size === length) {
-        req.pool?.give(body);
-        limiter.release();
-        sends.push(Promise.resolve({ PartNumber: partNumber, ETag: known.etag, ...(known.checksumCrc32 ? { ChecksumCRC32: known.checksumCrc32 } : {}) }));
+        const part = { PartNumber: partNumber, ETag: known.etag, ...(known.checksumCrc32 ? { ChecksumCRC32: known.checksumCrc32 } : {}) };
+        const skip = hashed
+          .then(
+            () => {
+              req.pool?.give(body);
+              return part;
+            },
+            (err: unknown) => {
+              failed.abort(err);
+              throw err;
+            },
+          )
+          .finally(() => limiter.release());
+        skip.catch(() => undefined);
+        sends.push(skip);
         continue;
       }
       const n = partNumber;
-      const command = new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: length });
-      // No second SHA-256 pass for the signature: the part's CRC32 (which S3 verifies) and TLS
-      // protect it, the manifest's SHA-256 covers the file.
-      setPayloadHash(command, UNSIGNED_PAYLOAD);
-      const send = Promise.resolve(req.bandwidth?.take(length, partSignal))
-        .then(() => s3.send(command, { abortSignal: partSignal }))
+      const send = hashed
+        .then(async (crc) => {
+          const command = new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: length, ChecksumCRC32: crc });
+          // No second SHA-256 pass for the signature: the part's CRC32 (which S3 verifies) and
+          // TLS protect it, the manifest's SHA-256 covers the file.
+          setPayloadHash(command, UNSIGNED_PAYLOAD);
+          await req.bandwidth?.take(length, partSignal);
+          return s3.send(command, { abortSignal: partSignal });
+        })
         .then(async (res) => {
           req.pool?.give(body);
           const part = { partNumber: n, etag: res.ETag ?? '', size: length, checksumCrc32: res.ChecksumCRC32 ?? null };
@@ -114,7 +132,7 @@ export async function putMultipart(
     }
     await checkAtEnd(handle, req);
     const parts = await Promise.all(sends);
-    const sha256 = hash.digest('hex');
+    const sha256 = await hash.digest();
     const completed = await s3
       .send(new CompleteMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal })
       .catch((err: unknown) => {
@@ -127,6 +145,7 @@ export async function putMultipart(
     return { sha256, etag: completed.ETag ?? null, resumedParts: [...done.keys()].length };
   } catch (err) {
     await Promise.allSettled(sends);
+    hash.discard();
     // Keep what a retry can resume (an outage, a shutdown); give up on the rest so it never
     // accrues storage cost.
     const e = classifyError(err);

@@ -7,9 +7,9 @@ import type { PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
  * SHA-256 pass over every byte, on top of the one the manifest needs). A whole-file PUT
  * already has its SHA-256 from our own read: that hex digest is the payload hash, so S3
  * itself checks the body against the manifest's hash, at no extra cost. A part of a multipart
- * upload is sent as `UNSIGNED-PAYLOAD`: its `x-amz-checksum-crc32` (computed natively by the
- * SDK) is still verified by S3, TLS protects it on the way, and the manifest's SHA-256 covers
- * the whole file.
+ * upload is sent as `UNSIGNED-PAYLOAD`: its `x-amz-checksum-crc32` (taken beside the file's
+ * SHA-256, see hash-worker.ts) is still verified by S3, TLS protects it on the way, and the
+ * manifest's SHA-256 covers the whole file.
  */
 export function setPayloadHash(command: PutObjectCommand | UploadPartCommand, value: string): void {
   const add = command.middlewareStack.add.bind(command.middlewareStack) as unknown as AddMiddleware;
@@ -41,10 +41,13 @@ export class BufferPool {
 
   constructor(readonly bufferSize: number, readonly maxFree: number) {}
 
-  /** A buffer of exactly `length` bytes (a view on a pooled one when it fits). */
+  /**
+   * A buffer of exactly `length` bytes (a view on a pooled one when it fits). Shared memory,
+   * so the hashing worker thread reads it where it is.
+   */
   take(length: number): Buffer {
-    if (length > this.bufferSize) return Buffer.allocUnsafeSlow(length);
-    const buf = this.free.pop() ?? Buffer.allocUnsafeSlow(this.bufferSize);
+    if (length > this.bufferSize) return sharedBuffer(length);
+    const buf = this.free.pop() ?? sharedBuffer(this.bufferSize);
     return length === this.bufferSize ? buf : buf.subarray(0, length);
   }
 
@@ -54,4 +57,8 @@ export class BufferPool {
     if (ab.byteLength !== this.bufferSize || view.byteOffset !== 0 || this.free.length >= this.maxFree) return;
     this.free.push(Buffer.from(ab, 0, ab.byteLength));
   }
+}
+
+function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
 }

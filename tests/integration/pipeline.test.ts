@@ -120,14 +120,19 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     await emptyBucket(s3);
   });
 
-  it('uploads a file larger than the part size with multipart, byte-exact', async () => {
+  it('uploads files larger than the part size with multipart, byte-exact, each with its own SHA-256 in the manifest', async () => {
+    // Two large files hashed at once on the worker thread, interleaved part by part.
     const big = randomBytes(12 * 1024 * 1024 + 12345);
-    const files = { ...SESSION_FILES, 'frames/big.bin': big };
+    const other = randomBytes(11 * 1024 * 1024 + 1);
+    const files = { ...SESSION_FILES, 'frames/big.bin': big, 'frames/other.bin': other };
     const { deps } = setup();
     await writeSession(join(root, 'run-big'), files);
     await runCycle(deps, signal);
     await runCycle(deps, signal);
     await expectUploaded('S-001', files);
+    const manifest = JSON.parse((await getObject(s3, 'S-001/manifest.json')).toString()) as { files: { relative_path: string; sha256: string }[] };
+    const hashes = Object.fromEntries(manifest.files.map((f) => [f.relative_path, f.sha256]));
+    expect(hashes).toEqual(Object.fromEntries(Object.entries(files).map(([rel, content]) => [rel, sha256(content)])));
     await emptyBucket(s3);
   });
 
