@@ -70,7 +70,10 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
         for (const [name, s] of Object.entries(sessions)) await writeSession(join(root, name), s.files);
         for (let k = 0; k < KILLS_PER_ROUND && kills < KILLS; k++) {
           const agent = startAgent(['run', '--config', configFile], env);
-          await new Promise((r) => setTimeout(r, 300 + Math.random() * 2200));
+          // Every other kill lands during an upload (up to 400 ms into it): random moments alone
+          // often miss the uploads, which are short. The others are at random.
+          if (k % 2 === 0) await agent.waitForEvent('upload_started', 5_000).then(() => new Promise((r) => setTimeout(r, Math.random() * 400)), () => undefined);
+          else await new Promise((r) => setTimeout(r, 300 + Math.random() * 2200));
           agent.child.kill('SIGKILL');
           await agent.exited;
           kills++;
@@ -115,6 +118,7 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
       const duplicates = created.filter((k) => k.endsWith('/_COMPLETE')).length - completeSessions;
       console.log(`[crash-loop] kills ${kills} (${killedMidUpload} mid-upload), sessions ${Object.keys(all).length} (${completeSessions} complete), lost ${lost}, corrupt ${corrupt}, duplicate _COMPLETE ${duplicates}`);
       expect(duplicates).toBe(0);
+      expect(killedMidUpload).toBeGreaterThan(0);
     } finally {
       s3.client.destroy();
       await proxy.close();

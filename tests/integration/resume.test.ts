@@ -21,6 +21,19 @@ afterAll(async () => {
 
 const partPuts = (requests: string[]) => requests.filter((r) => r.startsWith('PUT') && r.includes('partNumber=')).map((r) => Number(/partNumber=(\d+)/.exec(r)?.[1]));
 
+/** One cycle, stopped (as SIGTERM would) once `parts` part uploads have gone through the proxy. */
+async function runCycleStoppedAfterParts(deps: Parameters<typeof runCycle>[0], proxy: FaultProxy, parts: number): Promise<void> {
+  const stop = new AbortController();
+  const watcher = setInterval(() => {
+    if (partPuts(proxy.requests).length >= parts) stop.abort(new DOMException('stopping', 'AbortError'));
+  }, 5);
+  try {
+    await runCycle(deps, stop.signal);
+  } finally {
+    clearInterval(watcher);
+  }
+}
+
 describe('resuming an interrupted upload', () => {
   it('a file too large for 10,000 parts of part_size_mb goes up in larger parts (recorded for resuming)', async () => {
     const work = await tempDir();
@@ -39,12 +52,7 @@ describe('resuming an interrupted upload', () => {
       const { deps } = testDeps(config, database, s3);
       await runCycle(deps, new AbortController().signal);
 
-      const stop = new AbortController();
-      const watcher = setInterval(() => {
-        if (partPuts(proxy.requests).length >= 1) stop.abort(new DOMException('stopping', 'AbortError'));
-      }, 5);
-      await runCycle(deps, stop.signal);
-      clearInterval(watcher);
+      await runCycleStoppedAfterParts(deps, proxy, 1);
       const uploads = await database.db.query<{ part_size: string; size: string }>('SELECT part_size, size FROM uploader_multipart_uploads');
       expect(uploads.rows.map((r) => [Number(r.part_size), Number(r.size)])).toEqual([[6 * 1024 * 1024, 5 * 1024 * 1024 * 10_000 + 1]]);
       expect(Math.ceil((5 * 1024 * 1024 * 10_000 + 1) / (6 * 1024 * 1024))).toBeLessThanOrEqual(10_000);
@@ -54,7 +62,6 @@ describe('resuming an interrupted upload', () => {
       await work.remove();
     }
   });
-
 
   it('a multipart upload stopped mid-way resumes from its completed parts, and the object is byte-exact', async () => {
     const work = await tempDir();
@@ -70,12 +77,7 @@ describe('resuming an interrupted upload', () => {
       proxy.delayMs = 20;
       await runCycle(deps, new AbortController().signal);
 
-      const stop = new AbortController();
-      const watcher = setInterval(() => {
-        if (partPuts(proxy.requests).length >= 4) stop.abort(new DOMException('stopping', 'AbortError'));
-      }, 5);
-      await runCycle(deps, stop.signal);
-      clearInterval(watcher);
+      await runCycleStoppedAfterParts(deps, proxy, 4);
       expect((await listSessions(database.db))[0]?.status).toBe('uploading');
       expect(logs.events('session_interrupted')).toHaveLength(1);
       const recorded = await database.db.query<{ n: string }>('SELECT count(*) AS n FROM uploader_multipart_parts');
