@@ -12,6 +12,9 @@ await build({
   target: 'node20',
   // PGlite finds its WebAssembly next to its own files; pg-native is an optional addon of pg.
   external: ['@electric-sql/pglite', 'pg-native'],
+  // A package's ES module build where it has one (the AWS SDK's dist-es): what is not
+  // imported is left out, and there are fewer CommonJS wrappers to run at start (≈30 ms).
+  mainFields: ['module', 'main'],
   // CommonJS dependencies inside an ES module still need require, __filename and __dirname.
   banner: {
     js: [
