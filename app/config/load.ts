@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isMap, isNode, type Document } from 'yaml';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { configSchema, crossFieldProblems, type AgentConfig } from './schema.js';
 
 export interface ConfigProblem {

