@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Clock } from './clock.js';
 import type { AgentConfig } from './config/schema.js';
-import type { Metrics } from './health/metrics.js';
+import type { Metrics } from './health/metrics-api.js';
 import type { Logger } from './logging/logger.js';
 import type { Db } from './state/db.js';
 

@@ -1,5 +1,5 @@
 import { livenessCheck } from '../health/liveness.js';
-import { registerStateGauge } from '../health/metrics.js';
+import { createMetrics, registerStateGauge } from '../health/metrics.js';
 import { startHealthServer } from '../health/server.js';
 import { startLoop } from '../scheduler.js';
 import { watchRoots, watchableRoots } from '../watcher.js';
@@ -10,12 +10,13 @@ import { openRuntime } from './runtime.js';
 const DRAIN_MS = 25_000;
 
 export async function runCommand(configFile: string): Promise<number> {
-  const rt = await openRuntime(configFile, { stream: 'stdout', checkS3: true });
+  const metrics = createMetrics();
+  const rt = await openRuntime(configFile, { stream: 'stdout', checkS3: true, metrics });
   const { deps } = rt;
   const port = Number(process.env.PORT ?? deps.config.agent.health_port ?? 8000);
   const interval = deps.config.agent.scan_interval_seconds;
   const startedAt = Date.now();
-  registerStateGauge(deps.metrics, deps.db);
+  registerStateGauge(metrics, deps.db);
   const loop = startLoop(deps);
   const watcher = watchRoots(deps.config, watchableRoots(deps.config, rt.mounts), deps.logger, () => loop.wake());
   let health;
@@ -23,7 +24,7 @@ export async function runCommand(configFile: string): Promise<number> {
     health = await startHealthServer(
       port,
       { problem: livenessCheck({ db: deps.db, intervalSeconds: interval, startedAt, lastCycleEnd: loop.lastCycleEndedAt }) },
-      deps.metrics,
+      metrics,
     );
   } catch (err) {
     loop.stop();

@@ -8,7 +8,7 @@ import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Deps } from '../deps.js';
 import { classifyError, httpStatus, redactSecrets } from '../errors.js';
-import { createMetrics } from '../health/metrics.js';
+import type { Metrics } from '../health/metrics-api.js';
 import { createLogger, type LoggerHandle } from '../logging/logger.js';
 import { nfsWindowWarnings } from '../pipeline/nfs-window.js';
 import { createS3Client } from '../s3/client.js';
@@ -87,26 +87,25 @@ export interface Runtime {
 /** Everything the working commands need, checked at start (exit 3 when the DB or S3 is down). */
 export async function openRuntime(
   configFile: string,
-  options: { stream: 'stdout' | 'stderr'; checkS3: boolean; terminal?: NodeJS.WritableStream },
+  options: { stream: 'stdout' | 'stderr'; checkS3: boolean; metrics: Metrics; terminal?: NodeJS.WritableStream },
   env = process.env,
 ): Promise<Runtime> {
   const config = await readConfig(configFile);
   const logs = createLogger({ stream: options.stream, logDir: config.storage.log_dir, ...(options.terminal ? { terminal: options.terminal } : {}) });
   const logger = logs.logger;
   const s3 = createS3Client(config.upload, env);
-  let db: Db | undefined;
-  try {
-    db = await openStateDb(config, env, logger);
-    if (options.checkS3) await checkS3(s3, config, logger);
-  } catch (err) {
-    await db?.close().catch(() => undefined);
+  // Both checks at once (≈25 ms of every start); a database problem is the one reported.
+  const [opened, reached] = await Promise.allSettled([openStateDb(config, env, logger), options.checkS3 ? checkS3(s3, config, logger) : undefined]);
+  if (opened.status === 'rejected' || reached.status === 'rejected') {
+    if (opened.status === 'fulfilled') await opened.value.close().catch(() => undefined);
     s3.destroy();
     logs.flush();
-    throw err;
+    throw opened.status === 'rejected' ? opened.reason : reached.status === 'rejected' ? reached.reason : undefined;
   }
+  const db = opened.value;
   const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
   warnAboutNfsWindow(config, mounts, logger);
-  const deps: Deps = { db, s3, clock: systemClock, logger, config, metrics: createMetrics(), agentId: newAgentId() };
+  const deps: Deps = { db, s3, clock: systemClock, logger, config, metrics: options.metrics, agentId: newAgentId() };
   return {
     deps,
     logs,

@@ -1,20 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../state/db.js';
+import type { Metrics } from './metrics-api.js';
 
-export interface Metrics {
+/** The pipeline's metrics in a prom-client registry, for /metrics. */
+export interface ServedMetrics extends Metrics {
   registry: Registry;
-  sessionsCompleted: Counter;
-  sessionFailures: Counter<'code'>;
-  errors: Counter<'kind'>;
-  filesUploaded: Counter;
-  bytesUploaded: Counter;
-  uploadDuration: Histogram;
-  uploadThroughput: Histogram;
-  cycleDuration: Histogram;
-  lastCycleEnd: Gauge;
 }
 
-export function createMetrics(): Metrics {
+export function createMetrics(): ServedMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'uploader_' });
   const lastCycleEnd = new Gauge({ name: 'uploader_last_cycle_end_timestamp_seconds', help: 'When the last scan cycle ended (Unix time)', registers: [registry] });
@@ -57,7 +50,7 @@ export function createMetrics(): Metrics {
 }
 
 /** Sessions by state, read from the state database at each scrape. */
-export function registerStateGauge(metrics: Metrics, db: Db): void {
+export function registerStateGauge(metrics: ServedMetrics, db: Db): void {
   new Gauge({
     name: 'uploader_sessions',
     help: 'Sessions in the state database by state',

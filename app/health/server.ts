@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import type { Metrics } from './metrics.js';
+import type { ServedMetrics } from './metrics.js';
 
 export interface HealthSource {
   /** null while healthy, else why not. */
   problem(): Promise<string | null>;
 }
 
-export async function startHealthServer(port: number, health: HealthSource, metrics: Metrics): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startHealthServer(port: number, health: HealthSource, metrics: ServedMetrics): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/health') {

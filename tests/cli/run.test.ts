@@ -42,7 +42,10 @@ describe('run', { timeout: SLOW }, () => {
 
     // Metrics now count the upload.
     const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(after).toMatch(/uploader_\w+/);
+    expect(after).toMatch(/^uploader_sessions_completed_total 1$/m);
+    expect(after).toMatch(/^uploader_files_uploaded_total 3$/m);
+    const bytes = Object.values(files).reduce((n, c) => n + Buffer.byteLength(c), 0);
+    expect(after).toMatch(new RegExp(`^uploader_bytes_uploaded_total ${bytes}$`, 'm'));
 
     const sentAt = Date.now();
     agent.kill('SIGTERM');
