@@ -57,8 +57,8 @@ export async function uploadSessionFiles(
   // data is part_size_mb × concurrency, whatever the number or size of files.
   const pool = new BufferPool(partSize, config.upload.concurrency);
   const bandwidth = bandwidthLimiterFor(config.upload, config.agent.timezone);
-  // Whole files skip the SDK's per-request stack (the endpoint is still the SDK's, resolved once).
-  const direct = files.some((f) => f.size <= partSize) ? await directPutFor(s3, bucket, config.upload.concurrency * 2) : null;
+  // Whole files and parts skip the SDK's per-request stack (the endpoint is still the SDK's, resolved once).
+  const direct = files.length > 0 ? await directPutFor(s3, bucket, config.upload.concurrency * 2) : null;
   // Large files are hashed on a worker thread, beside their requests.
   const hasher = files.some((f) => f.size > partSize) ? new HashWorker() : undefined;
   const queue = [...files];

@@ -23,7 +23,7 @@ export interface FileUploadRequest {
   pool?: BufferPool;
   /** The process-wide bandwidth cap, when configured. */
   bandwidth?: BandwidthLimiter;
-  /** The lean PUT for whole files (see direct-put.ts); none: every request goes through the SDK. */
+  /** The lean PUT for whole files and parts (see direct-put.ts); none: every request goes through the SDK. */
   direct?: DirectPut | null;
   /** Where a large file's SHA-256 is taken; none: on this thread. */
   hasher?: HashWorker;
@@ -54,7 +54,7 @@ export async function uploadFile(s3: S3Client, limiter: Limiter, journal: Multip
             s3,
             limiter,
             journal,
-            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes, pool: req.pool, bandwidth: req.bandwidth, hasher: req.hasher },
+            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes, pool: req.pool, bandwidth: req.bandwidth, hasher: req.hasher, direct: req.direct },
             (length, position) => readExactly(handle, length, position, req),
             handle,
             signal,

@@ -14,6 +14,7 @@ import type { Limiter } from './limiter.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { UNSIGNED_PAYLOAD, setPayloadHash, type BufferPool } from './payload.js';
 import { hashOnThisThread, type HashWorker } from './hash-worker.js';
+import type { DirectPut } from './direct-put.js';
 
 /** Where a multipart upload's progress is kept (PostgreSQL), so a crash resumes it. */
 export interface MultipartJournal {
@@ -36,6 +37,8 @@ export interface MultipartRequest {
   bandwidth?: BandwidthLimiter;
   /** Where the SHA-256 is taken; none: on this thread, in front of the requests. */
   hasher?: HashWorker;
+  /** The lean UploadPart (see direct-put.ts); none: parts go through the SDK. */
+  direct?: DirectPut | null;
 }
 
 type ReadPart = (length: number, position: number) => Promise<Buffer>;
@@ -108,16 +111,12 @@ export async function putMultipart(
       const n = partNumber;
       const send = hashed
         .then(async (crc) => {
-          const command = new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: length, ChecksumCRC32: crc });
-          // No second SHA-256 pass for the signature: the part's CRC32 (which S3 verifies) and
-          // TLS protect it, the manifest's SHA-256 covers the file.
-          setPayloadHash(command, UNSIGNED_PAYLOAD);
           await req.bandwidth?.take(length, partSignal);
-          return s3.send(command, { abortSignal: partSignal });
+          return sendPart(s3, req, { uploadId, partNumber: n, body, crc }, partSignal);
         })
         .then(async (res) => {
           req.pool?.give(body);
-          const part = { partNumber: n, etag: res.ETag ?? '', size: length, checksumCrc32: res.ChecksumCRC32 ?? null };
+          const part = { partNumber: n, etag: res.etag ?? '', size: length, checksumCrc32: res.checksumCrc32 };
           await journal.partDone(uploadId, part);
           req.onBytes?.(length);
           return { PartNumber: n, ETag: part.etag, ...(part.checksumCrc32 ? { ChecksumCRC32: part.checksumCrc32 } : {}) } satisfies CompletedPart;
@@ -155,6 +154,22 @@ export async function putMultipart(
     }
     throw err;
   }
+}
+
+/** One part, through the lean client where there is one. */
+async function sendPart(
+  s3: S3Client,
+  req: MultipartRequest,
+  part: { uploadId: string; partNumber: number; body: Buffer; crc: string },
+  signal: AbortSignal,
+): Promise<{ etag: string | null; checksumCrc32: string | null }> {
+  if (req.direct) return req.direct.putPart({ key: req.key, uploadId: part.uploadId, partNumber: part.partNumber, body: part.body, checksumCrc32: part.crc }, signal);
+  const command = new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: part.uploadId, PartNumber: part.partNumber, Body: part.body, ContentLength: part.body.length, ChecksumCRC32: part.crc });
+  // No second SHA-256 pass for the signature: the part's CRC32 (which S3 verifies) and TLS
+  // protect it, the manifest's SHA-256 covers the file.
+  setPayloadHash(command, UNSIGNED_PAYLOAD);
+  const res = await s3.send(command, { abortSignal: signal });
+  return { etag: res.ETag ?? null, checksumCrc32: res.ChecksumCRC32 ?? null };
 }
 
 /**

@@ -14,6 +14,8 @@ export class FaultProxy {
   dropResponseTo: RegExp | null = null;
   /** Requests (first line of each HTTP request seen), in order: for checking key order. */
   readonly requests: string[] = [];
+  /** The same requests' header lines, lower-cased names (as far as the first chunk holds them). */
+  readonly headers: Record<string, string>[] = [];
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
   port = 0;
@@ -95,6 +97,9 @@ export class FaultProxy {
   private record(chunk: Buffer): void {
     const head = chunk.subarray(0, 512).toString('latin1');
     const m = /^(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP\/1\.[01]\r\n/.exec(head);
-    if (m) this.requests.push(`${m[1]} ${decodeURIComponent((m[2] as string).split('?')[0] as string)}${(m[2] as string).includes('?') ? `?${(m[2] as string).split('?')[1]}` : ''}`);
+    if (!m) return;
+    this.requests.push(`${m[1]} ${decodeURIComponent((m[2] as string).split('?')[0] as string)}${(m[2] as string).includes('?') ? `?${(m[2] as string).split('?')[1]}` : ''}`);
+    const lines = chunk.subarray(0, 4096).toString('latin1').split('\r\n\r\n')[0]?.split('\r\n').slice(1) ?? [];
+    this.headers.push(Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()])));
   }
 }

@@ -125,11 +125,25 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     const big = randomBytes(12 * 1024 * 1024 + 12345);
     const other = randomBytes(11 * 1024 * 1024 + 1);
     const files = { ...SESSION_FILES, 'frames/big.bin': big, 'frames/other.bin': other };
-    const { deps } = setup();
+    const proxy = await new FaultProxy('127.0.0.1', Number(new URL(s3.endpoint).port), true).start();
+    const { deps } = setup(undefined, proxy.url);
     await writeSession(join(root, 'run-big'), files);
-    await runCycle(deps, signal);
-    await runCycle(deps, signal);
+    try {
+      await runCycle(deps, signal);
+      await runCycle(deps, signal);
+    } finally {
+      await proxy.close();
+    }
     await expectUploaded('S-001', files);
+    // Each part is one PUT carrying its CRC32, sent at once: no `Expect: 100-continue` round
+    // trip to the server before every part (the SDK's default for bodies of 2 MiB and more).
+    const parts = proxy.requests.flatMap((r, i) => (r.startsWith('PUT ') && r.includes('partNumber=') ? [proxy.headers[i] ?? {}] : []));
+    expect(parts).toHaveLength(6);
+    for (const h of parts) {
+      expect(h.expect).toBeUndefined();
+      expect(h['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+      expect(h['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+    }
     const manifest = JSON.parse((await getObject(s3, 'S-001/manifest.json')).toString()) as { files: { relative_path: string; sha256: string }[] };
     const hashes = Object.fromEntries(manifest.files.map((f) => [f.relative_path, f.sha256]));
     expect(hashes).toEqual(Object.fromEntries(Object.entries(files).map(([rel, content]) => [rel, sha256(content)])));
