@@ -7,7 +7,8 @@
 //
 // CommonJS, because Node loads an ES module entry through libuv's thread pool, which starts
 // the pool with its default 4 threads before any of the module's code runs; the pool's size
-// cannot change after that. Here it is sized from the configuration first.
+// cannot change after that. Here it is sized from the configuration first. The build bundles
+// this file with the YAML parser it reads the configuration with (scripts/bundle.mjs).
 //
 // Then the agent itself: main.js and everything it imports, bundled into one file after the
 // TypeScript build (scripts/bundle.mjs), so start-up reads one file instead of ~1,400.
