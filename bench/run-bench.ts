@@ -358,6 +358,9 @@ async function main(): Promise<void> {
     datasets.push(await ensureDataset(o.dataDir, spec));
     console.log('ready');
   }
+  // A freshly generated dataset is still being written back to disk (10 GiB: minutes of it);
+  // no timed run should compete with that.
+  execFileSync('sync');
   const results: RunResult[] = [];
   const loadBefore = loadavg().map((x) => round(x, 2));
   const noop = o.endpoints.includes('noop') ? await startNoopS3() : null;
