@@ -10,10 +10,12 @@ import { UNSIGNED_PAYLOAD } from './payload.js';
 /**
  * A lean `PutObject` for every file that goes up whole (up to the part size), and a lean
  * `UploadPart` for the parts of larger ones: one signed HTTP PUT, without the AWS SDK's
- * per-request middleware stack (endpoint ruleset, schema serde,
- * user agent, retry strategy, checksum middleware, XML deserialisation), which costs about
- * 1 ms of CPU per request and dominated the upload of many small files; for 2 MiB bodies the
- * SDK's path measured several ms each (200 × 2 MiB: 2.7 → 1.9 s, 2.9 → 1.8 CPU-s).
+ * per-request middleware stack (endpoint ruleset, schema serde, user agent, retry strategy,
+ * checksum middleware, XML deserialisation), which costs about 1 ms of CPU per request and
+ * dominated the upload of many small files; for 2 MiB bodies the SDK's path measured several
+ * ms each (200 × 2 MiB: 2.7 → 1.9 s, 2.9 → 1.8 CPU-s). Nor does it send the SDK's
+ * `Expect: 100-continue` (added to every body of 2 MiB or more), which held each part for a
+ * round trip to the server before its first byte.
  *
  * What the SDK decides stays the SDK's: the endpoint (URL, path or virtual-host style, signing
  * region and name) is resolved by the SDK itself, once per bucket, by running a PutObject
@@ -23,11 +25,11 @@ import { UNSIGNED_PAYLOAD } from './payload.js';
  * the SDK. The request carries what the SDK's would: `x-amz-content-sha256` (a whole file's
  * SHA-256, which S3 checks; UNSIGNED-PAYLOAD for a part, see payload.ts),
  * `x-amz-checksum-crc32` (which S3 verifies), the body as a buffer with its Content-Length.
- * Creating, completing and aborting multipart uploads stay with the SDK (a few requests per
- * file); the parts (one per 8 MiB) measured ≈1 ms of main-thread CPU each through it. Failures are retried like the SDK's standard strategy (4 attempts, jittered
- * exponential backoff, on network errors, 5xx, 429, throttling and timeouts); the error thrown
- * after that looks like the SDK's (`name` = S3 error code, `$metadata.httpStatusCode`), so
- * error classification is unchanged.
+ * Creating, listing, completing and aborting multipart uploads stay with the SDK (a few
+ * requests per file). Failures are retried like the SDK's standard strategy (4 attempts,
+ * jittered exponential backoff, on network errors, 5xx, 429, throttling and timeouts); the
+ * error thrown after that looks like the SDK's (`name` = S3 error code,
+ * `$metadata.httpStatusCode`), so error classification is unchanged.
  */
 export interface DirectPut {
   put(req: LeanPutRequest, signal: AbortSignal): Promise<{ etag: string | null }>;
