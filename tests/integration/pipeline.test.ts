@@ -157,6 +157,9 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       'empty.txt': '',
       'notes with spaces.txt': 'hello',
       'données/résumé ünïcode 日本.txt': 'été',
+      // Characters S3 keys, URLs and signatures treat specially ('+' is a space to some decoders).
+      "punct/a+b #1 %20 & c=d;e,f:g@h$i!j'k(l)m*n[o]p{q}r~s^t`u|v.csv": 'p',
+      'punct/ trailing space .txt': 't',
       'session_summary.json': '{}',
     };
     const { deps } = setup();
@@ -167,7 +170,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     const keys = await listKeys(s3, 'run_2/');
     expect(keys.some((k) => k.endsWith('.tmp') || k.endsWith('.lock'))).toBe(false);
     const manifest = JSON.parse((await getObject(s3, 'run_2/manifest.json')).toString()) as { file_count: number };
-    expect(manifest.file_count).toBe(6);
+    expect(manifest.file_count).toBe(8);
     await emptyBucket(s3);
   });
 
