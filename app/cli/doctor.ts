@@ -10,6 +10,7 @@ import { parseMounts } from '../pipeline/nfs-window.js';
 import { createS3Client } from '../s3/client.js';
 import type { Db } from '../state/db.js';
 import { loadMigrations } from '../state/migrate.js';
+import { measureClockSkew, skewThresholdSeconds } from '../state/clock-skew.js';
 import { openStateDb } from './runtime.js';
 
 export interface Check {
@@ -34,7 +35,7 @@ export async function runDoctor(configFile: string, env: NodeJS.ProcessEnv): Pro
     return checks;
   }
   checks.push(...(await rootChecks(config, env)));
-  checks.push(await databaseCheck(config, env));
+  checks.push(...(await databaseChecks(config, env)));
   const s3 = createS3Client(config.upload, env);
   try {
     checks.push(...(await s3Checks(s3, config)));
@@ -75,17 +76,27 @@ async function rootChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<
   return checks;
 }
 
-async function databaseCheck(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<Check> {
+async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<Check[]> {
   let db: Db | undefined;
   try {
     db = await openStateDb(config, env, silentLogger());
     const applied = await db.query<{ id: number }>('SELECT id FROM uploader_migrations');
     const known = (await loadMigrations()).map((m) => m.id);
     const missing = known.filter((id) => !applied.rows.some((r) => Number(r.id) === id));
-    if (missing.length > 0) return { name: 'state database', ok: false, detail: `migrations missing: ${missing.join(', ')}` };
-    return { name: 'state database', ok: true, detail: `${db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'} answers; migrations ${known.join(', ')} applied` };
+    if (missing.length > 0) return [{ name: 'state database', ok: false, detail: `migrations missing: ${missing.join(', ')}` }];
+    const skew = await measureClockSkew(db);
+    const limit = skewThresholdSeconds(config.agent.lease_seconds);
+    return [
+      { name: 'state database', ok: true, detail: `${db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'} answers; migrations ${known.join(', ')} applied` },
+      {
+        name: 'clock skew against the state database',
+        ok: Math.abs(skew) <= limit,
+        detail: `this host is ${Math.abs(skew).toFixed(1)} s ${skew >= 0 ? 'ahead of' : 'behind'} the database (at most ${limit} s with lease_seconds ${config.agent.lease_seconds})`,
+        hint: 'agents compare session leases on their own clocks; sync the clock (chrony/NTP)',
+      },
+    ];
   } catch (err) {
-    return { name: 'state database', ok: false, detail: redactSecrets((err as Error).message), hint: 'check DATABASE_URL, the network path and the security group' };
+    return [{ name: 'state database', ok: false, detail: redactSecrets((err as Error).message), hint: 'check DATABASE_URL, the network path and the security group' }];
   } finally {
     await db?.close().catch(() => undefined);
   }

@@ -15,6 +15,7 @@ import { createS3Client } from '../s3/client.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';
 import { migrate } from '../state/migrate.js';
+import { measureClockSkew, skewThresholdSeconds } from '../state/clock-skew.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 export async function readConfig(file: string): Promise<AgentConfig> {
@@ -105,6 +106,7 @@ export async function openRuntime(
   const db = opened.value;
   const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
   warnAboutNfsWindow(config, mounts, logger);
+  await warnAboutClockSkew(db, config, logger);
   const deps: Deps = { db, s3, clock: systemClock, logger, config, metrics: options.metrics, agentId: newAgentId() };
   return {
     deps,
@@ -116,6 +118,17 @@ export async function openRuntime(
       logs.flush();
     },
   };
+}
+
+/** Only a warning: the agent works with a skewed clock, but several agents may step on each other. */
+async function warnAboutClockSkew(db: Db, config: AgentConfig, log: LoggerHandle['logger']): Promise<void> {
+  const skew = await measureClockSkew(db).catch(() => null);
+  const lease = config.agent.lease_seconds;
+  if (skew === null || Math.abs(skew) <= skewThresholdSeconds(lease)) return;
+  log.warn(
+    { event: 'clock_skew', skew_seconds: Math.round(skew * 10) / 10, lease_seconds: lease },
+    `this host's clock is ${Math.abs(skew).toFixed(0)} s ${skew > 0 ? 'ahead of' : 'behind'} the state database's: agents compare session leases on their own clocks, so another agent may take a session over early (wasted work, nothing lost); sync the clock (chrony/NTP)`,
+  );
 }
 
 function warnAboutNfsWindow(config: AgentConfig, mounts: string, log: LoggerHandle['logger']): void {

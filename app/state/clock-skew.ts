@@ -1,0 +1,26 @@
+import type { Db } from './db.js';
+import { readDatabaseClock } from './queries/database-clock.js';
+
+/**
+ * How far this host's clock is ahead of the database's (negative: behind), in seconds: the
+ * database's reading against the midpoint of the round trip that fetched it.
+ */
+export function clockSkewSeconds(sentAtMs: number, receivedAtMs: number, databaseMs: number): number {
+  return ((sentAtMs + receivedAtMs) / 2 - databaseMs) / 1000;
+}
+
+/**
+ * Agents compare session leases on their own clocks, so a host off by a good part of a lease
+ * may see another agent's live lease as expired and take the session over early (the other
+ * agent's next step then fails on the lease token: work is wasted, nothing is lost or
+ * duplicated). A quarter of the lease, at least 2 s, is where that starts to be likely.
+ */
+export function skewThresholdSeconds(leaseSeconds: number): number {
+  return Math.max(2, leaseSeconds / 4);
+}
+
+export async function measureClockSkew(db: Pick<Db, 'query'>, now: () => number = Date.now): Promise<number> {
+  const sent = now();
+  const database = await readDatabaseClock(db);
+  return clockSkewSeconds(sent, now(), database.getTime());
+}
