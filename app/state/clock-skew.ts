@@ -21,6 +21,7 @@ export function skewThresholdSeconds(leaseSeconds: number): number {
 
 export async function measureClockSkew(db: Pick<Db, 'query'>, now: () => number = Date.now): Promise<number> {
   const sent = now();
-  const database = await readDatabaseClock(db);
-  return clockSkewSeconds(sent, now(), database.getTime());
+  const database = (await readDatabaseClock(db)).getTime();
+  if (!Number.isFinite(database)) throw new Error('the database answered clock_timestamp() with no time');
+  return clockSkewSeconds(sent, now(), database);
 }
