@@ -90,37 +90,26 @@ export async function putMultipart(
       }
       // The buffer goes back to the pool once it is both hashed and sent.
       const hashed = hash.update(body);
-      if (known && known.size === length) {
-        const part = { PartNumber: partNumber, ETag: known.etag, ...(known.checksumCrc32 ? { ChecksumCRC32: known.checksumCrc32 } : {}) };
-        const skip = hashed
-          .then(
-            () => {
-              req.pool?.give(body);
-              return part;
-            },
-            (err: unknown) => {
-              failed.abort(err);
-              throw err;
-            },
-          )
-          .finally(() => limiter.release());
-        skip.catch(() => undefined);
-        sends.push(skip);
-        continue;
-      }
       const n = partNumber;
-      const send = hashed
-        .then(async (crc) => {
-          await req.bandwidth?.take(length, partSignal);
-          return sendPart(s3, req, { uploadId, partNumber: n, body, crc }, partSignal);
-        })
-        .then(async (res) => {
-          req.pool?.give(body);
-          const part = { partNumber: n, etag: res.etag ?? '', size: length, checksumCrc32: res.checksumCrc32 };
-          await journal.partDone(uploadId, part);
-          req.onBytes?.(length);
-          return { PartNumber: n, ETag: part.etag, ...(part.checksumCrc32 ? { ChecksumCRC32: part.checksumCrc32 } : {}) } satisfies CompletedPart;
-        })
+      const settled =
+        known && known.size === length
+          ? hashed.then(() => {
+              req.pool?.give(body);
+              return completedPart(known);
+            })
+          : hashed
+              .then(async (crc) => {
+                await req.bandwidth?.take(length, partSignal);
+                return sendPart(s3, req, { uploadId, partNumber: n, body, crc }, partSignal);
+              })
+              .then(async (res) => {
+                req.pool?.give(body);
+                const part = { partNumber: n, etag: res.etag ?? '', size: length, checksumCrc32: res.checksumCrc32 };
+                await journal.partDone(uploadId, part);
+                req.onBytes?.(length);
+                return completedPart(part);
+              });
+      const send = settled
         .catch((err: unknown) => {
           failed.abort(err);
           throw err;
@@ -154,6 +143,10 @@ export async function putMultipart(
     }
     throw err;
   }
+}
+
+function completedPart(p: RecordedPart): CompletedPart {
+  return { PartNumber: p.partNumber, ETag: p.etag, ...(p.checksumCrc32 ? { ChecksumCRC32: p.checksumCrc32 } : {}) };
 }
 
 /** One part, through the lean client where there is one. */
