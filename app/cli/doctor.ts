@@ -10,7 +10,7 @@ import { parseMounts } from '../pipeline/nfs-window.js';
 import { createS3Client } from '../s3/client.js';
 import type { Db } from '../state/db.js';
 import { loadMigrations } from '../state/migrate.js';
-import { measureClockSkew, skewThresholdSeconds } from '../state/clock-skew.js';
+import { describeSkew, measureClockSkew, skewThresholdSeconds } from '../state/clock-skew.js';
 import { openStateDb } from './runtime.js';
 
 export interface Check {
@@ -91,7 +91,7 @@ async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Prom
       {
         name: 'clock skew against the state database',
         ok: Math.abs(skew) <= limit,
-        detail: `this host is ${Math.abs(skew).toFixed(1)} s ${skew >= 0 ? 'ahead of' : 'behind'} the database (at most ${limit} s with lease_seconds ${config.agent.lease_seconds})`,
+        detail: `this host is ${describeSkew(skew, 1)} the database (at most ${limit} s with lease_seconds ${config.agent.lease_seconds})`,
         hint: 'agents compare session leases on their own clocks; sync the clock (chrony/NTP)',
       },
     ];

@@ -15,7 +15,7 @@ import { createS3Client } from '../s3/client.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';
 import { migrate } from '../state/migrate.js';
-import { measureClockSkew, skewThresholdSeconds } from '../state/clock-skew.js';
+import { describeSkew, measureClockSkew, skewThresholdSeconds } from '../state/clock-skew.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 export async function readConfig(file: string): Promise<AgentConfig> {
@@ -127,7 +127,7 @@ async function warnAboutClockSkew(db: Db, config: AgentConfig, log: LoggerHandle
   if (skew === null || Math.abs(skew) <= skewThresholdSeconds(lease)) return;
   log.warn(
     { event: 'clock_skew', skew_seconds: Math.round(skew * 10) / 10, lease_seconds: lease },
-    `this host's clock is ${Math.abs(skew).toFixed(0)} s ${skew > 0 ? 'ahead of' : 'behind'} the state database's: agents compare session leases on their own clocks, so another agent may take a session over early (wasted work, nothing lost); sync the clock (chrony/NTP)`,
+    `this host's clock is ${describeSkew(skew, 0)} the state database's: agents compare session leases on their own clocks, so another agent may take a session over early (wasted work, nothing lost); sync the clock (chrony/NTP)`,
   );
 }
 

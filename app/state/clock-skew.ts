@@ -19,6 +19,11 @@ export function skewThresholdSeconds(leaseSeconds: number): number {
   return Math.max(2, leaseSeconds / 4);
 }
 
+/** "300 s ahead of" or "2.5 s behind", for the messages that report a skew. */
+export function describeSkew(skewSeconds: number, digits: number): string {
+  return `${Math.abs(skewSeconds).toFixed(digits)} s ${skewSeconds >= 0 ? 'ahead of' : 'behind'}`;
+}
+
 export async function measureClockSkew(db: Pick<Db, 'query'>, now: () => number = Date.now): Promise<number> {
   const sent = now();
   const database = (await readDatabaseClock(db)).getTime();
