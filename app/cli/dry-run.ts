@@ -5,7 +5,7 @@ import { objectKey, completeKey, manifestKey } from '../pipeline/s3-keys.js';
 import { scanRoots } from '../pipeline/scanner.js';
 import { resolveSessionId } from '../pipeline/session-id.js';
 import { listSessionFiles } from '../pipeline/session-files.js';
-import { contentProblem } from '../pipeline/upload-session.js';
+import { contentProblem, keyProblem } from '../pipeline/upload-session.js';
 import type { Db } from '../state/db.js';
 import { findActiveByFolders } from '../state/queries/operator.js';
 import { processedCandidate } from '../pipeline/mover.js';
@@ -80,6 +80,11 @@ export async function planCycle(config: AgentConfig, db: Db, now: Date): Promise
       continue;
     }
     const prefix = config.upload.s3_prefix;
+    const keyTrouble = keyProblem(prefix, sessionId, listing);
+    if (keyTrouble) {
+      plan.push({ ...base, action: 'needs_attention', reason: keyTrouble });
+      continue;
+    }
     plan.push({
       ...base,
       action: 'upload',

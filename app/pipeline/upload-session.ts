@@ -7,7 +7,7 @@ import type { SessionRow } from '../state/session-row.js';
 import { observedState } from './completion-detector.js';
 import { buildManifest, manifestHash, prettyManifest, writeManifestCopy } from './manifest.js';
 import { manifestForFolder } from './manifest-for-folder.js';
-import { completeKey, manifestKey } from './s3-keys.js';
+import { MAX_KEY_BYTES, completeKey, manifestKey, overlongKeys } from './s3-keys.js';
 import { resolveSessionId } from './session-id.js';
 import { listSessionFiles, type SessionListing } from './session-files.js';
 import { ignoreMatcher } from './ignore.js';
@@ -23,6 +23,14 @@ export function contentProblem(listing: SessionListing): string | null {
   const reserved = listing.files.filter((f) => RESERVED_TOP_LEVEL.includes(f.relativePath)).map((f) => f.relativePath);
   if (reserved.length > 0) return `the session contains ${reserved.join(' and ')} at its top level, which the upload itself writes`;
   return null;
+}
+
+/** Files whose S3 key would be too long; found before anything is uploaded. */
+export function keyProblem(prefix: string, sessionId: string, listing: SessionListing): string | null {
+  const overlong = overlongKeys(prefix, sessionId, listing.files.map((f) => f.relativePath));
+  if (overlong.length === 0) return null;
+  const named = overlong.slice(0, 3).map((k) => `${k.relativePath} (${k.bytes} bytes)`).join(', ');
+  return `${overlong.length} file(s) would get an S3 key longer than S3's limit of ${MAX_KEY_BYTES} bytes: ${named}${overlong.length > 3 ? ` (+${overlong.length - 3} more)` : ''}; shorten their paths (or s3_prefix), then run retry`;
 }
 
 /**
@@ -44,6 +52,8 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   const { sessionId } = await resolveSessionId(row.folderPath, row.folderName, profile.metadata_files);
   const bucket = config.upload.s3_bucket;
   const prefix = config.upload.s3_prefix;
+  const keyTrouble = keyProblem(prefix, sessionId, listing);
+  if (keyTrouble) throw sessionProblem('KEY_TOO_LONG', keyTrouble);
 
   const owner = await claimSessionId(db, sessionId, row.pk, clock.now());
   if (owner.pk !== row.pk) {

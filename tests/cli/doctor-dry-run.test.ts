@@ -78,10 +78,11 @@ describe('scan-once --dry-run', () => {
     await writeSession(join(cfg.root, 'ready'), { 'metadata.json': '{"session_id":"DRY-1"}', 'a.csv': 'a', 'session_summary.json': '{}' });
     await writeSession(join(cfg.root, 'open'), { 'a.csv': 'a' });
     await writeSession(join(cfg.root, 'bad'), { 'manifest.json': '{}', 'session_summary.json': '{}' });
+    await writeSession(join(cfg.root, 'deep'), { [`${'a'.repeat(250)}/${'b'.repeat(250)}/${'c'.repeat(250)}/${'d'.repeat(250)}.csv`]: 'x', 'session_summary.json': '{}' });
     // One real cycle records the first observation, so the next would upload.
     expect((await runCli(['scan-once', '--config', cfg.path], world.env())).code).toBe(0);
     const before = await statusJson();
-    expect(before).toHaveLength(3);
+    expect(before).toHaveLength(4);
 
     const r = await runCli(['scan-once', '--dry-run', '--json', '--config', cfg.path], world.env());
     expect(r.code, r.err).toBe(0);
@@ -92,13 +93,15 @@ describe('scan-once --dry-run', () => {
     expect(by.open).toMatchObject({ action: 'wait' });
     expect(by.open?.reason).toMatch(/session_summary\.json/);
     expect(by.bad).toMatchObject({ action: 'needs_attention' });
+    expect(by.deep).toMatchObject({ action: 'needs_attention' });
+    expect(by.deep?.reason).toMatch(/longer than S3's limit of 1024 bytes/);
 
     const text = await runCli(['scan-once', '--dry-run', '--config', cfg.path], world.env());
     expect(text.out).toMatch(/^dry run: nothing is written/);
     expect(text.out).toMatch(/UPLOAD +.*ready/);
 
     expect(await listKeys(world.s3, `${cfg.prefix}/`)).toEqual([]);
-    expect((await readdir(cfg.root)).sort()).toEqual(['bad', 'open', 'ready']);
+    expect((await readdir(cfg.root)).sort()).toEqual(['bad', 'deep', 'open', 'ready']);
     expect(await statusJson()).toEqual(before);
   });
 });

@@ -157,6 +157,22 @@ describe('session identity, collisions and odd contents', () => {
     expect(await listKeys(s3)).toEqual([]);
   });
 
+  it('a file whose S3 key would pass 1,024 bytes → needs_attention naming it before anything is uploaded; the folder is untouched and others land', async () => {
+    const { deps } = setup();
+    // Each folder name within the filesystem's 255 bytes; together past S3's key limit.
+    const deep = `${['α'.repeat(120), 'b'.repeat(250), 'c'.repeat(250), 'd'.repeat(250), 'e'.repeat(20)].join('/')}/frame-0001.tif`;
+    await writeSession(join(root, 'deep'), { 'ok.csv': 'fine', [deep]: 'pixels', 'session_summary.json': '{}' });
+    await writeSession(join(root, 'shallow'), { 'data.csv': 'y', 'session_summary.json': '{}' });
+    await twoCycles(deps);
+    const row = await statusOf('deep');
+    expect(row?.status).toBe('needs_attention');
+    expect(row?.lastError).toContain('frame-0001.tif (1034 bytes)');
+    expect(row?.lastError).toMatch(/longer than S3's limit of 1024 bytes/);
+    expect((await statusOf('shallow'))?.status).toBe('processed');
+    expect((await listKeys(s3)).filter((k) => k.includes('deep'))).toEqual([]);
+    expect(await readdir(join(root, 'deep'))).toEqual(expect.arrayContaining(['ok.csv', 'session_summary.json', 'α'.repeat(120)]));
+  });
+
   it('a session folder deleted before upload → needs_attention; others continue', async () => {
     const { deps } = setup({ agent: { stable_window_seconds: 60 } });
     await writeSession(join(root, 'gone'), { 'data.csv': 'x', 'session_summary.json': '{}' });

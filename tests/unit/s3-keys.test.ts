@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { completeKey, manifestKey, objectKey } from '../../app/pipeline/s3-keys.js';
+import { MAX_KEY_BYTES, completeKey, manifestKey, objectKey, overlongKeys } from '../../app/pipeline/s3-keys.js';
 
 describe('S3 keys', () => {
   const cases: [string, string][] = [
@@ -31,5 +31,23 @@ describe('S3 keys', () => {
         expect(key.split('/').every((s) => s.length > 0)).toBe(true);
       }
     }
+  });
+});
+
+describe('keys longer than S3 allows', () => {
+  it('counts UTF-8 bytes of the whole key, prefix and session id included', () => {
+    const name = 'é'.repeat(510); // 1,020 bytes in 510 characters
+    expect(overlongKeys('', 'S1', [name])).toEqual([]); // 1,023 bytes
+    expect(overlongKeys('p', 'S1', [name])).toEqual([{ relativePath: name, bytes: 1025 }]);
+    expect(overlongKeys('p', 'S1', ['data.csv'])).toEqual([]);
+  });
+
+  it('allows exactly 1,024 bytes and lists the overlong ones longest first', () => {
+    const exact = 'a'.repeat(MAX_KEY_BYTES - 'S1/'.length);
+    expect(overlongKeys('', 'S1', [exact])).toEqual([]);
+    expect(overlongKeys('', 'S1', [`${exact}b`, 'short.csv', `${exact}bcd`])).toEqual([
+      { relativePath: `${exact}bcd`, bytes: 1027 },
+      { relativePath: `${exact}b`, bytes: 1025 },
+    ]);
   });
 });
