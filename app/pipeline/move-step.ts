@@ -1,13 +1,21 @@
 import type { Deps } from '../deps.js';
 import type { SessionRow } from '../state/session-row.js';
+import { listFileRecords } from '../state/queries/file-records.js';
 import { transitionSession } from '../state/queries/transition-session.js';
+import { observedState } from './completion-detector.js';
+import { describeChanges, folderChanges } from './folder-changes.js';
+import { ignoreMatcher } from './ignore.js';
+import { listSessionFiles } from './session-files.js';
 import { isEmptyDir, moveOnto, pathExists, removeReservation, reserveProcessedName } from './mover.js';
 
 /**
  * uploaded → processed. The target is reserved and recorded before the rename, so a crash
- * mid-move is finished on the next cycle rather than guessed at.
+ * mid-move is finished on the next cycle rather than guessed at. `checkUnchanged`: the
+ * upload ended some time ago (a move that failed, a restart), so the folder is listed again
+ * first; one that changed since is held in needs_attention instead of moved, since the
+ * files added or changed after the upload are not in S3.
  */
-export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToken: string): Promise<SessionRow> {
+export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToken: string, checkUnchanged: boolean): Promise<SessionRow> {
   const { db, clock, agentId, logger } = deps;
   const base = { pk: row.pk, leaseToken, agentId, from: ['uploaded'] as const };
   if (!(await pathExists(row.folderPath))) {
@@ -23,6 +31,10 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToke
       landed ? 'move had completed before a restart' : 'session folder was no longer on the share; its upload was already complete',
     );
     return done;
+  }
+  if (checkUnchanged) {
+    const changes = await changesSinceUpload(deps, row);
+    if (changes !== null) return holdChangedSession(deps, row, leaseToken, changes);
   }
   let target = row.processedPath;
   if (target === null || !(await isEmptyDir(target))) {
@@ -41,4 +53,29 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToke
     'session moved to processed/',
   );
   return done;
+}
+
+/** What changed in the folder since its upload, or null when nothing did (or it cannot be told). */
+async function changesSinceUpload(deps: Deps, row: SessionRow): Promise<string | null> {
+  const profile = deps.config.profiles[row.profile];
+  if (!profile || row.observedState === null) return null;
+  const listing = await listSessionFiles(row.folderPath, ignoreMatcher(profile.ignore_patterns));
+  if (observedState(listing.files) === row.observedState) return null;
+  const records = await listFileRecords(deps.db, row.pk);
+  // A duplicate session has no file records of its own: nothing to name the changes by.
+  return (records.length > 0 ? describeChanges(folderChanges(records, listing.files)) : '') || 'files were added, removed or changed';
+}
+
+async function holdChangedSession(deps: Deps, row: SessionRow, leaseToken: string, changes: string): Promise<SessionRow> {
+  const error = {
+    code: 'CHANGED_AFTER_UPLOAD',
+    message: `the folder changed after its upload completed (${changes}); S3 and its _COMPLETE hold the folder as it was uploaded. The folder was not moved: put new files in a new session folder (with its own session_id), restore the folder as uploaded, or move it yourself; then run retry`,
+  };
+  const { row: held } = await transitionSession(deps.db, { pk: row.pk, leaseToken, agentId: deps.agentId, from: ['uploaded'], to: 'needs_attention', now: deps.clock.now(), reason: error.message, error });
+  deps.metrics.sessionFailures.inc({ code: error.code });
+  deps.logger.error(
+    { event: 'session_changed_after_upload', session_id: row.sessionId, from: 'uploaded', to: 'needs_attention', folder: row.folderPath, changes },
+    'session folder changed after its upload completed; not moved',
+  );
+  return held;
 }

@@ -35,7 +35,8 @@ export async function processSession(deps: Deps, claimed: SessionRow, signal: Ab
   const progress: { row: SessionRow; recheckAfterSeconds?: number } = { row: claimed };
   try {
     const status = await advance(deps, progress, leaseToken, sessionSignal);
-    return { pk: claimed.pk, status, failed: false, ...(progress.recheckAfterSeconds !== undefined ? { recheckAfterSeconds: progress.recheckAfterSeconds } : {}) };
+    // needs_attention without an error: the folder changed after its upload (see move-step).
+    return { pk: claimed.pk, status, failed: status === 'needs_attention', ...(progress.recheckAfterSeconds !== undefined ? { recheckAfterSeconds: progress.recheckAfterSeconds } : {}) };
   } catch (err) {
     return await recordFailure(deps, progress.row, leaseToken, err, signal, lost.signal);
   } finally {
@@ -49,7 +50,7 @@ export async function processSession(deps: Deps, claimed: SessionRow, signal: Ab
 async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeconds?: number }, leaseToken: string, signal: AbortSignal): Promise<SessionStatus> {
   const { config } = deps;
   const row = progress.row;
-  if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, leaseToken)).status;
+  if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, leaseToken, true)).status;
   if (!(await pathExists(row.folderPath))) {
     throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded); nothing was uploaded`);
   }
@@ -69,7 +70,8 @@ async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeco
   deps.metrics.uploadDuration.observe(seconds);
   if (progress.row.totalBytes !== null && seconds > 0) deps.metrics.uploadThroughput.observe(progress.row.totalBytes / seconds);
   if (!config.agent.move_after_upload) return progress.row.status;
-  return (await moveUploadedSession(deps, progress.row, leaseToken)).status;
+  // No second listing: the upload listed the folder after its last byte, moments ago.
+  return (await moveUploadedSession(deps, progress.row, leaseToken, false)).status;
 }
 
 /** One observation of a waiting folder: the session when it is now ready to upload, else when to look again. */

@@ -60,7 +60,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
     const local = await manifestForFolder(config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
     if (owner.manifestHash === hash && (owner.status === 'uploaded' || owner.status === 'processed')) {
-      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, of: owner.folderPath });
+      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: owner.folderPath });
     }
     throw sessionProblem(
       'SESSION_ID_COLLISION',
@@ -75,7 +75,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
     const local = await manifestForFolder(config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
     if (marker.metadata[MANIFEST_HASH_METADATA] === hash) {
-      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, of: `s3://${bucket}/${completeKey(prefix, sessionId)}` });
+      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: `s3://${bucket}/${completeKey(prefix, sessionId)}` });
     }
     throw sessionProblem(
       'COMPLETE_CONFLICT',
@@ -103,7 +103,8 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
 
   // Metadata only (no second read): anything added, removed or touched voids the attempt.
   const after = await listSessionFiles(row.folderPath, ignored);
-  if (observedState(after.files) !== observedState(listing.files)) throw new SessionChangedError('files were added, removed or changed during the upload');
+  const uploadedState = observedState(listing.files);
+  if (observedState(after.files) !== uploadedState) throw new SessionChangedError('files were added, removed or changed during the upload');
 
   const manifest = buildManifest({
     sessionId,
@@ -132,6 +133,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
     manifestHash: hash,
     fileCount: manifest.file_count,
     totalBytes: manifest.total_bytes,
+    observedState: uploadedState,
     error: null,
     nextAttemptAt: null,
   });
@@ -147,7 +149,7 @@ async function markDuplicate(
   deps: Deps,
   row: SessionRow,
   leaseToken: string,
-  d: { sessionId: string; hash: string; fileCount: number; totalBytes: number; of: string },
+  d: { sessionId: string; hash: string; fileCount: number; totalBytes: number; state: string; of: string },
 ): Promise<SessionRow> {
   const { row: done, from } = await transitionSession(deps.db, {
     pk: row.pk,
@@ -161,6 +163,7 @@ async function markDuplicate(
     manifestHash: d.hash,
     fileCount: d.fileCount,
     totalBytes: d.totalBytes,
+    observedState: d.state,
     error: null,
   });
   deps.logger.info(

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCycle } from '../../app/scheduler.js';
-import { listSessions } from '../../app/state/queries/operator.js';
+import { listSessions, requeueSession } from '../../app/state/queries/operator.js';
 import { listFileRecords } from '../../app/state/queries/file-records.js';
 import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { emptyBucket, getMetadata, getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
@@ -253,6 +253,38 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     await runCycle(deps, signal);
     expect((await listSessions(database.db))[0]).toMatchObject({ status: 'processed' });
     expect(await readdir(join(root, 'processed'))).toEqual(['run-1']);
+    await emptyBucket(s3);
+  });
+
+  it('a folder that changes between its upload and a later move is held in needs_attention, not moved; restored, it is moved on retry', async () => {
+    const { deps, logs } = setup();
+    await writeSession(join(root, 'run-1'), SESSION_FILES);
+    await writeFile(join(root, 'processed'), 'not a directory');
+    await runCycle(deps, signal);
+    await runCycle(deps, signal);
+    expect((await listSessions(database.db))[0]).toMatchObject({ status: 'uploaded' });
+    const landed = (await listKeys(s3, 'S-001/')).sort();
+    // The instrument writes a late file before the move can happen.
+    await writeFile(join(root, 'run-1', 'late.log'), 'written after the upload');
+    await rm(join(root, 'processed'));
+    const report = await runCycle(deps, signal);
+    expect(report.failed).toBe(1);
+    const held = (await listSessions(database.db))[0];
+    expect(held).toMatchObject({ status: 'needs_attention', lastErrorCode: 'CHANGED_AFTER_UPLOAD' });
+    expect(held?.lastError).toContain('(added late.log)');
+    expect(logs.events('session_changed_after_upload')).toEqual([expect.objectContaining({ from: 'uploaded', to: 'needs_attention', changes: 'added late.log' })]);
+    expect((await readdir(join(root, 'run-1'))).sort()).toEqual(['data.csv', 'late.log', 'metadata.json', 'raw', 'session_summary.json']);
+    expect(await readdir(root)).not.toContain('processed');
+    expect((await listKeys(s3, 'S-001/')).sort()).toEqual(landed);
+
+    // Restored as uploaded (the late file taken out): the same manifest, moved without uploading again.
+    await rm(join(root, 'run-1', 'late.log'));
+    await requeueSession(database.db, held!.pk, 'tester@test', new Date());
+    await runCycle(deps, signal);
+    await runCycle(deps, signal);
+    expect((await listSessions(database.db))[0]).toMatchObject({ status: 'processed' });
+    expect(await readdir(join(root, 'processed'))).toEqual(['run-1']);
+    expect((await listKeys(s3, 'S-001/')).sort()).toEqual(landed);
     await emptyBucket(s3);
   });
 

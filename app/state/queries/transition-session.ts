@@ -16,6 +16,8 @@ export interface Transition {
   fileCount?: number;
   totalBytes?: number;
   processedPath?: string;
+  /** The folder's state as uploaded (observedState of the listing), kept to notice later changes. */
+  observedState?: string;
   countAttempt?: boolean;
   resetAttempts?: boolean;
   nextAttemptAt?: Date | null;
@@ -55,7 +57,7 @@ export async function transitionSession(db: Pick<Db, 'query'>, t: Transition): P
          stable_at = CASE WHEN $4::text = 'ready_to_upload' THEN $5 ELSE s.stable_at END,
          uploaded_at = CASE WHEN $4::text = 'uploaded' THEN $5 ELSE s.uploaded_at END,
          processed_at = CASE WHEN $4::text = 'processed' THEN $5 ELSE s.processed_at END,
-         observed_state = CASE WHEN $4::text = 'waiting_for_stable' THEN NULL ELSE s.observed_state END,
+         observed_state = CASE WHEN $4::text = 'waiting_for_stable' THEN NULL ELSE COALESCE($20, s.observed_state) END,
          observed_since = CASE WHEN $4::text = 'waiting_for_stable' THEN NULL ELSE s.observed_since END
        FROM prev WHERE s.id = prev.id
        RETURNING s.*, prev.status AS from_status),
@@ -83,6 +85,7 @@ export async function transitionSession(db: Pick<Db, 'query'>, t: Transition): P
       t.error?.code ?? null,
       t.reason,
       t.agentId,
+      t.observedState ?? null,
     ],
   );
   const raw = res.rows[0];
