@@ -239,14 +239,19 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     await emptyBucket(s3);
   });
 
-  it('a failed move leaves the session uploaded and is retried next cycle', async () => {
-    const { deps, logs } = setup();
+  /** Uploads run-1 with its move blocked (a file where processed/ should be); returns the keys that landed. */
+  async function uploadedNotMoved(deps: ReturnType<typeof setup>['deps']): Promise<string[]> {
     await writeSession(join(root, 'run-1'), SESSION_FILES);
-    // A file where processed/ should be: the move cannot happen.
     await writeFile(join(root, 'processed'), 'not a directory');
     await runCycle(deps, signal);
     await runCycle(deps, signal);
     expect((await listSessions(database.db))[0]).toMatchObject({ status: 'uploaded' });
+    return (await listKeys(s3, 'S-001/')).sort();
+  }
+
+  it('a failed move leaves the session uploaded and is retried next cycle', async () => {
+    const { deps, logs } = setup();
+    await uploadedNotMoved(deps);
     expect(logs.events('session_move_failed')).toHaveLength(1);
     expect(await listKeys(s3, 'S-001/')).toContain('S-001/_COMPLETE');
     await rm(join(root, 'processed'));
@@ -258,12 +263,7 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
 
   it('a folder that changes between its upload and a later move is held in needs_attention, not moved; restored, it is moved on retry', async () => {
     const { deps, logs } = setup();
-    await writeSession(join(root, 'run-1'), SESSION_FILES);
-    await writeFile(join(root, 'processed'), 'not a directory');
-    await runCycle(deps, signal);
-    await runCycle(deps, signal);
-    expect((await listSessions(database.db))[0]).toMatchObject({ status: 'uploaded' });
-    const landed = (await listKeys(s3, 'S-001/')).sort();
+    const landed = await uploadedNotMoved(deps);
     // The instrument writes a late file before the move can happen.
     await writeFile(join(root, 'run-1', 'late.log'), 'written after the upload');
     await rm(join(root, 'processed'));
