@@ -1,5 +1,7 @@
 export interface Clock {
   now(): Date;
+  /** A clock that follows a reference (the state database's) reads it again; before each cycle. */
+  realign?(): Promise<unknown>;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

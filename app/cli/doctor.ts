@@ -10,7 +10,8 @@ import { parseMounts } from '../pipeline/nfs-window.js';
 import { createS3Client } from '../s3/client.js';
 import type { Db } from '../state/db.js';
 import { loadMigrations } from '../state/migrate.js';
-import { describeSkew, measureClockSkew, skewThresholdSeconds } from '../state/clock-skew.js';
+import { SKEW_WARNING_SECONDS, describeSkew } from '../state/clock-skew.js';
+import { DatabaseTime } from '../state/database-time.js';
 import { openStateDb } from './runtime.js';
 
 export interface Check {
@@ -84,15 +85,14 @@ async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Prom
     const known = (await loadMigrations()).map((m) => m.id);
     const missing = known.filter((id) => !applied.rows.some((r) => Number(r.id) === id));
     if (missing.length > 0) return [{ name: 'state database', ok: false, detail: `migrations missing: ${missing.join(', ')}` }];
-    const skew = await measureClockSkew(db);
-    const limit = skewThresholdSeconds(config.agent.lease_seconds);
+    const skew = (await new DatabaseTime(db).realign(true)) ?? 0;
     return [
       { name: 'state database', ok: true, detail: `${db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'} answers; migrations ${known.join(', ')} applied` },
       {
         name: 'clock skew against the state database',
-        ok: Math.abs(skew) <= limit,
-        detail: `this host is ${describeSkew(skew, 1)} the database (at most ${limit} s with lease_seconds ${config.agent.lease_seconds})`,
-        hint: 'agents compare session leases on their own clocks; sync the clock (chrony/NTP)',
+        ok: Math.abs(skew) <= SKEW_WARNING_SECONDS,
+        detail: `this host is ${describeSkew(skew, 1)} the database (at most ${SKEW_WARNING_SECONDS} s)`,
+        hint: "the agent keeps leases and windows on the database's time, but its logs and S3 request signatures use this host's clock; sync it (chrony/NTP)",
       },
     ];
   } catch (err) {

@@ -1,7 +1,7 @@
 // The command line. `uploader-agent` (uploader-agent.cts) sizes libuv's thread pool, then runs
 // this module and everything it imports bundled into one file (agent.bundle.js).
 import { Command, CommanderError, Option } from 'commander';
-import { systemClock } from '../clock.js';
+import { readDatabaseClock } from '../state/queries/database-clock.js';
 import type { AgentConfig } from '../config/schema.js';
 import { uncountedMetrics } from '../health/metrics-api.js';
 import { createLogger } from '../logging/logger.js';
@@ -126,7 +126,7 @@ async function dryRun(configFile: string, json: boolean): Promise<number> {
   const db = await openStateDb(config, process.env, logger, { migrate: false });
   try {
     const { formatPlan, planCycle } = await import('./dry-run.js');
-    const result = await planCycle(config, db, systemClock.now());
+    const result = await planCycle(config, db, await readDatabaseClock(db));
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPlan(result));
     return EXIT.ok;
   } finally {

@@ -1,7 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { dirname, resolve, sep } from 'node:path';
-import { systemClock } from '../clock.js';
+import { readDatabaseClock } from '../state/queries/database-clock.js';
 import type { AgentConfig } from '../config/schema.js';
 import { createLogger } from '../logging/logger.js';
 import { ignoreMatcher } from '../pipeline/ignore.js';
@@ -67,7 +67,7 @@ export async function status(configFile: string, ref: string | undefined, o: { j
       return EXIT.ok;
     }
     const sessions = await listSessions(db, o.state);
-    process.stdout.write(o.json ? `${JSON.stringify(sessions.map(sessionJson), null, 2)}\n` : formatTable(sessions, systemClock.now()));
+    process.stdout.write(o.json ? `${JSON.stringify(sessions.map(sessionJson), null, 2)}\n` : formatTable(sessions, await readDatabaseClock(db)));
     return EXIT.ok;
   } finally {
     await db.close();
@@ -97,7 +97,7 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
     }
     let busy = 0;
     for (const target of targets) {
-      const from = await requeueSession(db, target.pk, who, systemClock.now());
+      const from = await requeueSession(db, target.pk, who, await readDatabaseClock(db));
       if (!from) {
         busy++;
         process.stderr.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}) is being worked on by an agent right now; try again shortly\n`);

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { systemClock } from '../clock.js';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Deps } from '../deps.js';
@@ -15,7 +14,8 @@ import { createS3Client } from '../s3/client.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';
 import { migrate } from '../state/migrate.js';
-import { describeSkew, measureClockSkew, skewThresholdSeconds } from '../state/clock-skew.js';
+import { SKEW_WARNING_SECONDS, describeSkew } from '../state/clock-skew.js';
+import { DatabaseTime } from '../state/database-time.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 export async function readConfig(file: string): Promise<AgentConfig> {
@@ -106,8 +106,9 @@ export async function openRuntime(
   const db = opened.value;
   const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
   warnAboutNfsWindow(config, mounts, logger);
-  await warnAboutClockSkew(db, config, logger);
-  const deps: Deps = { db, s3, clock: systemClock, logger, config, metrics: options.metrics, agentId: newAgentId() };
+  const clock = new DatabaseTime(db);
+  await warnAboutClockSkew(clock, logger);
+  const deps: Deps = { db, s3, clock, logger, config, metrics: options.metrics, agentId: newAgentId() };
   return {
     deps,
     logs,
@@ -120,14 +121,17 @@ export async function openRuntime(
   };
 }
 
-/** Only a warning: the agent works with a skewed clock, but several agents may step on each other. */
-async function warnAboutClockSkew(db: Db, config: AgentConfig, log: LoggerHandle['logger']): Promise<void> {
-  const skew = await measureClockSkew(db).catch(() => null);
-  const lease = config.agent.lease_seconds;
-  if (skew === null || Math.abs(skew) <= skewThresholdSeconds(lease)) return;
+/**
+ * Aligns the agent's clock with the state database's. A skewed host only gets a warning: its
+ * decisions now run on the database's time, but its log lines and the files' mtimes are read
+ * on its own.
+ */
+async function warnAboutClockSkew(clock: DatabaseTime, log: LoggerHandle['logger']): Promise<void> {
+  const skew = await clock.realign(true).catch(() => null);
+  if (skew === null || Math.abs(skew) <= SKEW_WARNING_SECONDS) return;
   log.warn(
-    { event: 'clock_skew', skew_seconds: Math.round(skew * 10) / 10, lease_seconds: lease },
-    `this host's clock is ${describeSkew(skew, 0)} the state database's: agents compare session leases on their own clocks, so another agent may take a session over early (wasted work, nothing lost); sync the clock (chrony/NTP)`,
+    { event: 'clock_skew', skew_seconds: Math.round(skew * 10) / 10 },
+    `this host's clock is ${describeSkew(skew, 0)} the state database's: leases, stability windows and retry times follow the database's clock, but log timestamps are this host's; sync the clock (chrony/NTP)`,
   );
 }
 

@@ -1,6 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, runCli } from './harness.js';
+import { listSessions } from '../../app/state/queries/operator.js';
+import { writeSession } from '../helpers/fixtures.js';
+import { getObject, listKeys, sha256 } from '../helpers/s3.js';
+import { CliProcess, logLines, runCli, waitFor, writeAgentConfig } from './harness.js';
 import { cliSuite } from './world.js';
 
 const t = cliSuite('skew');
@@ -25,5 +30,39 @@ describe.skipIf(!faketime)('a host clock off from the state database', { timeout
     const normal = await runCli(['scan-once', '--config', t.cfg.path], t.world.env());
     expect(normal.code, normal.err + normal.out).toBe(0);
     expect(logLines(normal.out).some((l) => l.event === 'clock_skew')).toBe(false);
+  });
+
+  it('an agent 5 minutes ahead does not take over a session another agent is uploading: both keep the database\'s time', async (ctx) => {
+    if (!t.world.dbUrl) ctx.skip();
+    // A short lease and an upload held to a few seconds by the bandwidth cap.
+    const cfg = await writeAgentConfig(t.work.path, {
+      endpoint: t.world.s3.endpoint,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+      agent: { lease_seconds: 6 },
+      upload: { max_bytes_per_second: 256 * 1024 },
+    });
+    const data = randomBytes(1024 * 1024);
+    await writeSession(join(cfg.root, 'slow-run'), { 'frames.bin': data, 'metadata.json': '{"session_id":"SKEW-1"}', 'session_summary.json': '{}' });
+    const onTime = new CliProcess(['run', '--config', cfg.path], t.world.env());
+    await onTime.waitForEvent('upload_started');
+    const ahead = t.world.env({ LD_PRELOAD: faketime, FAKETIME: '+300', DONT_FAKE_MONOTONIC: '1' });
+    const aheadRuns = [];
+    for (let i = 0; i < 2; i++) aheadRuns.push(await runCli(['scan-once', '--config', cfg.path], ahead));
+    await waitFor(async () => (await listSessions(t.world.database.db)).find((r) => r.status === 'processed'), 30_000, 'the session to be processed');
+    onTime.kill();
+    await onTime.exited;
+
+    for (const r of aheadRuns) {
+      expect(r.code, r.err + r.out).toBe(0);
+      const lines = logLines(r.out);
+      expect(lines.some((l) => l.event === 'clock_skew')).toBe(true);
+      expect(lines.filter((l) => l.event === 'upload_started')).toEqual([]);
+    }
+    const onTimeLines = logLines(onTime.out);
+    expect(onTimeLines.filter((l) => l.event === 'lease_lost')).toEqual([]);
+    expect(onTimeLines.filter((l) => l.event === 'upload_started')).toHaveLength(1);
+    expect(sha256(await getObject(t.world.s3, `${cfg.prefix}/SKEW-1/frames.bin`))).toBe(sha256(data));
+    expect(await listKeys(t.world.s3, `${cfg.prefix}/SKEW-1/`)).toContain(`${cfg.prefix}/SKEW-1/_COMPLETE`);
   });
 });
