@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { listSessions } from '../../app/state/queries/operator.js';
 import { writeSession } from '../helpers/fixtures.js';
 import { getObject, listKeys, sha256 } from '../helpers/s3.js';
-import { CliProcess, logLines, runCli, waitFor, writeAgentConfig } from './harness.js';
+import { CliProcess, freePort, logLines, runCli, waitFor, writeAgentConfig } from './harness.js';
 import { cliSuite } from './world.js';
 
 const t = cliSuite('skew');
@@ -44,7 +44,7 @@ describe.skipIf(!faketime)('a host clock off from the state database', { timeout
     });
     const data = randomBytes(1024 * 1024);
     await writeSession(join(cfg.root, 'slow-run'), { 'frames.bin': data, 'metadata.json': '{"session_id":"SKEW-1"}', 'session_summary.json': '{}' });
-    const onTime = new CliProcess(['run', '--config', cfg.path], t.world.env());
+    const onTime = new CliProcess(['run', '--config', cfg.path], t.world.env({ PORT: String(await freePort()) }));
     await onTime.waitForEvent('upload_started');
     const ahead = t.world.env({ LD_PRELOAD: faketime, FAKETIME: '+300', DONT_FAKE_MONOTONIC: '1' });
     const aheadRuns = [];
