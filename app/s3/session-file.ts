@@ -1,5 +1,5 @@
 import { close, constants, fstat, open, read, type BigIntStats } from 'node:fs';
-import { sessionProblem } from '../errors.js';
+import { SessionChangedError } from '../errors.js';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -15,8 +15,20 @@ export class SessionFile {
     readonly stat: BigIntStats,
   ) {}
 
+  /**
+   * The listing saw a regular file at `absolutePath`: one that is gone, or is a link or a
+   * special file now, means the folder is still changing (SessionChangedError: the session
+   * waits for a stable folder again, no attempt counted).
+   */
   static async open(absolutePath: string, relativePath: string): Promise<SessionFile> {
-    const fd = await new Promise<number>((resolve, reject) => open(absolutePath, OPEN_FLAGS, (err, fd) => (err ? reject(err) : resolve(fd))));
+    const fd = await new Promise<number>((resolve, reject) =>
+      open(absolutePath, OPEN_FLAGS, (err, fd) => {
+        if (err?.code === 'ENOENT') reject(new SessionChangedError(`${relativePath} disappeared after the folder was listed`));
+        else if (err?.code === 'ELOOP') reject(new SessionChangedError(`${relativePath} became a link after the folder was listed`));
+        else if (err) reject(err);
+        else resolve(fd);
+      }),
+    );
     let stat: BigIntStats;
     try {
       stat = await statFd(fd);
@@ -26,7 +38,7 @@ export class SessionFile {
     }
     if (!stat.isFile()) {
       await closeFd(fd);
-      throw sessionProblem('NOT_A_FILE', `${relativePath} is no longer a regular file`);
+      throw new SessionChangedError(`${relativePath} is no longer a regular file`);
     }
     return new SessionFile(fd, stat);
   }

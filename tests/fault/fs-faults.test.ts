@@ -95,6 +95,27 @@ describe('filesystem faults injected under the real agent', () => {
     expect((await readdir(join(root, 'locked'))).sort()).toEqual(['secret-LOCKED.csv', 'session_summary.json']);
   });
 
+  it('a file gone between the listing and its upload: the session waits for a stable folder again (no attempt counted); the others land', async (ctx) => {
+    if (!shim || !database.url) ctx.skip();
+    const { root, configFile } = await setup('ENOENT');
+    await writeSession(join(root, 'churning'), { 'scratch-GONE.tmpx': 'x', 'data.csv': 'y', 'session_summary.json': '{}' });
+    await writeSession(join(root, 'settled'), { 'data.csv': 'x', 'session_summary.json': '{}' });
+    const faults = { FSFAULT_OPEN_ENOENT: 'scratch-GONE' };
+    await runAgent(['scan-once', '--config', configFile], env(faults));
+    const second = await runAgent(['scan-once', '--config', configFile], env(faults));
+    expect(second.code).toBe(0);
+    expect(second.logs.find((l) => l.event === 'session_changed')).toMatchObject({ from: 'uploading', to: 'waiting_for_stable', err: { code: 'SESSION_CHANGED' } });
+    const byName = Object.fromEntries((await listSessions(database.db)).map((s) => [s.folderName, s]));
+    expect(byName.churning).toMatchObject({ status: 'waiting_for_stable', attempts: 0, lastErrorCode: 'SESSION_CHANGED' });
+    expect(byName.churning?.lastError).toContain('scratch-GONE.tmpx disappeared after the folder was listed');
+    expect(byName.settled?.status).toBe('processed');
+    expect(await listKeys(s3, 'churning/')).not.toContain('churning/_COMPLETE');
+    // Once the folder holds still, it lands.
+    await runAgent(['scan-once', '--config', configFile], env({}));
+    await runAgent(['scan-once', '--config', configFile], env({}));
+    expect(await listKeys(s3, 'churning/')).toContain('churning/_COMPLETE');
+  });
+
   it('a slow share is read upload.concurrency calls at a time, not libuv\'s 4; UV_THREADPOOL_SIZE still wins', async (ctx) => {
     if (!shim || !database.url) ctx.skip();
     const mostInFlight = async (name: string, extraEnv: Record<string, string>) => {

@@ -1,7 +1,7 @@
 // LD_PRELOAD shim for fault tests: file system calls on paths containing a trigger fail the
 // way a sick NFS mount fails. FSFAULT_READ_EIO=substr makes reads of matching files fail with
 // EIO, FSFAULT_READ_ESTALE=substr with ESTALE, FSFAULT_OPEN_EACCES=substr makes opening them
-// fail with EACCES. FSFAULT_LATENCY_US=n with FSFAULT_LATENCY_PATH=substr makes every open,
+// fail with EACCES, FSFAULT_OPEN_ENOENT=substr with ENOENT (deleted after it was listed). FSFAULT_LATENCY_US=n with FSFAULT_LATENCY_PATH=substr makes every open,
 // read and close of matching files take n µs longer, in the calling thread, as a distant NFS
 // server's round trip does; FSFAULT_STATS=file receives, at exit, the most of those round
 // trips that were in flight at once. Nothing else is touched.
@@ -64,6 +64,7 @@ static int matches(const char *path, const char *var) {
 static int open_fault(const char *path) {
   if (matches(path, "FSFAULT_LATENCY_PATH")) round_trip();
   if (matches(path, "FSFAULT_OPEN_EACCES")) return EACCES;
+  if (matches(path, "FSFAULT_OPEN_ENOENT")) return ENOENT;
   return 0;
 }
 
