@@ -22,7 +22,20 @@ export function contentProblem(listing: SessionListing): string | null {
   }
   const reserved = listing.files.filter((f) => RESERVED_TOP_LEVEL.includes(f.relativePath)).map((f) => f.relativePath);
   if (reserved.length > 0) return `the session contains ${reserved.join(' and ')} at its top level, which the upload itself writes`;
+  const control = listing.files.filter((f) => CONTROL_CHARACTER.test(f.relativePath)).map((f) => escapeControl(f.relativePath));
+  if (control.length > 0) {
+    return `file names with control characters make S3 keys that S3's XML listings cannot carry (ListObjects fails or alters them for whoever reads the prefix): ${control.slice(0, 5).join(', ')}${control.length > 5 ? ` (+${control.length - 5} more)` : ''}; rename them, then run retry`;
+  }
   return null;
+}
+
+// C0 controls and DEL: S3 accepts them in keys, but XML 1.0 cannot carry most of them, and
+// parsers turn a carriage return into a line feed, so a listing breaks or names another key.
+// eslint-disable-next-line no-control-regex -- these characters are what it looks for
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+function escapeControl(path: string): string {
+  return [...path].map((c) => (CONTROL_CHARACTER.test(c) ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c)).join('');
 }
 
 /** Files whose S3 key would be too long; found before anything is uploaded. */

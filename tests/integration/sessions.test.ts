@@ -157,6 +157,19 @@ describe('session identity, collisions and odd contents', () => {
     expect(await listKeys(s3)).toEqual([]);
   });
 
+  it('file names with control characters → needs_attention naming them escaped, nothing uploaded; the next session lands', async () => {
+    const { deps } = setup();
+    await writeSession(join(root, 'ctrl'), { 'line\nbreak.csv': 'a', 'sub/bell\u0007.csv': 'b', 'ok.csv': 'c', 'session_summary.json': '{}' });
+    await writeSession(join(root, 'plain'), { 'data.csv': 'y', 'session_summary.json': '{}' });
+    await twoCycles(deps);
+    const row = await statusOf('ctrl');
+    expect(row).toMatchObject({ status: 'needs_attention', lastErrorCode: 'RESERVED_OR_INVALID_NAME' });
+    expect(row?.lastError).toContain('line\\x0abreak.csv, sub/bell\\x07.csv');
+    expect((await listKeys(s3)).filter((k) => k.startsWith('ctrl/'))).toEqual([]);
+    expect((await statusOf('plain'))?.status).toBe('processed');
+    expect((await readdir(join(root, 'ctrl'))).sort()).toEqual(['line\nbreak.csv', 'ok.csv', 'session_summary.json', 'sub']);
+  });
+
   it('a file whose S3 key would pass 1,024 bytes → needs_attention naming it before anything is uploaded; the folder is untouched and others land', async () => {
     const { deps } = setup();
     // Each folder name within the filesystem's 255 bytes; together past S3's key limit.
