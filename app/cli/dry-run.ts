@@ -5,7 +5,7 @@ import { objectKey, completeKey, manifestKey } from '../pipeline/s3-keys.js';
 import { scanRoots } from '../pipeline/scanner.js';
 import { resolveSessionId } from '../pipeline/session-id.js';
 import { listSessionFiles } from '../pipeline/session-files.js';
-import { contentProblem, keyProblem } from '../pipeline/upload-session.js';
+import { contentProblem, keyProblem } from '../pipeline/content-checks.js';
 import type { Db } from '../state/db.js';
 import { findActiveByFolders } from '../state/queries/operator.js';
 import { processedCandidate } from '../pipeline/mover.js';

@@ -9,7 +9,7 @@ import { manifestHash, prettyManifest } from '../pipeline/manifest.js';
 import { manifestForFolder } from '../pipeline/manifest-for-folder.js';
 import { resolveSessionId } from '../pipeline/session-id.js';
 import { listSessionFiles } from '../pipeline/session-files.js';
-import { contentProblem } from '../pipeline/upload-session.js';
+import { contentProblem } from '../pipeline/content-checks.js';
 import { listFileRecords } from '../state/queries/file-records.js';
 import { findSessions, listEvents, listSessions, listSessionsInState, requeueSession } from '../state/queries/operator.js';
 import type { SessionRow } from '../state/session-row.js';

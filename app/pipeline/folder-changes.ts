@@ -1,3 +1,4 @@
+import { someOf } from './content-checks.js';
 import type { SessionFile } from './session-files.js';
 
 export interface FolderChanges {
@@ -23,6 +24,6 @@ export function folderChanges(uploaded: readonly { relativePath: string; size: n
 
 /** "added late.csv; changed data.csv, raw/a.bin (+3 more)", for an operator. */
 export function describeChanges(c: FolderChanges): string {
-  const part = (verb: string, paths: string[]) => (paths.length === 0 ? [] : [`${verb} ${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ` (+${paths.length - 5} more)` : ''}`]);
+  const part = (verb: string, paths: string[]) => (paths.length === 0 ? [] : [`${verb} ${someOf(paths, 5)}`]);
   return [...part('added', c.added), ...part('changed', c.changed), ...part('removed', c.removed)].join('; ');
 }

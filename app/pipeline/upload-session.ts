@@ -7,44 +7,12 @@ import type { SessionRow } from '../state/session-row.js';
 import { observedState } from './completion-detector.js';
 import { buildManifest, manifestHash, prettyManifest, writeManifestCopy } from './manifest.js';
 import { manifestForFolder } from './manifest-for-folder.js';
-import { MAX_KEY_BYTES, completeKey, manifestKey, overlongKeys } from './s3-keys.js';
+import { completeKey, manifestKey } from './s3-keys.js';
+import { contentProblem, keyProblem } from './content-checks.js';
 import { resolveSessionId } from './session-id.js';
 import { listSessionFiles, type SessionListing } from './session-files.js';
 import { ignoreMatcher } from './ignore.js';
 import { uploadSessionFiles } from './uploader.js';
-
-const RESERVED_TOP_LEVEL = ['manifest.json', '_COMPLETE'];
-
-/** Problems with a folder's contents that no retry can fix. */
-export function contentProblem(listing: SessionListing): string | null {
-  if (listing.invalidNames.length > 0) {
-    return `file names that are not valid UTF-8 cannot become S3 keys: ${listing.invalidNames.slice(0, 5).join(', ')}${listing.invalidNames.length > 5 ? ` (+${listing.invalidNames.length - 5} more)` : ''}`;
-  }
-  const reserved = listing.files.filter((f) => RESERVED_TOP_LEVEL.includes(f.relativePath)).map((f) => f.relativePath);
-  if (reserved.length > 0) return `the session contains ${reserved.join(' and ')} at its top level, which the upload itself writes`;
-  const control = listing.files.filter((f) => CONTROL_CHARACTER.test(f.relativePath)).map((f) => escapeControl(f.relativePath));
-  if (control.length > 0) {
-    return `file names with control characters make S3 keys that S3's XML listings cannot carry (ListObjects fails or alters them for whoever reads the prefix): ${control.slice(0, 5).join(', ')}${control.length > 5 ? ` (+${control.length - 5} more)` : ''}; rename them, then run retry`;
-  }
-  return null;
-}
-
-// C0 controls and DEL: S3 accepts them in keys, but XML 1.0 cannot carry most of them, and
-// parsers turn a carriage return into a line feed, so a listing breaks or names another key.
-// eslint-disable-next-line no-control-regex -- these characters are what it looks for
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
-
-function escapeControl(path: string): string {
-  return [...path].map((c) => (CONTROL_CHARACTER.test(c) ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c)).join('');
-}
-
-/** Files whose S3 key would be too long; found before anything is uploaded. */
-export function keyProblem(prefix: string, sessionId: string, listing: SessionListing): string | null {
-  const overlong = overlongKeys(prefix, sessionId, listing.files.map((f) => f.relativePath));
-  if (overlong.length === 0) return null;
-  const named = overlong.slice(0, 3).map((k) => `${k.relativePath} (${k.bytes} bytes)`).join(', ');
-  return `${overlong.length} file(s) would get an S3 key longer than S3's limit of ${MAX_KEY_BYTES} bytes: ${named}${overlong.length > 3 ? ` (+${overlong.length - 3} more)` : ''}; shorten their paths (or s3_prefix), then run retry`;
-}
 
 /**
  * ready_to_upload (or failed, or an interrupted uploading) → uploaded: files, then
