@@ -21,7 +21,8 @@ export interface CycleReport {
 
 /**
  * One full cycle: scan every root, record new folders, then take each session with work due
- * (one claim at a time, so other agents can take the rest) and move it as far as it goes.
+ * (one claim at a time per worker, so other agents can take the rest) and move it as far as
+ * it goes.
  */
 export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleReport> {
   const { db, config, clock, logger, agentId, metrics } = deps;
@@ -39,31 +40,36 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
     logger.info({ event: 'session_discovered', session_pk: s.pk, folder: s.folderPath, from: null, to: 'waiting_for_stable' }, 'new session folder');
   }
 
-  // Idle waiting sessions are observed in batches; the rest are claimed one at a time.
+  // Idle waiting sessions are observed in batches; the rest are claimed one at a time by each
+  // of `parallel_sessions` workers, so a small session need not wait out a large upload.
   const outcomes: SessionOutcome[] = await observeWaitingSessions(deps, scan.readableRoots, signal);
   const handled: number[] = outcomes.map((o) => o.pk);
-  while (!signal.aborted && scan.readableRoots.length > 0) {
-    const claimed = await claimNextSession(db, {
-      roots: scan.readableRoots,
-      agentId,
-      leaseToken: randomUUID(),
-      leaseSeconds: config.agent.lease_seconds,
-      now: clock.now(),
-      includeUploaded: config.agent.move_after_upload,
-      skip: handled,
-    });
-    if (!claimed) break;
-    handled.push(claimed.pk);
-    try {
-      outcomes.push(await processSession(deps, claimed, signal));
-    } catch (err) {
-      // Recording the outcome failed (the DB went away): this session's claim expires and it
-      // is picked up again; the others still get their turn.
-      logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, err }, 'could not record the session outcome');
-      outcomes.push({ pk: claimed.pk, status: claimed.status, failed: true });
-      if (classifyError(err).kind === 'db') break;
+  let databaseDown = false;
+  const worker = async () => {
+    while (!signal.aborted && !databaseDown && scan.readableRoots.length > 0) {
+      const claimed = await claimNextSession(db, {
+        roots: scan.readableRoots,
+        agentId,
+        leaseToken: randomUUID(),
+        leaseSeconds: config.agent.lease_seconds,
+        now: clock.now(),
+        includeUploaded: config.agent.move_after_upload,
+        skip: handled,
+      });
+      if (!claimed) break;
+      handled.push(claimed.pk);
+      try {
+        outcomes.push(await processSession(deps, claimed, signal));
+      } catch (err) {
+        // Recording the outcome failed (the DB went away): this session's claim expires and it
+        // is picked up again; the others still get their turn.
+        logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, err }, 'could not record the session outcome');
+        outcomes.push({ pk: claimed.pk, status: claimed.status, failed: true });
+        if (classifyError(err).kind === 'db') databaseDown = true;
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: config.upload.parallel_sessions }, worker));
   stopTimer();
   metrics.lastCycleEnd.setToCurrentTime();
   return {

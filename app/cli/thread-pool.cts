@@ -1,20 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from '../config/limits.cjs';
+import { DEFAULT_CONCURRENCY, DEFAULT_PARALLEL_SESSIONS, MAX_CONCURRENCY, MAX_PARALLEL_SESSIONS } from '../config/limits.cjs';
 
 const LIBUV_DEFAULT = 4;
 
 /**
- * How many threads libuv's pool should have for this command line: `upload.concurrency` of the
- * `--config` file (at least libuv's 4), or null to leave it alone (UV_THREADPOOL_SIZE already
- * set). Every file-system call runs in that pool, and on an NFS share each one holds its thread
- * for a round trip to the server: with libuv's 4 threads, 4 calls are in flight whatever
- * `upload.concurrency` says. A file that cannot be read or parsed gives the default; the
- * command reports its problems later.
+ * How many threads libuv's pool should have for this command line: `upload.concurrency` ×
+ * `upload.parallel_sessions` of the `--config` file (at least libuv's 4), or null to leave it
+ * alone (UV_THREADPOOL_SIZE already set). Every file-system call runs in that pool, and on an
+ * NFS share each one holds its thread for a round trip to the server: with libuv's 4 threads,
+ * 4 calls are in flight whatever the configuration says. A file that cannot be read or parsed
+ * gives the defaults; the command reports its problems later.
  */
 export function threadPoolSize(argv: readonly string[], env: NodeJS.ProcessEnv, readText: (path: string) => string): number | null {
   if (env.UV_THREADPOOL_SIZE) return null;
-  return Math.max(LIBUV_DEFAULT, configuredConcurrency(configPath(argv), readText));
+  const upload = configuredUpload(configPath(argv), readText);
+  const concurrency = setting(upload.concurrency, MAX_CONCURRENCY, DEFAULT_CONCURRENCY);
+  const sessions = setting(upload.parallel_sessions, MAX_PARALLEL_SESSIONS, DEFAULT_PARALLEL_SESSIONS);
+  return Math.max(LIBUV_DEFAULT, concurrency * sessions);
 }
 
 function configPath(argv: readonly string[]): string | null {
@@ -26,15 +29,19 @@ function configPath(argv: readonly string[]): string | null {
   return null;
 }
 
-function configuredConcurrency(path: string | null, readText: (path: string) => string): number {
-  if (!path) return DEFAULT_CONCURRENCY;
+function configuredUpload(path: string | null, readText: (path: string) => string): Record<string, unknown> {
+  if (!path) return {};
   try {
-    const doc = parse(readText(path)) as { upload?: { concurrency?: unknown } } | null;
-    const n = doc?.upload?.concurrency;
-    return Number.isInteger(n) && (n as number) >= 1 && (n as number) <= MAX_CONCURRENCY ? (n as number) : DEFAULT_CONCURRENCY;
+    const doc = parse(readText(path)) as { upload?: unknown } | null;
+    return doc?.upload !== null && typeof doc?.upload === 'object' ? (doc.upload as Record<string, unknown>) : {};
   } catch {
-    return DEFAULT_CONCURRENCY;
+    return {};
   }
+}
+
+/** The configured value when it is one the configuration accepts, else the default. */
+function setting(value: unknown, max: number, fallback: number): number {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= max ? (value as number) : fallback;
 }
 
 /** Sets UV_THREADPOOL_SIZE for this process; it must run before the pool's first use (see uploader-agent.cts). */

@@ -2,7 +2,7 @@
 // the code a start-up compiles (≈50 ms less for every scan-once).
 import * as z from 'zod/mini';
 import { en } from 'zod/locales';
-import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from './limits.cjs';
+import { DEFAULT_CONCURRENCY, DEFAULT_PARALLEL_SESSIONS, MAX_CONCURRENCY, MAX_PARALLEL_SESSIONS } from './limits.cjs';
 
 z.config(en());
 
@@ -64,6 +64,9 @@ const uploadSchema = z.strictObject({
   part_size_mb: z._default(int(5, 5120), 8),
   // Requests to S3 in flight at once across all files of a session; also bounds buffered memory.
   concurrency: z._default(int(1, MAX_CONCURRENCY), DEFAULT_CONCURRENCY),
+  // Sessions uploaded at once by this agent, each with its own `concurrency` requests: a small
+  // session does not wait behind a large one. Memory for file data multiplies with it.
+  parallel_sessions: z._default(int(1, MAX_PARALLEL_SESSIONS), DEFAULT_PARALLEL_SESSIONS),
   // Bytes per second across all uploads of this agent (labs share a VPN with instruments).
   // Unset: no limit.
   max_bytes_per_second: z.optional(int(1024)),

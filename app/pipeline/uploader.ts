@@ -1,8 +1,7 @@
 import type { Deps } from '../deps.js';
 import { headObject } from '../s3/objects.js';
 import { uploadFile } from '../s3/file-upload.js';
-import { Limiter } from '../s3/limiter.js';
-import { BufferPool } from '../s3/payload.js';
+import { uploadSlotsFor } from '../s3/limiter.js';
 import { HashWorker } from '../s3/hash-worker.js';
 import { partSizeFor } from '../s3/part-size.js';
 import { directPutFor } from '../s3/direct-put.js';
@@ -52,10 +51,10 @@ export async function uploadSessionFiles(
   };
 
   const progress = uploadProgress(logger, session.sessionId, files.reduce((n, f) => n + f.size, 0));
-  const limiter = new Limiter(config.upload.concurrency);
-  // Every body is a part-sized buffer held by one of `concurrency` requests: memory for file
-  // data is part_size_mb × concurrency, whatever the number or size of files.
-  const pool = new BufferPool(partSize, config.upload.concurrency);
+  // Every body is a part-sized buffer held by one of `concurrency` requests, shared with the
+  // sessions uploaded beside this one: memory for file data is part_size_mb × concurrency,
+  // whatever the number or size of files and sessions.
+  const { limiter, pool } = uploadSlotsFor(config.upload);
   const bandwidth = bandwidthLimiterFor(config.upload, config.agent.timezone);
   // Whole files and parts skip the SDK's per-request stack (the endpoint is still the SDK's, resolved once).
   const direct = files.length > 0 ? await directPutFor(s3, bucket, config.upload.concurrency * 2) : null;
