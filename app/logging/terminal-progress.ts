@@ -15,8 +15,9 @@ interface Line {
 }
 
 /**
- * A pino stream for a person at a terminal: one live line per uploading session (rewritten
- * in place), then a final line when it lands or fails. The JSON log lines are unchanged.
+ * A pino stream for a person at a terminal: one live line (rewritten in place) with the latest
+ * progress of an uploading session, named on it (two sessions uploaded at once take turns),
+ * then a final line when a session lands or fails. The JSON log lines are unchanged.
  */
 export function terminalProgress(out: NodeJS.WritableStream): { write(chunk: string): boolean } {
   let live = false;
