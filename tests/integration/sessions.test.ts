@@ -72,7 +72,8 @@ describe('session identity, collisions and odd contents', () => {
   });
 
   it('the same session_id in two folders: the second is not uploaded and names both folders', async () => {
-    const { deps } = setup();
+    // One session at a time, so "the second" is b (with two at once, whichever claims the id first wins).
+    const { deps } = setup({ upload: { parallel_sessions: 1 } });
     await writeSession(join(root, 'a'), { 'metadata.json': '{"session_id":"S-9"}', 'data.csv': 'one', 'session_summary.json': '{}' });
     await writeSession(join(root, 'b'), { 'metadata.json': '{"session_id":"S-9"}', 'data.csv': 'two', 'session_summary.json': '{}' });
     await twoCycles(deps);
