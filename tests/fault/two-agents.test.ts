@@ -49,10 +49,16 @@ storage: {manifest_cache_dir: ${join(work.path, 'm')}, log_dir: ${join(work.path
     const a = startAgent(['run', '--config', configFile], env(0));
     const b = startAgent(['run', '--config', configFile], env(0));
     const s3: Pick<TestS3, 'client' | 'bucket'> = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
+    // Whichever agent starts uploading first is killed then (each runs two sessions at once,
+    // so either may take every session before the other's second cycle).
+    const waits = [a, b].map((agent) => agent.waitForEvent('upload_started', 30_000).then(() => agent));
+    for (const w of waits) w.catch(() => undefined);
+    let survivor = b;
     try {
-      await a.waitForEvent('upload_started', 30_000);
-      a.child.kill('SIGKILL');
-      await a.exited;
+      const killed = await Promise.any(waits);
+      survivor = killed === a ? b : a;
+      killed.child.kill('SIGKILL');
+      await killed.exited;
       const deadline = Date.now() + 60_000;
       while ((await listSessions(database.db)).filter((s) => s.status === 'processed').length < 8) {
         if (Date.now() > deadline) throw new Error(`not all processed: ${JSON.stringify((await listSessions(database.db)).map((s) => [s.folderName, s.status, s.lastError]))}`);
@@ -64,10 +70,10 @@ storage: {manifest_cache_dir: ${join(work.path, 'm')}, log_dir: ${join(work.path
       }
       expect((await readdir(join(root, 'processed'))).sort()).toEqual(Object.keys(files).sort());
       const worked = (logs: Record<string, unknown>[]) => new Set(logs.filter((l) => l.event === 'upload_started').map((l) => l.session_id));
-      expect(worked(b.logs).size).toBeGreaterThan(0);
+      expect(worked(survivor.logs).size).toBeGreaterThan(0);
     } finally {
-      b.child.kill('SIGTERM');
-      await b.exited;
+      survivor.child.kill('SIGTERM');
+      await survivor.exited;
       s3.client.destroy();
       await proxy.close();
       await work.remove();
