@@ -44,9 +44,11 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
   // of `parallel_sessions` workers, so a small session need not wait out a large upload.
   const outcomes: SessionOutcome[] = await observeWaitingSessions(deps, scan.readableRoots, signal);
   const handled: number[] = outcomes.map((o) => o.pk);
-  let databaseDown = false;
+  // A worker that cannot reach the database stops the others from claiming more; the cycle
+  // ends only when every worker has finished the session it holds.
+  let stopClaiming = false;
   const worker = async () => {
-    while (!signal.aborted && !databaseDown && scan.readableRoots.length > 0) {
+    while (!signal.aborted && !stopClaiming && scan.readableRoots.length > 0) {
       const claimed = await claimNextSession(db, {
         roots: scan.readableRoots,
         agentId,
@@ -55,6 +57,9 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
         now: clock.now(),
         includeUploaded: config.agent.move_after_upload,
         skip: handled,
+      }).catch((err: unknown) => {
+        stopClaiming = true;
+        throw err;
       });
       if (!claimed) break;
       handled.push(claimed.pk);
@@ -65,11 +70,13 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
         // is picked up again; the others still get their turn.
         logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, err }, 'could not record the session outcome');
         outcomes.push({ pk: claimed.pk, status: claimed.status, failed: true });
-        if (classifyError(err).kind === 'db') databaseDown = true;
+        if (classifyError(err).kind === 'db') stopClaiming = true;
       }
     }
   };
-  await Promise.all(Array.from({ length: config.upload.parallel_sessions }, worker));
+  const finished = await Promise.allSettled(Array.from({ length: config.upload.parallel_sessions }, worker));
+  const failure = finished.find((r) => r.status === 'rejected');
+  if (failure) throw failure.reason;
   stopTimer();
   metrics.lastCycleEnd.setToCurrentTime();
   return {
