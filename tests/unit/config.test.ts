@@ -48,7 +48,7 @@ describe('parseConfig', () => {
   it('fills defaults for a minimal file', () => {
     const cfg = parseConfig(valid);
     expect(cfg.agent).toMatchObject({ scan_interval_seconds: 60, stable_window_seconds: 300, timezone: 'UTC', move_after_upload: true });
-    expect(cfg.upload).toMatchObject({ s3_region: 'ca-central-1', s3_prefix: '', max_retries: 10, initial_backoff_seconds: 30, part_size_mb: 8, concurrency: 8, s3_force_path_style: false });
+    expect(cfg.upload).toMatchObject({ s3_region: 'ca-central-1', s3_prefix: '', max_retries: 10, initial_backoff_seconds: 30, part_size_mb: 8, concurrency: 8, parallel_sessions: 2, s3_force_path_style: false });
     expect(cfg.profiles.p1).toEqual({ required_markers: ['done.json'], ignore_patterns: [], metadata_files: [] });
   });
 
@@ -78,6 +78,11 @@ describe('parseConfig', () => {
     const p = problems(edit('s3_bucket: my-bucket', 's3_bucket: My_Bucket'));
     expect(p).toEqual([expect.objectContaining({ path: 'upload.s3_bucket', line: 12 })]);
     expect(p[0]?.message).toMatch(/bucket/);
+  });
+
+  it.each([0, 17, 1.5])('rejects parallel_sessions %s, naming the field', (n) => {
+    const p = problems(edit('s3_bucket: my-bucket', `s3_bucket: my-bucket\n  parallel_sessions: ${n}`));
+    expect(p).toEqual([expect.objectContaining({ path: 'upload.parallel_sessions', line: 13 })]);
   });
 
   it('rejects a relative session root path', () => {
