@@ -85,7 +85,7 @@ async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Prom
     const known = (await loadMigrations()).map((m) => m.id);
     const missing = known.filter((id) => !applied.rows.some((r) => Number(r.id) === id));
     if (missing.length > 0) return [{ name: 'state database', ok: false, detail: `migrations missing: ${missing.join(', ')}` }];
-    const skew = (await new DatabaseTime(db).realign(true)) ?? 0;
+    const skew = await new DatabaseTime(db).align();
     return [
       { name: 'state database', ok: true, detail: `${db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'} answers; migrations ${known.join(', ')} applied` },
       {

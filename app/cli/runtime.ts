@@ -127,7 +127,7 @@ export async function openRuntime(
  * on its own.
  */
 async function warnAboutClockSkew(clock: DatabaseTime, log: LoggerHandle['logger']): Promise<void> {
-  const skew = await clock.realign(true).catch(() => null);
+  const skew = await clock.align().catch(() => null);
   if (skew === null || Math.abs(skew) <= SKEW_WARNING_SECONDS) return;
   log.warn(
     { event: 'clock_skew', skew_seconds: Math.round(skew * 10) / 10 },

@@ -64,8 +64,8 @@ const uploadSchema = z.strictObject({
   part_size_mb: z._default(int(5, 5120), 8),
   // Requests to S3 in flight at once across all files of a session; also bounds buffered memory.
   concurrency: z._default(int(1, MAX_CONCURRENCY), DEFAULT_CONCURRENCY),
-  // Sessions uploaded at once by this agent, each with its own `concurrency` requests: a small
-  // session does not wait behind a large one. Memory for file data multiplies with it.
+  // Sessions uploaded at once by this agent, so a small session does not wait behind a large
+  // one. They share the `concurrency` requests and their part buffers (uploadSlotsFor).
   parallel_sessions: z._default(int(1, MAX_PARALLEL_SESSIONS), DEFAULT_PARALLEL_SESSIONS),
   // Bytes per second across all uploads of this agent (labs share a VPN with instruments).
   // Unset: no limit.

@@ -28,12 +28,17 @@ export class DatabaseTime implements Clock {
   }
 
   /**
-   * Reads the database's clock when the last reading is five minutes old (the monotonic
-   * clock drifts a few seconds a day), or always with `force`; returns this host's skew
-   * against it in seconds, or null when it did not read.
+   * Reads the database's clock again when the last reading is five minutes old (the
+   * monotonic clock drifts a few seconds a day); this host's skew in seconds, or null when the
+   * reading was fresh enough.
    */
-  async realign(force = false): Promise<number | null> {
-    if (!force && this.anchor && this.monotonicMs() - this.anchor.monotonicMs < REALIGN_AFTER_MS) return null;
+  async realign(): Promise<number | null> {
+    if (this.anchor && this.monotonicMs() - this.anchor.monotonicMs < REALIGN_AFTER_MS) return null;
+    return this.align();
+  }
+
+  /** Reads the database's clock now; returns this host's skew against it in seconds. */
+  async align(): Promise<number> {
     const [sentHost, sentMono] = [this.hostMs(), this.monotonicMs()];
     const databaseMs = (await readDatabaseClock(this.db)).getTime();
     if (!Number.isFinite(databaseMs)) throw new Error('the database answered clock_timestamp() with no time');

@@ -42,21 +42,21 @@ describe('the database time the agent keeps', () => {
     const { t, clock } = setup(DB_EPOCH + 300_000, (mono) => DB_EPOCH + mono);
     expect(clock.now().getTime()).toBe(DB_EPOCH + 300_000);
     // This host read 300,000 and 300,010 around a database reading of 1,005 ms past DB_EPOCH.
-    expect(await clock.realign(true)).toBe(299);
+    expect(await clock.align()).toBe(299);
     expect(clock.now().getTime()).toBe(DB_EPOCH + t.mono);
     t.mono += 60_000;
     t.host -= 3_600_000; // NTP steps this host's clock back an hour: the agent's time goes on
     expect(clock.now().getTime()).toBe(DB_EPOCH + t.mono);
   });
 
-  it('reads the database again only when the last reading is five minutes old, unless forced', async () => {
+  it('reads the database again only when the last reading is five minutes old, or when asked to align', async () => {
     const { t, clock } = setup(DB_EPOCH, (mono) => DB_EPOCH + mono);
     await clock.realign();
     expect(t.queries).toBe(1);
     t.mono += 299_000;
     expect(await clock.realign()).toBeNull();
     expect(t.queries).toBe(1);
-    await clock.realign(true);
+    await clock.align();
     expect(t.queries).toBe(2);
     t.mono += 300_000;
     await clock.realign();
