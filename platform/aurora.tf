@@ -1,8 +1,3 @@
-resource "random_password" "db" {
-  length  = 40
-  special = false # the password is embedded in a URL
-}
-
 resource "aws_db_subnet_group" "state" {
   name       = "${local.name}-state"
   subnet_ids = var.private_subnet_ids
@@ -20,13 +15,20 @@ resource "aws_rds_cluster_parameter_group" "state" {
 }
 
 resource "aws_rds_cluster" "state" {
-  cluster_identifier              = "${local.name}-state"
-  engine                          = "aurora-postgresql"
-  engine_mode                     = "provisioned"
-  engine_version                  = "16.6"
-  database_name                   = "uploader"
-  master_username                 = "uploader"
-  master_password                 = random_password.db.result
+  cluster_identifier = "${local.name}-state"
+  engine             = "aurora-postgresql"
+  engine_mode        = "provisioned"
+  engine_version     = "16.6"
+  database_name      = "uploader"
+  # Renaming the master user would replace the cluster; the agent logs in as its own role
+  # (docs/deployment.md, "The agent's database role"), never as this one.
+  master_username = "uploader"
+  # RDS generates and rotates the password in a Secrets Manager secret of its own: it is
+  # never in the Terraform state, the task definition or the agent's environment.
+  manage_master_user_password = true
+  # The RDS Data API runs the one-time SQL that creates the agent's role without a network
+  # path into the VPC; callers need rds-data and this cluster's master secret.
+  enable_http_endpoint            = var.db_data_api
   db_subnet_group_name            = aws_db_subnet_group.state.name
   db_cluster_parameter_group_name = aws_rds_cluster_parameter_group.state.name
   vpc_security_group_ids          = [aws_security_group.db.id]

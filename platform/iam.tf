@@ -52,6 +52,15 @@ data "aws_iam_policy_document" "task" {
     resources = [aws_s3_bucket.data.arn]
   }
 
+  # Objects an aborted attempt left under {prefix}{session_id}/ are removed before _COMPLETE.
+  # The bucket is versioned and DeleteObjectVersion is not granted: a delete only adds a
+  # delete marker, so whatever the agent removes stays recoverable.
+  statement {
+    sid       = "RemoveLeftoversOfAbortedAttempts"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.key_prefix}*"]
+  }
+
   dynamic "statement" {
     for_each = var.sse_kms ? [1] : []
     content {
@@ -208,10 +217,11 @@ resource "aws_iam_role_policy" "state_machine" {
   policy = data.aws_iam_policy_document.state_machine.json
 }
 
-# --- EC2 container instances ----------------------------------------------------------------
+# --- EC2 container instances (launch_type EC2 only) -----------------------------------------
 
 resource "aws_iam_role" "instance" {
-  name = "${local.name}-instance"
+  count = local.ec2 ? 1 : 0
+  name  = "${local.name}-instance"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -224,16 +234,39 @@ resource "aws_iam_role" "instance" {
 
 # AWS-managed: registers the instance with the cluster. SSM core allows shell access without SSH.
 resource "aws_iam_role_policy_attachment" "instance_ecs" {
-  role       = aws_iam_role.instance.name
+  count      = local.ec2 ? 1 : 0
+  role       = aws_iam_role.instance[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 }
 
 resource "aws_iam_role_policy_attachment" "instance_ssm" {
-  role       = aws_iam_role.instance.name
+  count      = local.ec2 ? 1 : 0
+  role       = aws_iam_role.instance[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
 }
 
 resource "aws_iam_instance_profile" "instance" {
-  name = "${local.name}-instance"
-  role = aws_iam_role.instance.name
+  count = local.ec2 ? 1 : 0
+  name  = "${local.name}-instance"
+  role  = aws_iam_role.instance[0].name
+}
+
+moved {
+  from = aws_iam_role.instance
+  to   = aws_iam_role.instance[0]
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.instance_ecs
+  to   = aws_iam_role_policy_attachment.instance_ecs[0]
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.instance_ssm
+  to   = aws_iam_role_policy_attachment.instance_ssm[0]
+}
+
+moved {
+  from = aws_iam_instance_profile.instance
+  to   = aws_iam_instance_profile.instance[0]
 }

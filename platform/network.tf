@@ -28,16 +28,28 @@ resource "aws_vpc_security_group_ingress_rule" "db_from_agent" {
   referenced_security_group_id = aws_security_group.agent.id
 }
 
-# EC2 container instances: no inbound; outbound for the ECS agent, ECR and SSM.
+# EC2 container instances (launch_type EC2): no inbound; outbound for the ECS agent, ECR and SSM.
 resource "aws_security_group" "instances" {
+  count       = local.ec2 ? 1 : 0
   name        = "${local.name}-instances"
   description = "ECS container instances of the agent cluster."
   vpc_id      = var.vpc_id
 }
 
 resource "aws_vpc_security_group_egress_rule" "instances_all" {
-  security_group_id = aws_security_group.instances.id
+  count             = local.ec2 ? 1 : 0
+  security_group_id = aws_security_group.instances[0].id
   description       = "ECS control plane, ECR, SSM"
   ip_protocol       = "-1"
   cidr_ipv4         = "0.0.0.0/0"
+}
+
+moved {
+  from = aws_security_group.instances
+  to   = aws_security_group.instances[0]
+}
+
+moved {
+  from = aws_vpc_security_group_egress_rule.instances_all
+  to   = aws_vpc_security_group_egress_rule.instances_all[0]
 }

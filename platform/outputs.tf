@@ -39,8 +39,18 @@ output "events_dlq_url" {
 }
 
 output "database_url_secret_arn" {
-  description = "Secret holding the agent's DATABASE_URL."
+  description = "Put the agent role's DATABASE_URL here once (docs/deployment.md); Terraform creates it empty."
   value       = aws_secretsmanager_secret.database_url.arn
+}
+
+output "db_master_secret_arn" {
+  description = "RDS-managed secret of the master user: for creating the agent's role through the Data API, never for the agent."
+  value       = aws_rds_cluster.state.master_user_secret[0].secret_arn
+}
+
+output "db_cluster_arn" {
+  description = "Aurora cluster ARN (--resource-arn of `aws rds-data execute-statement`)."
+  value       = aws_rds_cluster.state.arn
 }
 
 output "ts_authkey_secret_arn" {
@@ -51,6 +61,11 @@ output "ts_authkey_secret_arn" {
 output "db_endpoint" {
   description = "Aurora writer endpoint (reachable from the agent security group only)."
   value       = aws_rds_cluster.state.endpoint
+}
+
+output "launch_type" {
+  description = "FARGATE (userspace Tailscale, nfs:// roots) or EC2 (kernel Tailscale and mounts)."
+  value       = var.launch_type
 }
 
 output "alarm_topic_arn" {

@@ -1,22 +1,10 @@
-# The agent's full DATABASE_URL. The password lives in this secret and in the Terraform state
-# (keep the state bucket encrypted and restricted); it never appears in the task definition.
+# The agent's DATABASE_URL, for its own least-privilege role. Created empty: the operator
+# creates the role and puts the URL once (docs/deployment.md, "The agent's database role"),
+# so the password never passes through Terraform or its state. Tasks cannot start until then.
 resource "aws_secretsmanager_secret" "database_url" {
   name                    = "${local.name}/database-url"
-  description             = "DATABASE_URL of the lab-data-uploader agent (Aurora, TLS verify-full)"
+  description             = "DATABASE_URL of the lab-data-uploader agent's own role (Aurora, TLS verify-full); set by an operator"
   recovery_window_in_days = 7
-}
-
-resource "aws_secretsmanager_secret_version" "database_url" {
-  secret_id = aws_secretsmanager_secret.database_url.id
-  secret_string = format(
-    "postgresql://%s:%s@%s:%d/%s?sslmode=verify-full&sslrootcert=%s",
-    aws_rds_cluster.state.master_username,
-    random_password.db.result,
-    aws_rds_cluster.state.endpoint,
-    aws_rds_cluster.state.port,
-    aws_rds_cluster.state.database_name,
-    "/etc/ssl/certs/rds-global-bundle.pem",
-  )
 }
 
 # Tailscale auth key: the value is set out of band (docs/deployment.md) so it never enters
@@ -25,4 +13,15 @@ resource "aws_secretsmanager_secret" "ts_authkey" {
   name                    = "${local.name}/ts-authkey"
   description             = "Tailscale auth key (reusable, ephemeral, tagged) of the lab-data-uploader agent"
   recovery_window_in_days = 7
+}
+
+# Deployments made before the managed master password kept the master's URL in a version
+# Terraform owned: forget it (without deleting it, so running tasks keep working) until the
+# operator puts the agent role's URL over it.
+removed {
+  from = aws_secretsmanager_secret_version.database_url
+
+  lifecycle {
+    destroy = false
+  }
 }

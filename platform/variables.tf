@@ -80,6 +80,12 @@ variable "db_deletion_protection" {
   default     = true
 }
 
+variable "db_data_api" {
+  description = "Enable the RDS Data API on the cluster (how docs/deployment.md creates the agent's database role)."
+  type        = bool
+  default     = true
+}
+
 # --- agent --------------------------------------------------------------------------------
 
 variable "image_tag" {
@@ -87,14 +93,52 @@ variable "image_tag" {
   type        = string
 }
 
-variable "desired_count" {
-  description = "Agent tasks; several may share the database and the roots."
+variable "launch_type" {
+  description = "FARGATE: userspace Tailscale (SOCKS5 on localhost) and nfs:// roots read by the agent, no privileges. EC2: kernel Tailscale and kernel NFS mounts on an EC2 capacity provider."
+  type        = string
+  default     = "FARGATE"
+
+  validation {
+    condition     = contains(["FARGATE", "EC2"], var.launch_type)
+    error_message = "launch_type must be FARGATE or EC2."
+  }
+}
+
+variable "min_tasks" {
+  description = "Agent tasks when there is no backlog; several share the work through leases."
   type        = number
   default     = 1
+
+  validation {
+    condition     = var.min_tasks >= 1 && floor(var.min_tasks) == var.min_tasks
+    error_message = "min_tasks must be a whole number of at least 1 (an idle lab still needs one agent to notice new sessions)."
+  }
+}
+
+variable "max_tasks" {
+  description = "Most agent tasks Application Auto Scaling may run for a backlog."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.max_tasks >= var.min_tasks && floor(var.max_tasks) == var.max_tasks
+    error_message = "max_tasks must be a whole number no smaller than min_tasks."
+  }
+}
+
+variable "sessions_per_task" {
+  description = "Target of the scaling policy: sessions waiting to upload per running task (match the agent's upload.parallel_sessions)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.sessions_per_task > 0
+    error_message = "sessions_per_task must be positive."
+  }
 }
 
 variable "instance_type" {
-  description = "EC2 instance type of the ECS capacity provider."
+  description = "EC2 instance type of the ECS capacity provider (launch_type EC2 only)."
   type        = string
   default     = "t3.small"
 }
@@ -112,20 +156,26 @@ variable "task_memory" {
 }
 
 variable "agent_uid" {
-  description = "UID the agent runs as after mounting; the owner of the lab shares."
+  description = "UID the agent runs as (EC2: after mounting), the owner of the lab shares; on FARGATE also its NFS AUTH_SYS uid."
   type        = number
   default     = 1000
 }
 
 variable "agent_gid" {
-  description = "GID the agent runs as after mounting."
+  description = "GID the agent runs as (EC2: after mounting); on FARGATE also its NFS AUTH_SYS gid."
   type        = number
   default     = 1000
 }
 
 variable "nfs_mounts" {
-  description = "NFS_MOUNTS for the entrypoint: host:/share:/mnt/point, comma separated."
+  description = "NFS_MOUNTS for the entrypoint (launch_type EC2 only): host:/share:/mnt/point, comma separated."
   type        = string
+  default     = ""
+
+  validation {
+    condition     = (var.launch_type == "EC2") == (var.nfs_mounts != "")
+    error_message = "nfs_mounts is required with launch_type EC2 and must be empty with FARGATE (the agent reads nfs:// roots itself)."
+  }
 }
 
 variable "agent" {
@@ -142,6 +192,12 @@ variable "agent" {
       metadata_files   = optional(list(string), [])
     }))
   })
+
+  validation {
+    # Fargate has no kernel NFS client: every root must be one the agent reads itself.
+    condition     = alltrue([for r in var.agent.session_roots : startswith(r.path, "nfs://") == (var.launch_type == "FARGATE")])
+    error_message = "With launch_type FARGATE every session root must be nfs://HOST/PATH; with EC2, a path under an NFS_MOUNTS mount point."
+  }
 }
 
 # --- observability ------------------------------------------------------------------------

@@ -11,13 +11,16 @@ db_min_acu             = 0.5
 db_max_acu             = 1
 db_deletion_protection = false
 
-nfs_mounts = "lab-pc-01:/export/sessions:/mnt/lab1"
+# Fargate: userspace Tailscale; the agent reads the lab PC's NFSv4 export itself.
+launch_type = "FARGATE"
+min_tasks   = 1
+max_tasks   = 2
 
 agent = {
   machine_id            = "lab-pc-01"
   lab_id                = "battery-lab-dev"
   stable_window_seconds = 120
-  session_roots         = [{ path = "/mnt/lab1/sessions", profile = "battery_session" }]
+  session_roots         = [{ path = "nfs://lab-pc-01/export/sessions", profile = "battery_session" }]
   profiles = {
     battery_session = {
       required_markers = ["session_summary.json"]

@@ -13,14 +13,15 @@ db_min_acu             = 0.5
 db_max_acu             = 4
 db_deletion_protection = true
 
-nfs_mounts = "lab-pc-01:/export/sessions:/mnt/lab1,lab-pc-02:/export/sessions:/mnt/lab2"
+# Fargate: userspace Tailscale; the agent reads each lab PC's NFSv4 export itself.
+launch_type = "FARGATE"
 
 agent = {
   machine_id = "lab-pc-fleet"
   lab_id     = "battery-lab"
   session_roots = [
-    { path = "/mnt/lab1/sessions", profile = "battery_session" },
-    { path = "/mnt/lab2/sessions", profile = "battery_session" },
+    { path = "nfs://lab-pc-01/export/sessions", profile = "battery_session" },
+    { path = "nfs://lab-pc-02/export/sessions", profile = "battery_session" },
   ]
   profiles = {
     battery_session = {
@@ -31,6 +32,7 @@ agent = {
   }
 }
 
-desired_count      = 1
+min_tasks          = 1
+max_tasks          = 6
 log_retention_days = 365
 alarm_email        = "lab-data-oncall@example.org"
