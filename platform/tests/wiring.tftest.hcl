@@ -11,9 +11,10 @@ variables {
   image_tag = "0123456789abcdef0123456789abcdef01234567"
 }
 
-run "events_start_the_validation_state_machine" {
+run "wiring" {
   command = plan
 
+  # events start the validation state machine
   assert {
     condition = (aws_cloudwatch_event_target.validate_session.arn == aws_sfn_state_machine.validate_session.arn
       && aws_cloudwatch_event_target.validate_session.rule == aws_cloudwatch_event_rule.session_complete.name
@@ -32,11 +33,8 @@ run "events_start_the_validation_state_machine" {
     ]
     error_message = "EventBridge may only start the validation state machine."
   }
-}
 
-run "task_role_is_least_privilege" {
-  command = plan
-
+  # task role is least privilege
   assert {
     condition = toset(flatten([for s in data.aws_iam_policy_document.task.statement : tolist(s.actions)])) == toset(concat(
       ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
@@ -73,11 +71,8 @@ run "task_role_is_least_privilege" {
     ])
     error_message = "Listing is limited to the data prefix: ${jsonencode([for s in data.aws_iam_policy_document.task.statement : s.condition if contains(s.actions, "s3:ListBucket")])}"
   }
-}
 
-run "execution_role_reads_only_the_agent_secrets" {
-  command = plan
-
+  # execution role reads only the agent secrets
   assert {
     condition = [for s in data.aws_iam_policy_document.execution.statement : s.resources if contains(s.actions, "secretsmanager:GetSecretValue")] == [
       toset([aws_secretsmanager_secret.database_url.arn, aws_secretsmanager_secret.ts_authkey.arn])
@@ -90,11 +85,8 @@ run "execution_role_reads_only_the_agent_secrets" {
     s.actions == toset(["ecr:GetAuthorizationToken"]) if contains(s.resources, "*")])
     error_message = "\"*\" is only for ecr:GetAuthorizationToken, which has no resource-level permissions."
   }
-}
 
-run "secrets_reach_the_task_by_arn_only" {
-  command = plan
-
+  # secrets reach the task by ARN only
   assert {
     condition = jsondecode(aws_ecs_task_definition.agent.container_definitions)[0].secrets == [
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
@@ -120,11 +112,8 @@ run "secrets_reach_the_task_by_arn_only" {
     condition     = aws_ecs_task_definition.agent.task_role_arn == aws_iam_role.task.arn && aws_ecs_task_definition.agent.execution_role_arn == aws_iam_role.execution.arn
     error_message = "The task runs with the task role; ECS starts it with the execution role."
   }
-}
 
-run "database_password_is_managed_by_rds" {
-  command = plan
-
+  # the master password is managed by RDS, never in the state
   assert {
     condition     = aws_rds_cluster.state.manage_master_user_password == true && aws_rds_cluster.state.master_password == null
     error_message = "The master password must be RDS-managed in Secrets Manager, never in the Terraform state."
@@ -134,32 +123,23 @@ run "database_password_is_managed_by_rds" {
     condition     = aws_rds_cluster.state.storage_encrypted == true && aws_rds_cluster.state.enable_http_endpoint == var.db_data_api
     error_message = "The cluster is encrypted; the Data API follows db_data_api."
   }
-}
 
-run "service_scales_on_the_backlog" {
-  command = plan
-
-  variables {
-    min_tasks         = 1
-    max_tasks         = 5
-    sessions_per_task = 2
-  }
-
+  # service scales on the backlog
   assert {
     condition = (aws_appautoscaling_target.agent.resource_id == "service/${aws_ecs_cluster.agent.name}/${aws_ecs_service.agent.name}"
       && aws_appautoscaling_target.agent.scalable_dimension == "ecs:service:DesiredCount"
-    && aws_appautoscaling_target.agent.min_capacity == 1 && aws_appautoscaling_target.agent.max_capacity == 5)
+    && aws_appautoscaling_target.agent.min_capacity == var.min_tasks && aws_appautoscaling_target.agent.max_capacity == var.max_tasks)
     error_message = "The service's desired count must scale between min_tasks and max_tasks."
   }
 
   assert {
-    condition     = aws_ecs_service.agent.desired_count == 1
+    condition     = aws_ecs_service.agent.desired_count == var.min_tasks
     error_message = "The service starts at min_tasks."
   }
 
   assert {
     condition = (aws_appautoscaling_policy.backlog.policy_type == "TargetTrackingScaling"
-    && aws_appautoscaling_policy.backlog.target_tracking_scaling_policy_configuration[0].target_value == 2)
+    && aws_appautoscaling_policy.backlog.target_tracking_scaling_policy_configuration[0].target_value == var.sessions_per_task)
     error_message = "Target tracking at sessions_per_task."
   }
 
@@ -183,5 +163,18 @@ run "service_scales_on_the_backlog" {
       per_task = { expression = "waiting / IF(tasks >= 1, tasks, 1)", return_data = true, metric = "", dimensions = {} }
     })
     error_message = "The policy must track the agent's SessionsWaiting per running task: ${jsonencode(aws_appautoscaling_policy.backlog.target_tracking_scaling_policy_configuration[0].customized_metric_specification[0].metrics)}"
+  }
+
+  # deploys overlap and drain
+  assert {
+    condition = (jsondecode(aws_ecs_task_definition.agent.container_definitions)[0].stopTimeout > 25
+    && jsondecode(aws_ecs_task_definition.agent.container_definitions)[0].stopTimeout <= 120)
+    error_message = "stopTimeout must fit the agent's 25 s drain (and Fargate's 120 s maximum)."
+  }
+
+  assert {
+    condition = (aws_ecs_service.agent.deployment_maximum_percent == 200 && aws_ecs_service.agent.deployment_minimum_healthy_percent == 100
+    && aws_ecs_service.agent.deployment_circuit_breaker[0].enable && aws_ecs_service.agent.deployment_circuit_breaker[0].rollback)
+    error_message = "New tasks start before old ones stop, and a failing deployment rolls back."
   }
 }
