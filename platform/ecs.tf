@@ -38,7 +38,7 @@ locals {
   agent_container = merge(
     {
       name         = "agent"
-      image        = "${aws_ecr_repository.agent.repository_url}:${var.image_tag}"
+      image        = var.image_digest == "" ? "${aws_ecr_repository.agent.repository_url}:${var.image_tag}" : "${aws_ecr_repository.agent.repository_url}@${var.image_digest}"
       essential    = true
       stopTimeout  = 30 # the agent drains in 25 s after SIGTERM
       portMappings = [{ containerPort = 8000, protocol = "tcp" }]

@@ -23,6 +23,11 @@ output "ecs_service_name" {
   value       = aws_ecs_service.agent.name
 }
 
+output "task_definition_arn" {
+  description = "Task definition this apply registered; the deploy checks the service runs it."
+  value       = aws_ecs_task_definition.agent.arn
+}
+
 output "agent_log_group" {
   description = "CloudWatch log group of the agent."
   value       = aws_cloudwatch_log_group.agent.name

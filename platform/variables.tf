@@ -93,6 +93,17 @@ variable "image_tag" {
   type        = string
 }
 
+variable "image_digest" {
+  description = "Digest (sha256:...) of that image; when set the task runs exactly it, as promoted from dev to prod."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^(sha256:[0-9a-f]{64})?$", var.image_digest))
+    error_message = "image_digest must be empty or sha256: followed by 64 hex digits."
+  }
+}
+
 variable "launch_type" {
   description = "FARGATE: userspace Tailscale (SOCKS5 on localhost) and nfs:// roots read by the agent, no privileges. EC2: kernel Tailscale and kernel NFS mounts on an EC2 capacity provider."
   type        = string

@@ -57,3 +57,11 @@ run "max_below_min_tasks" {
   }
   expect_failures = [var.max_tasks]
 }
+
+run "image_digest_must_be_a_digest" {
+  command = plan
+  variables {
+    image_digest = "latest"
+  }
+  expect_failures = [var.image_digest]
+}

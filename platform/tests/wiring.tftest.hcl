@@ -178,3 +178,16 @@ run "wiring" {
     error_message = "New tasks start before old ones stop, and a failing deployment rolls back."
   }
 }
+
+run "runs_the_promoted_digest" {
+  command = plan
+
+  variables {
+    image_digest = "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.agent.container_definitions)[0].image == "${aws_ecr_repository.agent.repository_url}@${var.image_digest}"
+    error_message = "With image_digest the task must run exactly that image, not whatever the tag names."
+  }
+}

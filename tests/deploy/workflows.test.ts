@@ -81,26 +81,78 @@ describe('GitHub workflows', () => {
     expect(steps(ci).some((s) => s.uses?.startsWith('docker/build-push-action') && s.with?.file === 'Dockerfile')).toBe(true);
   });
 
-  it('deploy: OIDC, plan on pull requests, build+push by SHA, apply on push and wait for ECS, dev before prod', () => {
+  it('ci.yml runs the terraform plan tests for dev and prod and shellchecks the deploy scripts', () => {
+    const run = allRun(workflows['ci.yml']);
+    for (const env of ENVIRONMENTS) expect(run).toContain(`terraform test -var-file=vars/${env}.tfvars`);
+    expect(run).toMatch(/shellcheck .*\.github\/scripts\/\*\.sh/);
+  });
+
+  it('deploy.yml: deploys only a commit whose ci passed on main, never on a bare push', () => {
     const deploy = workflows['deploy.yml'];
-    const env = workflows['deploy-env.yml'];
-    expect(obj(deploy.permissions)['id-token']).toBe('write');
+    const on = obj(deploy.on);
+    expect(Object.keys(on).sort()).toEqual(['pull_request', 'workflow_run']);
+    expect(obj(on.workflow_run)).toEqual({ workflows: ['ci'], types: ['completed'], branches: ['main'] });
+    expect(obj(workflows['ci.yml'].on).push).toEqual({ branches: ['main'] });
+    expect(workflows['ci.yml'].name).toBe('ci');
     const jobs = obj(deploy.jobs);
-    expect(obj(jobs.plan)).toMatchObject({ if: "github.event_name == 'pull_request'", with: { apply: false } });
-    expect(obj(jobs.dev)).toMatchObject({ if: "github.event_name == 'push'", with: { environment: 'dev', apply: true } });
-    expect(obj(jobs.prod)).toMatchObject({ needs: 'dev', with: { environment: 'prod', apply: true } });
+    const build = obj(jobs.build);
+    expect(build.if).toContain("github.event.workflow_run.conclusion == 'success'");
+    expect(build.if).toContain("github.event.workflow_run.event == 'push'");
+    for (const name of ['dev', 'prod']) {
+      const job = obj(jobs[name]);
+      expect(arr([job.needs].flat())).toContain('build');
+      expect(obj(job.with).ref).toBe('${{ github.event.workflow_run.head_sha }}');
+    }
+    expect(arr([obj(jobs.prod).needs].flat())).toContain('dev');
+    expect(steps(deploy).find((s) => s.uses?.startsWith('actions/checkout'))?.with?.ref).toBe('${{ github.event.workflow_run.head_sha }}');
+  });
+
+  it('builds the image once and promotes the same digest from dev to prod', () => {
+    const deploy = workflows['deploy.yml'];
+    const jobs = obj(deploy.jobs);
+    const builds = Object.values(workflows).flatMap((wf) => steps(wf).filter((s) => /docker (buildx )?build/.test(s.run ?? '')));
+    expect(builds.map((s) => s.job)).toEqual(['build']);
+    expect(builds[0]?.run).toMatch(/--provenance=false/);
+    expect(builds[0]?.run).toMatch(/type=oci/);
+    expect(obj(obj(jobs.build).outputs).digest).toBe('${{ steps.build.outputs.digest }}');
+    for (const name of ['dev', 'prod']) expect(obj(obj(jobs[name]).with).image_digest).toBe('${{ needs.build.outputs.digest }}');
+    const run = allRun(workflows['deploy-env.yml']);
+    expect(run).not.toMatch(/docker (buildx )?(build|push)/);
+    expect(run).toContain('../.github/scripts/push-image.sh');
+    expect(run).toMatch(/terraform apply -input=false -auto-approve -var-file="vars\/\$\{ENVIRONMENT\}\.tfvars" -var="image_tag=\$\{IMAGE_TAG\}" -var="image_digest=\$\{IMAGE_DIGEST\}"/);
+  });
+
+  it('deploy-env.yml: pushes, applies, then fails unless the rollout completed with the new task definition', () => {
+    const env = workflows['deploy-env.yml'];
     const s = steps(env);
-    expect(s.some((x) => x.uses?.startsWith('aws-actions/configure-aws-credentials') && String(x.with?.['role-to-assume']).includes('vars.'))).toBe(true);
-    const run = allRun(env);
-    expect(run).toMatch(/docker build -t "\$\{repo\}:\$\{IMAGE_TAG\}"/);
-    expect(run).toContain('docker push');
-    expect(run).toContain('terraform plan');
-    expect(run).toContain('terraform apply -input=false -auto-approve -var-file');
-    expect(run).toContain('aws ecs wait services-stable');
-    expect(String(obj(obj(obj(env.jobs).terraform).env).IMAGE_TAG)).toContain('github.sha');
     const order = s.map((x) => x.run ?? '').filter(Boolean);
     const idx = (needle: string) => order.findIndex((r) => r.includes(needle));
-    expect(idx('docker push')).toBeLessThan(idx('terraform apply -input=false -auto-approve -var-file'));
-    expect(idx('terraform apply -input=false -auto-approve -var-file')).toBeLessThan(idx('aws ecs wait services-stable'));
+    expect(idx('push-image.sh')).toBeGreaterThanOrEqual(0);
+    expect(idx('push-image.sh')).toBeLessThan(idx('-var="image_digest='));
+    expect(idx('-var="image_digest=')).toBeLessThan(idx('ecs-deployment-check.sh'));
+    const check = order[idx('ecs-deployment-check.sh')] ?? '';
+    expect(check).toContain('terraform output -raw task_definition_arn');
+    expect(readFileSync(join(ROOT, 'platform/outputs.tf'), 'utf8')).toMatch(/output "task_definition_arn"[\s\S]*?aws_ecs_task_definition\.agent\.arn/);
+    expect(allRun(env)).not.toMatch(/aws ecs wait services-stable/); // only inside the check script, never alone
+    expect(s.some((x) => x.uses?.startsWith('aws-actions/configure-aws-credentials') && String(x.with?.['role-to-assume']).includes('vars.'))).toBe(true);
+  });
+
+  it('pull-request plans: no forks, the read-only "<env>-plan" role, no apply, no secrets', () => {
+    const deploy = workflows['deploy.yml'];
+    const plan = obj(obj(deploy.jobs).plan);
+    expect(plan.if).toBe("github.event_name == 'pull_request' && github.event.pull_request.head.repo.full_name == github.repository");
+    expect(obj(plan.with)).toMatchObject({ apply: false, ref: '${{ github.event.pull_request.head.sha }}' });
+    const job = obj(obj(workflows['deploy-env.yml'].jobs).terraform);
+    expect(job.environment).toBe("${{ inputs.apply && inputs.environment || format('{0}-plan', inputs.environment) }}");
+    const s = steps(workflows['deploy-env.yml']);
+    const raw = obj(obj(workflows['deploy-env.yml'].jobs).terraform).steps as Obj[];
+    s.forEach((step, i) => {
+      const cond = String(raw[i]?.if ?? '');
+      if (/terraform apply|push-image|ecs-deployment-check/.test(step.run ?? '')) expect(cond, step.run).toBe('inputs.apply');
+      if (/terraform plan/.test(step.run ?? '')) expect(cond).toBe('${{ !inputs.apply }}');
+    });
+    expect(allRun(workflows['deploy-env.yml'])).toMatch(/terraform plan -input=false -lock=false/);
+    for (const [name, wf] of Object.entries(workflows)) expect(JSON.stringify(wf), name).not.toMatch(/secrets\.|pull_request_target/);
+    expect(obj(deploy.permissions)).toEqual({ contents: 'read' });
   });
 });
