@@ -8,6 +8,7 @@ import { observeWaitingSessions } from './pipeline/observe-waiting.js';
 import { claimNextSession } from './state/queries/claim-next-session.js';
 import { forgetVanished, recordDiscovered } from './state/queries/record-discovered.js';
 import { pathExists } from './pipeline/mover.js';
+import { publishBacklogEvery } from './health/backlog-metric.js';
 
 export interface CycleReport {
   discovered: number;
@@ -115,6 +116,7 @@ export interface Loop {
 /** Cycles every `scan_interval_seconds` until stopped. A failed cycle is logged, never fatal. */
 export function startLoop(deps: Deps): Loop {
   const controller = new AbortController();
+  publishBacklogEvery(deps, controller.signal);
   let lastEnded: Date | null = null;
   let woken = new AbortController();
   const done = (async () => {
