@@ -7,8 +7,9 @@
 locals {
   ec2 = var.launch_type == "EC2"
 
-  # Where the image's tailscaled listens in userspace-networking mode (entrypoint.sh).
-  tailscale_socks5 = "socks5://127.0.0.1:1055"
+  # Where tailscaled listens in userspace-networking mode (TS_SOCKS5_SERVER of entrypoint.sh)
+  # and so where the agent's NFS connections go: one value for both ends.
+  tailscale_socks5 = "127.0.0.1:1055"
 
   # The agent config without secrets; entrypoint.sh writes it to AGENT_CONFIG.
   agent_config = yamlencode(merge(
@@ -32,7 +33,7 @@ locals {
         log_dir            = "/data/logs"
       }
     },
-    { for k, v in { share = { nfs = { proxy = local.tailscale_socks5, uid = var.agent_uid, gid = var.agent_gid } } } : k => v if !local.ec2 },
+    { for k, v in { share = { nfs = { proxy = "socks5://${local.tailscale_socks5}", uid = var.agent_uid, gid = var.agent_gid } } } : k => v if !local.ec2 },
   ))
 
   agent_container = merge(
@@ -51,7 +52,7 @@ locals {
           { name = "AGENT_GID", value = tostring(var.agent_gid) },
           { name = "AWS_REGION", value = var.region },
         ],
-        local.ec2 ? [{ name = "NFS_MOUNTS", value = var.nfs_mounts }] : [],
+        local.ec2 ? [{ name = "NFS_MOUNTS", value = var.nfs_mounts }] : [{ name = "TS_SOCKS5_SERVER", value = local.tailscale_socks5 }],
       )
       # Injected by ECS from Secrets Manager at start: only ARNs appear in the task definition.
       secrets = [

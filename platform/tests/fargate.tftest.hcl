@@ -59,6 +59,15 @@ run "fargate" {
   }
 
   assert {
+    condition = "socks5://${ {
+      for e in jsondecode(aws_ecs_task_definition.agent.container_definitions)[0].environment : e.name => e.value
+      }["TS_SOCKS5_SERVER"]}" == yamldecode({
+      for e in jsondecode(aws_ecs_task_definition.agent.container_definitions)[0].environment : e.name => e.value
+    }["AGENT_CONFIG_YAML"]).share.nfs.proxy
+    error_message = "tailscaled must listen where the agent's NFS proxy points."
+  }
+
+  assert {
     condition = alltrue([for r in yamldecode({
       for e in jsondecode(aws_ecs_task_definition.agent.container_definitions)[0].environment : e.name => e.value
     }["AGENT_CONFIG_YAML"]).watch.session_roots : startswith(r.path, "nfs://")])
