@@ -29,6 +29,8 @@ data "aws_iam_policy_document" "task" {
     actions = [
       "s3:PutObject",
       "s3:GetObject",
+      # Objects an aborted attempt left that the final manifest does not list; versioning keeps the bytes.
+      "s3:DeleteObject",
       "s3:AbortMultipartUpload",
       "s3:ListMultipartUploadParts",
     ]
@@ -50,15 +52,6 @@ data "aws_iam_policy_document" "task" {
     sid       = "FindInterruptedMultipartUploads"
     actions   = ["s3:ListBucketMultipartUploads"]
     resources = [aws_s3_bucket.data.arn]
-  }
-
-  # Objects an aborted attempt left under {prefix}{session_id}/ are removed before _COMPLETE.
-  # The bucket is versioned and DeleteObjectVersion is not granted: a delete only adds a
-  # delete marker, so whatever the agent removes stays recoverable.
-  statement {
-    sid       = "RemoveLeftoversOfAbortedAttempts"
-    actions   = ["s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.data.arn}/${local.key_prefix}*"]
   }
 
   dynamic "statement" {
