@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { abortableDelay } from './clock.js';
+import { publishBacklogEvery } from './health/backlog-metric.js';
 import type { Deps } from './deps.js';
 import { classifyError } from './errors.js';
 import { processSession, type SessionOutcome } from './pipeline/process-session.js';
@@ -8,7 +9,6 @@ import { observeWaitingSessions } from './pipeline/observe-waiting.js';
 import { claimNextSession } from './state/queries/claim-next-session.js';
 import { forgetVanished, recordDiscovered } from './state/queries/record-discovered.js';
 import { pathExists } from './pipeline/mover.js';
-import { publishBacklogEvery } from './health/backlog-metric.js';
 
 export interface CycleReport {
   discovered: number;
