@@ -4,11 +4,11 @@ import { publishBacklogEvery } from './health/backlog-metric.js';
 import type { Deps } from './deps.js';
 import { classifyError } from './errors.js';
 import { processSession, type SessionOutcome } from './pipeline/process-session.js';
-import { scanRoots } from './pipeline/scanner.js';
+import { scanRoots } from './share/scanner.js';
 import { observeWaitingSessions } from './pipeline/observe-waiting.js';
 import { claimNextSession } from './state/queries/claim-next-session.js';
 import { forgetVanished, recordDiscovered } from './state/queries/record-discovered.js';
-import { pathExists } from './pipeline/mover.js';
+import { pathExists } from './share/processed-folder.js';
 
 export interface CycleReport {
   discovered: number;

@@ -2,8 +2,8 @@ import { watch, type FSWatcher } from 'chokidar';
 import { relative, sep } from 'node:path';
 import type { AgentConfig } from './config/schema.js';
 import type { Logger } from './logging/logger.js';
-import { mountFor, parseMounts } from './pipeline/nfs-window.js';
-import { isCandidateFolderName } from './pipeline/scanner.js';
+import { mountFor, parseMounts } from './share/nfs-window.js';
+import { isCandidateFolderName } from './share/scanner.js';
 
 const NETWORK_FS = /^(nfs|nfs4|cifs|smb|smb2|smb3|fuse\.sshfs|9p|afs|ceph|glusterfs|lustre)$/;
 

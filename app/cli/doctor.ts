@@ -6,7 +6,7 @@ import type { AgentConfig } from '../config/schema.js';
 import { classifyError, redactSecrets } from '../errors.js';
 import { silentLogger } from '../logging/logger.js';
 import { objectKey } from '../pipeline/s3-keys.js';
-import { parseMounts } from '../pipeline/nfs-window.js';
+import { parseMounts } from '../share/nfs-window.js';
 import { createS3Client } from '../s3/client.js';
 import type { Db } from '../state/db.js';
 import { loadMigrations } from '../state/migrate.js';

@@ -1,14 +1,14 @@
 import type { AgentConfig } from '../config/schema.js';
 import { judgeListing } from '../pipeline/completion-detector.js';
-import { ignoreMatcher } from '../pipeline/ignore.js';
+import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { objectKey, completeKey, manifestKey } from '../pipeline/s3-keys.js';
-import { scanRoots } from '../pipeline/scanner.js';
+import { scanRoots } from '../share/scanner.js';
 import { resolveSessionId } from '../pipeline/session-id.js';
-import { listSessionFiles } from '../pipeline/session-files.js';
+import { listSessionFiles } from '../share/session-listing.js';
 import { contentProblem, keyProblem } from '../pipeline/content-checks.js';
 import type { Db } from '../state/db.js';
 import { findActiveByFolders } from '../state/queries/operator.js';
-import { processedCandidate } from '../pipeline/mover.js';
+import { processedCandidate } from '../share/processed-folder.js';
 
 export interface PlannedSession {
   folder: string;

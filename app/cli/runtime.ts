@@ -9,7 +9,7 @@ import type { Deps } from '../deps.js';
 import { classifyError, httpStatus, redactSecrets } from '../errors.js';
 import type { Metrics } from '../health/metrics-api.js';
 import { createLogger, type LoggerHandle } from '../logging/logger.js';
-import { nfsWindowWarnings } from '../pipeline/nfs-window.js';
+import { nfsWindowWarnings } from '../share/nfs-window.js';
 import { createS3Client } from '../s3/client.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { SessionFile } from './session-files.js';
+import type { SessionFile } from '../share/session-listing.js';
 
 /**
  * The folder's observed state: file count, total size, newest mtime, and a digest of every

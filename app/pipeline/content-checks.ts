@@ -1,5 +1,5 @@
 import { MAX_KEY_BYTES, overlongKeys } from './s3-keys.js';
-import type { SessionListing } from './session-files.js';
+import type { SessionListing } from '../share/session-listing.js';
 
 const RESERVED_TOP_LEVEL = ['manifest.json', '_COMPLETE'];
 

@@ -1,5 +1,5 @@
 import { someOf } from './content-checks.js';
-import type { SessionFile } from './session-files.js';
+import type { SessionFile } from '../share/session-listing.js';
 
 export interface FolderChanges {
   added: string[];

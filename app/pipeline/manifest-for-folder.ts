@@ -1,7 +1,7 @@
 import type { AgentConfig } from '../config/schema.js';
-import { SessionFile } from '../s3/session-file.js';
+import { SessionFile } from '../share/local-file.js';
 import { buildManifest, type Manifest } from './manifest.js';
-import type { SessionListing } from './session-files.js';
+import type { SessionListing } from '../share/session-listing.js';
 import { createHash } from 'node:crypto';
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SessionFile, SkippedEntry } from './session-files.js';
+import type { SessionFile, SkippedEntry } from '../share/session-listing.js';
 
 export interface ManifestFile {
   relative_path: string;

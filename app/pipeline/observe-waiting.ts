@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { claimWaitingBatch, recordObservationsAndRelease } from '../state/queries/observe-batch.js';
 import { judgeListing } from './completion-detector.js';
-import { ignoreMatcher } from './ignore.js';
+import { ignoreMatcher } from '../share/ignore-patterns.js';
 import type { SessionOutcome } from './process-session.js';
-import { listSessionFiles } from './session-files.js';
+import { listSessionFiles } from '../share/session-listing.js';
 
 const BATCH = 100;
 const LIST_CONCURRENCY = 8;

@@ -7,10 +7,10 @@ import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
 import { nextAfterFailure } from './backoff.js';
 import { judgeListing } from './completion-detector.js';
-import { ignoreMatcher } from './ignore.js';
-import { moveUploadedSession } from './move-step.js';
-import { pathExists } from './mover.js';
-import { listSessionFiles, type SessionListing } from './session-files.js';
+import { ignoreMatcher } from '../share/ignore-patterns.js';
+import { moveUploadedSession } from './move-to-processed.js';
+import { pathExists } from '../share/processed-folder.js';
+import { listSessionFiles, type SessionListing } from '../share/session-listing.js';
 import { uploadStableSession } from './upload-session.js';
 
 export interface SessionOutcome {
@@ -35,7 +35,7 @@ export async function processSession(deps: Deps, claimed: SessionRow, signal: Ab
   const progress: { row: SessionRow; recheckAfterSeconds?: number } = { row: claimed };
   try {
     const status = await advance(deps, progress, leaseToken, sessionSignal);
-    // needs_attention without an error: the folder changed after its upload (see move-step).
+    // needs_attention without an error: the folder changed after its upload (see move-to-processed).
     return { pk: claimed.pk, status, failed: status === 'needs_attention', ...(progress.recheckAfterSeconds !== undefined ? { recheckAfterSeconds: progress.recheckAfterSeconds } : {}) };
   } catch (err) {
     return await recordFailure(deps, progress.row, leaseToken, err, signal, lost.signal);

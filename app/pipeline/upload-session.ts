@@ -10,8 +10,8 @@ import { manifestForFolder } from './manifest-for-folder.js';
 import { completeKey, manifestKey } from './s3-keys.js';
 import { contentProblem, keyProblem } from './content-checks.js';
 import { resolveSessionId } from './session-id.js';
-import { listSessionFiles, type SessionListing } from './session-files.js';
-import { ignoreMatcher } from './ignore.js';
+import { listSessionFiles, type SessionListing } from '../share/session-listing.js';
+import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { uploadSessionFiles } from './uploader.js';
 
 /**

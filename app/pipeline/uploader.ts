@@ -12,7 +12,7 @@ import { deleteFileRecordsExcept, listFileRecords, markFilesUploaded, upsertFile
 import { findMultipart, forgetMultipart, listMultipartUploadIds, recordMultipartCreated, recordPart } from '../state/queries/multipart.js';
 import { uploadProgress } from './progress.js';
 import { objectKey } from './s3-keys.js';
-import type { SessionFile } from './session-files.js';
+import type { SessionFile } from '../share/session-listing.js';
 
 const RECORD_BATCH = 500;
 

@@ -7,7 +7,7 @@ import { putMultipart, type MultipartJournal } from './multipart-upload.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { setPayloadHash, type BufferPool } from './payload.js';
 import type { DirectPut } from './direct-put.js';
-import { SessionFile } from './session-file.js';
+import { SessionFile } from '../share/local-file.js';
 import type { HashWorker } from './hash-worker.js';
 
 export interface FileUploadRequest {

@@ -1,4 +1,4 @@
-import type { SessionFile } from './session-file.js';
+import type { SessionFile } from '../share/local-file.js';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,

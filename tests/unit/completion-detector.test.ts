@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decideCompletion, observedState, type CompletionInput } from '../../app/pipeline/completion-detector.js';
-import { ignoreMatcher } from '../../app/pipeline/ignore.js';
-import { listSessionFiles, type SessionFile } from '../../app/pipeline/session-files.js';
+import { ignoreMatcher } from '../../app/share/ignore-patterns.js';
+import { listSessionFiles, type SessionFile } from '../../app/share/session-listing.js';
 
 const file = (relativePath: string, size: number, mtimeNs: bigint): SessionFile => ({ relativePath, absolutePath: `/s/${relativePath}`, size, mtimeNs });
 const base = [file('data.csv', 100, 1_000n), file('session_summary.json', 10, 2_000n)];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileGlob, ignoreMatcher } from '../../app/pipeline/ignore.js';
+import { compileGlob, ignoreMatcher } from '../../app/share/ignore-patterns.js';
 
 describe('ignoreMatcher', () => {
   it('matches *.tmp by file name at any depth', () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildManifest, canonicalJson, isoFromNs, manifestHash, prettyManifest, type Manifest } from '../../app/pipeline/manifest.js';
-import type { SessionFile } from '../../app/pipeline/session-files.js';
+import type { SessionFile } from '../../app/share/session-listing.js';
 
 const sha = (c: string) => c.repeat(64);
 const files: SessionFile[] = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attributeCacheSeconds, nfsWindowWarnings, parseMounts } from '../../app/pipeline/nfs-window.js';
+import { attributeCacheSeconds, nfsWindowWarnings, parseMounts } from '../../app/share/nfs-window.js';
 
 const MOUNTS = `/dev/vda / ext4 rw,relatime 0 0
 labpc1:/export/sessions /mnt/lab1 nfs4 rw,relatime,vers=4.2,hard,proto=tcp 0 0

@@ -4,9 +4,9 @@ import { listFileRecords } from '../state/queries/file-records.js';
 import { transitionSession } from '../state/queries/transition-session.js';
 import { observedState } from './completion-detector.js';
 import { describeChanges, folderChanges } from './folder-changes.js';
-import { ignoreMatcher } from './ignore.js';
-import { listSessionFiles } from './session-files.js';
-import { isEmptyDir, moveOnto, pathExists, removeReservation, reserveProcessedName } from './mover.js';
+import { ignoreMatcher } from '../share/ignore-patterns.js';
+import { listSessionFiles } from '../share/session-listing.js';
+import { isEmptyDir, moveOnto, pathExists, removeReservation, reserveProcessedName } from '../share/processed-folder.js';
 
 /**
  * uploaded → processed. The target is reserved and recorded before the rename, so a crash

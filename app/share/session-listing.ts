@@ -1,7 +1,7 @@
 import { lstat as lstatCallback, type BigIntStats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { IgnoreMatcher } from './ignore.js';
+import type { IgnoreMatcher } from './ignore-patterns.js';
 
 export interface SessionFile {
   relativePath: string;
