@@ -1,3 +1,4 @@
+import { humanBytes } from '../logging/human-bytes.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionEvent } from '../state/queries/operator.js';
 import type { FileRecord } from '../state/queries/file-records.js';
@@ -70,15 +71,4 @@ function age(ms: number): string {
 
 function truncate(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
-}
-
-export function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }

@@ -1,4 +1,4 @@
-import { humanBytes } from '../cli/status-command.js';
+import { humanBytes } from './human-bytes.js';
 
 interface Line {
   event?: string;
