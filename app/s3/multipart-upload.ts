@@ -9,19 +9,32 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { AgentError, classifyError, httpStatus, SessionChangedError } from '../errors.js';
-import type { RecordedMultipart, RecordedPart } from '../state/queries/multipart.js';
 import type { Limiter } from './limiter.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { UNSIGNED_PAYLOAD, setPayloadHash, type BufferPool } from './payload.js';
 import { hashOnThisThread, type HashWorker } from './hash-worker.js';
 import type { DirectPut } from './direct-put.js';
 
+/** A part S3 acknowledged, as the journal keeps it. */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+  checksumCrc32: string | null;
+}
+
+/** What a crash left of a multipart upload: enough to resume it. */
+export interface ResumableUpload {
+  uploadId: string;
+  parts: UploadedPart[];
+}
+
 /** Where a multipart upload's progress is kept (PostgreSQL), so a crash resumes it. */
 export interface MultipartJournal {
   /** The upload an earlier attempt left for this very file (same size, mtime and part size), if any. */
-  previous: RecordedMultipart | null;
+  previous: ResumableUpload | null;
   created(uploadId: string): Promise<void>;
-  partDone(uploadId: string, part: RecordedPart): Promise<void>;
+  partDone(uploadId: string, part: UploadedPart): Promise<void>;
   /** The upload completed or was aborted: forget it. */
   forget(uploadId: string): Promise<void>;
 }
@@ -59,7 +72,7 @@ export async function putMultipart(
   signal: AbortSignal,
 ): Promise<{ sha256: string; etag: string | null; resumedParts: number }> {
   let uploadId: string;
-  let done = new Map<number, RecordedPart>();
+  let done = new Map<number, UploadedPart>();
   const resumable = journal.previous ? await confirmParts(s3, req, journal.previous, signal) : null;
   if (journal.previous && resumable) {
     uploadId = journal.previous.uploadId;
@@ -145,7 +158,7 @@ export async function putMultipart(
   }
 }
 
-function completedPart(p: RecordedPart): CompletedPart {
+function completedPart(p: UploadedPart): CompletedPart {
   return { PartNumber: p.partNumber, ETag: p.etag, ...(p.checksumCrc32 ? { ChecksumCRC32: p.checksumCrc32 } : {}) };
 }
 
@@ -169,7 +182,7 @@ async function sendPart(
  * The recorded parts S3 still has (all of them when the server cannot list parts); null when
  * the upload itself is gone (aborted by the bucket's lifecycle rule, say).
  */
-async function confirmParts(s3: S3Client, req: MultipartRequest, previous: RecordedMultipart, signal: AbortSignal): Promise<Map<number, RecordedPart> | null> {
+async function confirmParts(s3: S3Client, req: MultipartRequest, previous: ResumableUpload, signal: AbortSignal): Promise<Map<number, UploadedPart> | null> {
   const recorded = new Map(previous.parts.map((p) => [p.partNumber, p]));
   const listed = new Map<number, { etag: string; size: number }>();
   try {
@@ -188,7 +201,7 @@ async function confirmParts(s3: S3Client, req: MultipartRequest, previous: Recor
     if (status === 404) return null;
     throw err;
   }
-  const confirmed = new Map<number, RecordedPart>();
+  const confirmed = new Map<number, UploadedPart>();
   for (const [n, p] of recorded) {
     const s = listed.get(n);
     if (s && s.etag === p.etag && s.size === p.size) confirmed.set(n, p);
