@@ -3,12 +3,15 @@ import type { Clock } from './clock.js';
 import type { AgentConfig } from './config/schema.js';
 import type { Metrics } from './health/metrics-api.js';
 import type { Logger } from './logging/logger.js';
+import type { Share } from './share/share.js';
 import type { Db } from './state/db.js';
 
 /** Everything a stage needs, passed in: no singletons, nothing read from the environment. */
 export interface Deps {
   db: Db;
   s3: S3Client;
+  /** The session roots' files: every read, listing and move goes through it. */
+  share: Share;
   clock: Clock;
   logger: Logger;
   config: AgentConfig;

@@ -1,5 +1,6 @@
 import { watch, type FSWatcher } from 'chokidar';
 import { relative, sep } from 'node:path';
+import { isNfsRoot } from './config/root-path.js';
 import type { AgentConfig } from './config/schema.js';
 import type { Logger } from './logging/logger.js';
 import { mountFor, parseMounts } from './share/nfs-window.js';
@@ -7,11 +8,14 @@ import { isCandidateFolderName } from './share/scanner.js';
 
 const NETWORK_FS = /^(nfs|nfs4|cifs|smb|smb2|smb3|fuse\.sshfs|9p|afs|ceph|glusterfs|lustre)$/;
 
-/** Roots whose changes arrive as filesystem events: local disks, or all roots when forced on. */
+/**
+ * Roots whose changes arrive as filesystem events: local disks, or every kernel-mounted root
+ * when forced on (an nfs:// root is read by the agent itself: there are no events to watch).
+ */
 export function watchableRoots(config: AgentConfig, procMounts: string): string[] {
   const mode = config.agent.watch_for_changes;
   if (mode === 'off') return [];
-  const roots = config.watch.session_roots.map((r) => r.path);
+  const roots = config.watch.session_roots.map((r) => r.path).filter((p) => !isNfsRoot(p));
   if (mode === 'on') return roots;
   const mounts = parseMounts(procMounts);
   return roots.filter((root) => {
@@ -42,9 +46,9 @@ export function watchRoots(config: AgentConfig, roots: string[], logger: Logger,
   const markerDepth = Math.max(1, ...Object.values(config.profiles).flatMap((p) => p.required_markers.map((m) => m.split('/').length)));
   const watcher = watch(roots, { ignoreInitial: true, depth: markerDepth, followSymlinks: false, ignored: (path) => path.split(sep).includes('processed') });
   const check = (kind: 'add' | 'addDir') => (path: string) => {
-    const root = config.watch.session_roots.find((r) => path === r.path || path.startsWith(`${r.path.replace(/\/+$/, '')}/`));
+    const root = config.watch.session_roots.find((r) => path === r.path || path.startsWith(r.path === '/' ? '/' : `${r.path}/`));
     if (!root) return;
-    if (isWakeEvent(root.path.replace(/\/+$/, ''), path, kind, config.profiles[root.profile]?.required_markers ?? [])) {
+    if (isWakeEvent(root.path, path, kind, config.profiles[root.profile]?.required_markers ?? [])) {
       logger.debug({ event: 'wake_event', path, kind }, 'filesystem event: scanning now');
       debounced();
     }

@@ -1,4 +1,4 @@
-import type { AgentConfig } from '../config/schema.js';
+import type { Deps } from '../deps.js';
 import { judgeListing } from '../pipeline/completion-detector.js';
 import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { objectKey, completeKey, manifestKey } from '../pipeline/s3-keys.js';
@@ -6,7 +6,6 @@ import { scanRoots } from '../share/scanner.js';
 import { resolveSessionId } from '../pipeline/session-id.js';
 import { listSessionFiles } from '../share/session-listing.js';
 import { contentProblem, keyProblem } from '../pipeline/content-checks.js';
-import type { Db } from '../state/db.js';
 import { findActiveByFolders } from '../state/queries/operator.js';
 import { processedCandidate } from '../share/processed-folder.js';
 
@@ -27,8 +26,9 @@ export interface PlannedSession {
  * recorded, nothing is uploaded or moved. A folder seen for the first time is reported as
  * waiting, as the real first cycle would.
  */
-export async function planCycle(config: AgentConfig, db: Db, now: Date): Promise<{ plan: PlannedSession[]; rootErrors: { root: string; message: string }[] }> {
-  const scan = await scanRoots(config.watch.session_roots);
+export async function planCycle(deps: Pick<Deps, 'config' | 'db' | 'share'>, now: Date): Promise<{ plan: PlannedSession[]; rootErrors: { root: string; message: string }[] }> {
+  const { config, db, share } = deps;
+  const scan = await scanRoots(share, config.watch.session_roots);
   // A database the agent never ran against has no tables yet: every folder is new.
   const rows = await findActiveByFolders(
     db,
@@ -59,7 +59,7 @@ export async function planCycle(config: AgentConfig, db: Db, now: Date): Promise
       continue;
     }
     const profile = config.profiles[folder.profile];
-    const listing = await listSessionFiles(folder.folderPath, ignoreMatcher(profile?.ignore_patterns ?? []));
+    const listing = await listSessionFiles(share, folder.folderPath, ignoreMatcher(profile?.ignore_patterns ?? []));
     if (status === 'new' || status === 'waiting_for_stable') {
       const decision = judgeListing(listing.files, profile?.required_markers ?? [], row, now, config.agent.stable_window_seconds);
       if (!decision.complete) {
@@ -74,7 +74,7 @@ export async function planCycle(config: AgentConfig, db: Db, now: Date): Promise
     }
     let sessionId: string;
     try {
-      sessionId = (await resolveSessionId(folder.folderPath, folder.folderName, profile?.metadata_files ?? [])).sessionId;
+      sessionId = (await resolveSessionId(share, folder.folderPath, folder.folderName, profile?.metadata_files ?? [])).sessionId;
     } catch (err) {
       plan.push({ ...base, action: 'needs_attention', reason: (err as Error).message });
       continue;

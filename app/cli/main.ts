@@ -8,7 +8,7 @@ import { createLogger } from '../logging/logger.js';
 import { runCycle } from '../scheduler.js';
 import { SESSION_STATES, type SessionStatus } from '../state/states.js';
 import { CliExit, EXIT } from './exit-codes.js';
-import { openRuntime, openStateDb, readConfig } from './runtime.js';
+import { openRuntime, openStateDb, readConfig, shareFor } from './runtime.js';
 
 // Each command loads only what it uses: start-up time is paid by every scan-once.
 const runCommands = () => import('./run-command.js');
@@ -122,11 +122,12 @@ async function scanOnce(configFile: string): Promise<number> {
 
 async function dryRun(configFile: string, json: boolean): Promise<number> {
   const config = await readConfig(configFile);
+  const share = shareFor(config);
   const { logger, flush } = createLogger({ stream: 'stderr' });
   const db = await openStateDb(config, process.env, logger, { migrate: false });
   try {
     const { formatPlan, planCycle } = await import('./dry-run.js');
-    const result = await planCycle(config, db, await readDatabaseClock(db));
+    const result = await planCycle({ config, db, share }, await readDatabaseClock(db));
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPlan(result));
     return EXIT.ok;
   } finally {

@@ -15,24 +15,25 @@ import { findSessions, listEvents, listSessions, listSessionsInState, requeueSes
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
 import { CliExit, EXIT } from './exit-codes.js';
-import { openStateDb, readConfig } from './runtime.js';
+import { openStateDb, readConfig, shareFor } from './runtime.js';
 import { formatHistory, formatTable, sessionJson } from './status-command.js';
 
 export async function printManifest(sessionDir: string, configFile: string): Promise<number> {
   const config = await readConfig(configFile);
+  const share = shareFor(config);
   const folder = await realpath(resolve(sessionDir)).catch(() => {
     throw new CliExit(EXIT.usage, `session folder ${sessionDir} does not exist`);
   });
   const root = await rootOf(config, folder);
   const profile = root ? config.profiles[root.profile] : undefined;
-  const listing = await listSessionFiles(folder, ignoreMatcher(profile?.ignore_patterns ?? []));
+  const listing = await listSessionFiles(share, folder, ignoreMatcher(profile?.ignore_patterns ?? []));
   const problem = contentProblem(listing);
   if (problem) throw new CliExit(EXIT.sessionFailed, `${folder}: ${problem}`);
   const folderName = folder.slice(folder.lastIndexOf(sep) + 1);
-  const { sessionId } = await resolveSessionId(folder, folderName, profile?.metadata_files ?? []).catch((err: Error) => {
+  const { sessionId } = await resolveSessionId(share, folder, folderName, profile?.metadata_files ?? []).catch((err: Error) => {
     throw new CliExit(EXIT.sessionFailed, `${folder}: ${err.message}`);
   });
-  const manifest = await manifestForFolder(config, { sessionId, folderPath: folder, listing }, new AbortController().signal);
+  const manifest = await manifestForFolder(share, config, { sessionId, folderPath: folder, listing }, new AbortController().signal);
   process.stdout.write(prettyManifest(manifest));
   process.stderr.write(`${manifestHash(manifest)}\n`);
   return EXIT.ok;

@@ -11,6 +11,8 @@ import type { Metrics } from '../health/metrics-api.js';
 import { createLogger, type LoggerHandle } from '../logging/logger.js';
 import { nfsWindowWarnings } from '../share/nfs-window.js';
 import { createS3Client } from '../s3/client.js';
+import { openShare, ShareUnavailableError } from '../share/open-share.js';
+import type { Share } from '../share/share.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';
 import { migrate } from '../state/migrate.js';
@@ -23,6 +25,16 @@ export async function readConfig(file: string): Promise<AgentConfig> {
     return await loadConfig(file);
   } catch (err) {
     if (err instanceof ConfigError) throw new CliExit(EXIT.usage, `invalid configuration ${file}:\n${err.problems.map(formatProblem).join('\n')}`);
+    throw err;
+  }
+}
+
+/** The share for the configured roots; exit 2 when one names a share this build cannot reach. */
+export function shareFor(config: AgentConfig): Share {
+  try {
+    return openShare(config.watch.session_roots);
+  } catch (err) {
+    if (err instanceof ShareUnavailableError) throw new CliExit(EXIT.usage, err.message);
     throw err;
   }
 }
@@ -92,6 +104,7 @@ export async function openRuntime(
   env = process.env,
 ): Promise<Runtime> {
   const config = await readConfig(configFile);
+  const share = shareFor(config);
   const logs = createLogger({ stream: options.stream, logDir: config.storage.log_dir, ...(options.terminal ? { terminal: options.terminal } : {}) });
   const logger = logs.logger;
   const s3 = createS3Client(config.upload, env);
@@ -108,7 +121,7 @@ export async function openRuntime(
   warnAboutNfsWindow(config, mounts, logger);
   const clock = new DatabaseTime(db);
   await warnAboutClockSkew(clock, logger);
-  const deps: Deps = { db, s3, clock, logger, config, metrics: options.metrics, agentId: newAgentId() };
+  const deps: Deps = { db, s3, share, clock, logger, config, metrics: options.metrics, agentId: newAgentId() };
   return {
     deps,
     logs,

@@ -2,6 +2,7 @@
 // the code a start-up compiles (≈50 ms less for every scan-once).
 import * as z from 'zod/mini';
 import { en } from 'zod/locales';
+import { normalizeRootPath, rootPathProblem } from './root-path.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_PARALLEL_SESSIONS, MAX_CONCURRENCY, MAX_PARALLEL_SESSIONS } from './limits.cjs';
 
 z.config(en());
@@ -38,7 +39,13 @@ const agentSchema = z.strictObject({
 });
 
 const rootSchema = z.strictObject({
-  path: z.string().check(z.minLength(1), z.refine((p) => p.startsWith('/'), 'must be an absolute path')),
+  path: z.pipe(
+    z.string().check(
+      z.minLength(1),
+      z.refine((p) => rootPathProblem(p) === null, { error: (issue) => rootPathProblem(String(issue.input)) ?? 'invalid root' }),
+    ),
+    z.transform(normalizeRootPath),
+  ),
   profile: nonEmpty(),
 });
 
@@ -109,9 +116,8 @@ export function crossFieldProblems(raw: unknown): { path: (string | number)[]; m
   const roots = Array.isArray(cfg?.watch?.session_roots) ? (cfg.watch.session_roots as { path?: unknown; profile?: unknown }[]) : [];
   const profiles = cfg?.profiles !== null && typeof cfg?.profiles === 'object' ? Object.keys(cfg.profiles as object) : null;
   const problems: { path: (string | number)[]; message: string }[] = [];
-  const norm = (p: string) => p.replace(/\/+$/, '') || '/';
   const inside = (child: string, parent: string) => parent === '/' || child.startsWith(`${parent}/`);
-  const paths = roots.map((r) => (typeof r?.path === 'string' ? norm(r.path) : null));
+  const paths = roots.map((r) => (typeof r?.path === 'string' ? normalizeRootPath(r.path) : null));
   roots.forEach((root, i) => {
     if (profiles && typeof root?.profile === 'string' && !profiles.includes(root.profile)) {
       problems.push({ path: ['watch', 'session_roots', i, 'profile'], message: `unknown profile "${root.profile}" (defined: ${profiles.join(', ') || 'none'})` });
@@ -126,7 +132,7 @@ export function crossFieldProblems(raw: unknown): { path: (string | number)[]; m
   for (const key of ['manifest_cache_dir', 'log_dir', 'state_dir']) {
     const dir = cfg?.storage?.[key];
     if (typeof dir !== 'string') continue;
-    const root = paths.find((p) => p !== null && (norm(dir) === p || inside(norm(dir), p)));
+    const root = paths.find((p) => p !== null && (normalizeRootPath(dir) === p || inside(normalizeRootPath(dir), p)));
     if (root) problems.push({ path: ['storage', key], message: `is inside the session root ${root}: the agent's own files would be taken for a session` });
   }
   return problems;

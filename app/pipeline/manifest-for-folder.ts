@@ -1,5 +1,6 @@
 import type { AgentConfig } from '../config/schema.js';
-import { SessionFile } from '../share/local-file.js';
+import { openListedFile } from '../share/open-listed-file.js';
+import type { Share } from '../share/share.js';
 import { buildManifest, type Manifest } from './manifest.js';
 import type { SessionListing } from '../share/session-listing.js';
 import { createHash } from 'node:crypto';
@@ -9,6 +10,7 @@ import { createHash } from 'node:crypto';
  * for checking whether a folder duplicates an upload that already happened.
  */
 export async function manifestForFolder(
+  share: Share,
   config: AgentConfig,
   input: { sessionId: string; folderPath: string; listing: SessionListing },
   signal: AbortSignal,
@@ -17,13 +19,14 @@ export async function manifestForFolder(
   const buf = Buffer.allocUnsafe(1024 * 1024);
   for (const f of input.listing.files) {
     signal.throwIfAborted();
-    const handle = await SessionFile.open(f.absolutePath, f.relativePath);
+    const handle = await openListedFile(share, f);
     try {
       const hash = createHash('sha256');
-      for (;;) {
-        const bytesRead = await handle.read(buf, 0, buf.length, null);
+      for (let position = 0; ; ) {
+        const bytesRead = await handle.read(buf, 0, buf.length, position);
         if (bytesRead === 0) break;
         hash.update(buf.subarray(0, bytesRead));
+        position += bytesRead;
       }
       sha256.set(f.relativePath, hash.digest('hex'));
     } finally {

@@ -6,7 +6,8 @@ import { observedState } from './completion-detector.js';
 import { describeChanges, folderChanges } from './folder-changes.js';
 import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { listSessionFiles } from '../share/session-listing.js';
-import { isEmptyDir, moveOnto, pathExists, removeReservation, reserveProcessedName } from '../share/processed-folder.js';
+import { ensureProcessedFolder, isEmptyFolder, reserveProcessedName } from '../share/processed-folder.js';
+import { pathExists } from '../share/share.js';
 
 /**
  * uploaded → processed. The target is reserved and recorded before the rename, so a crash
@@ -16,10 +17,10 @@ import { isEmptyDir, moveOnto, pathExists, removeReservation, reserveProcessedNa
  * files added or changed after the upload are not in S3.
  */
 export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToken: string, checkUnchanged: boolean): Promise<SessionRow> {
-  const { db, clock, agentId, logger } = deps;
+  const { db, share, clock, agentId, logger } = deps;
   const base = { pk: row.pk, leaseToken, agentId, from: ['uploaded'] as const };
-  if (!(await pathExists(row.folderPath))) {
-    const landed = row.processedPath !== null && (await pathExists(row.processedPath));
+  if (!(await pathExists(share, row.folderPath))) {
+    const landed = row.processedPath !== null && (await pathExists(share, row.processedPath));
     const { row: done } = await transitionSession(db, {
       ...base,
       to: 'processed',
@@ -36,17 +37,19 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToke
     const changes = await changesSinceUpload(deps, row);
     if (changes !== null) return holdChangedSession(deps, row, leaseToken, changes);
   }
+  // Checked before every move, a reserved target included: processed/ may have been replaced since.
+  await ensureProcessedFolder(share, row.rootPath);
   let target = row.processedPath;
-  if (target === null || !(await isEmptyDir(target))) {
-    target = await reserveProcessedName(row.rootPath, row.folderName);
+  if (target === null || !(await isEmptyFolder(share, target))) {
+    target = await reserveProcessedName(share, row.rootPath, row.folderName);
     try {
       await transitionSession(db, { ...base, to: 'uploaded', now: clock.now(), reason: `move planned to ${target}`, processedPath: target });
     } catch (err) {
-      await removeReservation(target);
+      await share.removeEmptyFolder(target).catch(() => undefined);
       throw err;
     }
   }
-  await moveOnto(row.folderPath, target);
+  await share.renameFolder(row.folderPath, target);
   const { row: done } = await transitionSession(db, { ...base, to: 'processed', now: clock.now(), reason: 'moved', processedPath: target, error: null });
   logger.info(
     { event: 'session_moved_to_processed', session_id: row.sessionId, from: 'uploaded', to: 'processed', folder: row.folderPath, processed_path: target },
@@ -59,7 +62,7 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToke
 async function changesSinceUpload(deps: Deps, row: SessionRow): Promise<string | null> {
   const profile = deps.config.profiles[row.profile];
   if (!profile || row.observedState === null) return null;
-  const listing = await listSessionFiles(row.folderPath, ignoreMatcher(profile.ignore_patterns));
+  const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns));
   if (observedState(listing.files) === row.observedState) return null;
   const records = await listFileRecords(deps.db, row.pk);
   // A duplicate session has no file records of its own: nothing to name the changes by.

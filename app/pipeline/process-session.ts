@@ -9,8 +9,8 @@ import { nextAfterFailure } from './backoff.js';
 import { judgeListing } from './completion-detector.js';
 import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { moveUploadedSession } from './move-to-processed.js';
-import { pathExists } from '../share/processed-folder.js';
 import { listSessionFiles, type SessionListing } from '../share/session-listing.js';
+import { pathExists } from '../share/share.js';
 import { uploadStableSession } from './upload-session.js';
 
 export interface SessionOutcome {
@@ -51,7 +51,7 @@ async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeco
   const { config } = deps;
   const row = progress.row;
   if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, leaseToken, true)).status;
-  if (!(await pathExists(row.folderPath))) {
+  if (!(await pathExists(deps.share, row.folderPath))) {
     throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded); nothing was uploaded`);
   }
   let judged: SessionListing | undefined;
@@ -79,7 +79,7 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
   const { db, config, clock, logger, agentId } = deps;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
-  const listing = await listSessionFiles(row.folderPath, ignoreMatcher(profile.ignore_patterns));
+  const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns));
   const now = clock.now();
   const decision = judgeListing(listing.files, profile.required_markers, row, now, config.agent.stable_window_seconds);
   const state = decision.state;

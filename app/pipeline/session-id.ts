@@ -1,6 +1,6 @@
-import { lstat, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { sessionProblem } from '../errors.js';
+import { readWholeFile } from '../share/read-whole-file.js';
+import { childPath, type Share } from '../share/share.js';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,255}$/;
 const MAX_METADATA_BYTES = 1024 * 1024;
@@ -18,19 +18,19 @@ export function sessionIdProblem(id: string): string | null {
  * The `session_id` of the first metadata file that has one, else the folder name; throws a
  * needs-attention error when that id is unusable or a metadata file is not what it should be.
  */
-export async function resolveSessionId(folder: string, folderName: string, metadataFiles: readonly string[]): Promise<{ sessionId: string; source: string }> {
+export async function resolveSessionId(share: Share, folder: string, folderName: string, metadataFiles: readonly string[]): Promise<{ sessionId: string; source: string }> {
   for (const rel of metadataFiles) {
-    const path = join(folder, rel);
-    const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    const path = childPath(folder, rel);
+    const st = await share.stat(path).catch((err: { code?: string }) => {
       if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
       throw err;
     });
     if (st === null) continue;
-    if (!st.isFile()) throw sessionProblem('BAD_METADATA', `metadata file ${rel} is not a regular file`);
+    if (st.type !== 'file') throw sessionProblem('BAD_METADATA', `metadata file ${rel} is not a regular file`);
     if (st.size > MAX_METADATA_BYTES) throw sessionProblem('BAD_METADATA', `metadata file ${rel} is ${st.size} bytes (at most ${MAX_METADATA_BYTES} are read)`);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(await readFile(path, 'utf8'));
+      parsed = JSON.parse((await readWholeFile(share, path, st.size)).toString('utf8'));
     } catch (err) {
       throw sessionProblem('BAD_METADATA', `metadata file ${rel} is not valid JSON: ${(err as Error).message}`);
     }

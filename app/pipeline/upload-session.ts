@@ -21,16 +21,16 @@ import { uploadSessionFiles } from './uploader.js';
  * (otherwise the folder is listed now).
  */
 export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToken: string, signal: AbortSignal, judged?: SessionListing): Promise<SessionRow> {
-  const { db, s3, config, clock, logger, agentId } = deps;
+  const { db, s3, share, config, clock, logger, agentId } = deps;
   // DB round trips this session's upload costs (the benchmark reports them; O(1) in file count).
   const roundTrips0 = db.roundTrips;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
   const ignored = ignoreMatcher(profile.ignore_patterns);
-  const listing = judged ?? (await listSessionFiles(row.folderPath, ignored));
+  const listing = judged ?? (await listSessionFiles(share, row.folderPath, ignored));
   const problem = contentProblem(listing);
   if (problem) throw sessionProblem('RESERVED_OR_INVALID_NAME', problem);
-  const { sessionId } = await resolveSessionId(row.folderPath, row.folderName, profile.metadata_files);
+  const { sessionId } = await resolveSessionId(share, row.folderPath, row.folderName, profile.metadata_files);
   const bucket = config.upload.s3_bucket;
   const prefix = config.upload.s3_prefix;
   const keyTrouble = keyProblem(prefix, sessionId, listing);
@@ -38,7 +38,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
 
   const owner = await claimSessionId(db, sessionId, row.pk, clock.now());
   if (owner.pk !== row.pk) {
-    const local = await manifestForFolder(config, { sessionId, folderPath: row.folderPath, listing }, signal);
+    const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
     if (owner.manifestHash === hash && (owner.status === 'uploaded' || owner.status === 'processed')) {
       return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: owner.folderPath });
@@ -53,7 +53,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   // be overwritten with different data.
   const marker = await headObject(s3, bucket, completeKey(prefix, sessionId), signal);
   if (marker) {
-    const local = await manifestForFolder(config, { sessionId, folderPath: row.folderPath, listing }, signal);
+    const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
     if (marker.metadata[MANIFEST_HASH_METADATA] === hash) {
       return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: `s3://${bucket}/${completeKey(prefix, sessionId)}` });
@@ -83,7 +83,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   const sha256 = await uploadSessionFiles(deps, { pk: row.pk, sessionId }, listing.files, signal);
 
   // Metadata only (no second read): anything added, removed or touched voids the attempt.
-  const after = await listSessionFiles(row.folderPath, ignored);
+  const after = await listSessionFiles(share, row.folderPath, ignored);
   const uploadedState = observedState(listing.files);
   if (observedState(after.files) !== uploadedState) throw new SessionChangedError('files were added, removed or changed during the upload');
 

@@ -95,6 +95,7 @@ export async function uploadSessionFiles(
       // More than 10,000 parts of the configured size: larger parts, for this file only.
       const filePartSize = partSizeFor(file.size, partSize);
       const result = await uploadFile(
+        deps.share,
         s3,
         limiter,
         await journalFor(deps, session.pk, file, key, filePartSize),

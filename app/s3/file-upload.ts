@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SessionChangedError } from '../errors.js';
 import type { Limiter } from './limiter.js';
@@ -7,7 +6,8 @@ import { putMultipart, type MultipartJournal } from './multipart-upload.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { setPayloadHash, type BufferPool } from './payload.js';
 import type { DirectPut } from './direct-put.js';
-import { SessionFile } from '../share/local-file.js';
+import { openListedFile } from '../share/open-listed-file.js';
+import type { Share, ShareAttributes, ShareFile } from '../share/share.js';
 import type { HashWorker } from './hash-worker.js';
 
 export interface FileUploadRequest {
@@ -43,10 +43,10 @@ export interface FileUploadResult {
  * links and without blocking on special files, and checked against the listing when opened
  * (and, for a large file, at its end): a file that changed underneath voids the attempt.
  */
-export async function uploadFile(s3: S3Client, limiter: Limiter, journal: MultipartJournal, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
-  const handle = await SessionFile.open(req.absolutePath, req.relativePath);
+export async function uploadFile(share: Share, s3: S3Client, limiter: Limiter, journal: MultipartJournal, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
+  const handle = await openListedFile(share, req);
   try {
-    checkUnchanged(handle.stat, req);
+    checkUnchanged(handle.attributes, req);
     const result =
       req.expectedSize <= req.partSize
         ? await putWhole(s3, limiter, handle, req, signal)
@@ -61,21 +61,21 @@ export async function uploadFile(s3: S3Client, limiter: Limiter, journal: Multip
           );
     // A large file is checked again at its end; a small one was read in one call, and the
     // session's re-listing before manifest.json checks every file's size and mtime anyway.
-    if (req.expectedSize > req.partSize) checkUnchanged(await handle.fstat(), req);
+    if (req.expectedSize > req.partSize) checkUnchanged(await handle.currentAttributes(), req);
     return result;
   } finally {
     await handle.close();
   }
 }
 
-function checkUnchanged(st: BigIntStats, req: FileUploadRequest): void {
-  if (Number(st.size) !== req.expectedSize || st.mtimeNs !== req.expectedMtimeNs) {
+function checkUnchanged(now: ShareAttributes, req: FileUploadRequest): void {
+  if (now.size !== req.expectedSize || now.mtimeNs !== req.expectedMtimeNs) {
     throw new SessionChangedError(`${req.relativePath} changed while it was being uploaded`);
   }
 }
 
 /** Reads exactly `length` bytes at `position`; fewer means the file shrank. */
-async function readExactly(handle: SessionFile, length: number, position: number, req: FileUploadRequest): Promise<Buffer> {
+async function readExactly(handle: ShareFile, length: number, position: number, req: FileUploadRequest): Promise<Buffer> {
   const buf = req.pool ? req.pool.take(length) : Buffer.allocUnsafe(length);
   let filled = 0;
   try {
@@ -91,7 +91,7 @@ async function readExactly(handle: SessionFile, length: number, position: number
   return buf;
 }
 
-async function putWhole(s3: S3Client, limiter: Limiter, handle: SessionFile, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
+async function putWhole(s3: S3Client, limiter: Limiter, handle: ShareFile, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
   return limiter.run(signal, async () => {
     // Growth during the read shows in the session's re-listing (size and mtime), so a small
     // file costs open, fstat, read, close.

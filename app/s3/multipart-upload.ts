@@ -1,4 +1,3 @@
-import type { SessionFile } from '../share/local-file.js';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -14,6 +13,7 @@ import type { BandwidthLimiter } from './bandwidth.js';
 import { UNSIGNED_PAYLOAD, setPayloadHash, type BufferPool } from './payload.js';
 import { hashOnThisThread, type HashWorker } from './hash-worker.js';
 import type { DirectPut } from './direct-put.js';
+import type { ShareFile } from '../share/share.js';
 
 /** A part S3 acknowledged, as the journal keeps it. */
 export interface UploadedPart {
@@ -68,7 +68,7 @@ export async function putMultipart(
   journal: MultipartJournal,
   req: MultipartRequest,
   readPart: ReadPart,
-  handle: SessionFile,
+  handle: ShareFile,
   signal: AbortSignal,
 ): Promise<{ sha256: string; etag: string | null; resumedParts: number }> {
   let uploadId: string;
@@ -209,7 +209,7 @@ async function confirmParts(s3: S3Client, req: MultipartRequest, previous: Resum
   return confirmed;
 }
 
-async function checkAtEnd(handle: SessionFile, req: MultipartRequest): Promise<void> {
+async function checkAtEnd(handle: ShareFile, req: MultipartRequest): Promise<void> {
   const probe = Buffer.allocUnsafe(1);
   const bytesRead = await handle.read(probe, 0, 1, req.size);
   if (bytesRead !== 0) throw new SessionChangedError(`${req.relativePath} grew while it was being uploaded`);

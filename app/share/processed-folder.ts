@@ -1,54 +1,59 @@
-import { lstat, mkdir, readdir, rename, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { AgentError } from '../errors.js';
+import { childPath, type Share } from './share.js';
 
 /** `processed/<name>`, or `<name>.1`, `<name>.2`, … when that is taken. */
 export function processedCandidate(rootPath: string, folderName: string, n: number): string {
-  return join(rootPath, 'processed', n === 0 ? folderName : `${folderName}.${n}`);
+  return childPath(childPath(rootPath, 'processed'), n === 0 ? folderName : `${folderName}.${n}`);
 }
 
 /**
- * Reserves a free name in `processed/` by creating it as an empty directory: mkdir fails
- * when the name exists, so an existing `processed/<name>` is never overwritten, and the
- * later rename over the empty directory never nests the folder inside another.
+ * Why `<root>/processed` cannot take moved sessions, or null when it can (a real folder, or
+ * none yet). It is never followed: a link could carry lab data out of the root, and a file
+ * there would fail every move.
  */
-export async function reserveProcessedName(rootPath: string, folderName: string): Promise<string> {
-  await mkdir(join(rootPath, 'processed'), { recursive: true });
+export async function processedFolderProblem(share: Share, rootPath: string): Promise<string | null> {
+  const path = childPath(rootPath, 'processed');
+  const attributes = await share.stat(path).catch((err: { code?: string }) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (attributes === null || attributes.type === 'dir') return null;
+  const what = attributes.type === 'symlink' ? 'a symbolic link' : attributes.type === 'file' ? 'a file' : `a ${attributes.type.replace('_', ' ')}`;
+  return `${path} is ${what}, not a folder: sessions are moved only into a real processed/ folder inside the root, never through a link. Replace it with a folder; the move is retried every cycle`;
+}
+
+/** Makes sure `<root>/processed` is a real folder, creating it when there is none. */
+export async function ensureProcessedFolder(share: Share, rootPath: string): Promise<void> {
+  const problem = await processedFolderProblem(share, rootPath);
+  if (problem) throw new AgentError('PROCESSED_NOT_A_FOLDER', problem, 'fs', false);
+  await share.createFolder(childPath(rootPath, 'processed')).catch((err: { code?: string }) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+}
+
+/**
+ * Reserves a free name in `processed/` by creating it as an empty folder: creating fails
+ * when the name exists, so an existing `processed/<name>` is never overwritten, and the
+ * later rename over the empty folder never nests the session inside another.
+ */
+export async function reserveProcessedName(share: Share, rootPath: string, folderName: string): Promise<string> {
   for (let n = 0; n < 1000; n++) {
     const target = processedCandidate(rootPath, folderName, n);
     try {
-      await mkdir(target);
+      await share.createFolder(target);
       return target;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
     }
   }
-  throw new Error(`no free name for ${folderName} in ${join(rootPath, 'processed')}`);
+  throw new Error(`no free name for ${folderName} in ${childPath(rootPath, 'processed')}`);
 }
 
-/** Renames the folder onto its reserved (empty) target: atomic on one filesystem. */
-export async function moveOnto(folderPath: string, target: string): Promise<void> {
-  await rename(folderPath, target);
-}
-
-/** True when `path` is a directory with nothing in it (a reservation from a crashed move). */
-export async function isEmptyDir(path: string): Promise<boolean> {
+/** True when `path` is a folder with nothing in it (a reservation from a crashed move). */
+export async function isEmptyFolder(share: Share, path: string): Promise<boolean> {
   try {
-    return (await readdir(path)).length === 0;
+    return (await share.stat(path)).type === 'dir' && (await share.list(path)).length === 0;
   } catch {
     return false;
-  }
-}
-
-export async function removeReservation(path: string): Promise<void> {
-  await rmdir(path).catch(() => undefined);
-}
-
-export async function pathExists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
   }
 }

@@ -1,8 +1,7 @@
-import { opendir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { SessionRoot } from '../config/schema.js';
 import { classifyError } from '../errors.js';
 import type { DiscoveredFolder } from '../state/queries/record-discovered.js';
+import { childPath, type Share } from './share.js';
 
 /** Folder names at the top of a root that are never sessions. */
 export const RESERVED_ROOT_ENTRIES = new Set(['processed', 'lost+found', '$RECYCLE.BIN', 'System Volume Information']);
@@ -22,15 +21,16 @@ export interface ScanResult {
  * Lists session folders (directories only; links are not followed) in every root. A root
  * that is missing or unreadable is reported and skipped; the others still count.
  */
-export async function scanRoots(roots: readonly SessionRoot[]): Promise<ScanResult> {
+export async function scanRoots(share: Share, roots: readonly SessionRoot[]): Promise<ScanResult> {
   const result: ScanResult = { folders: [], readableRoots: [], rootErrors: [] };
   for (const root of roots) {
-    const rootPath = root.path.replace(/\/+$/, '') || '/';
+    const rootPath = root.path;
     try {
       const found: DiscoveredFolder[] = [];
-      for await (const entry of await opendir(rootPath)) {
-        if (!entry.isDirectory() || !isCandidateFolderName(entry.name)) continue;
-        found.push({ folderPath: join(rootPath, entry.name), folderName: entry.name, rootPath, profile: root.profile });
+      for (const entry of await share.list(rootPath)) {
+        const name = entry.name.toString('utf8');
+        if (entry.type !== 'dir' || !isCandidateFolderName(name)) continue;
+        found.push({ folderPath: childPath(rootPath, name), folderName: name, rootPath, profile: root.profile });
       }
       found.sort((a, b) => (a.folderName < b.folderName ? -1 : a.folderName > b.folderName ? 1 : 0));
       result.folders.push(...found);

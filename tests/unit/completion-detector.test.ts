@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { decideCompletion, observedState, type CompletionInput } from '../../app/pipeline/completion-detector.js';
 import { ignoreMatcher } from '../../app/share/ignore-patterns.js';
 import { listSessionFiles, type SessionFile } from '../../app/share/session-listing.js';
+import { LocalShare } from '../../app/share/local-share.js';
 
 const file = (relativePath: string, size: number, mtimeNs: bigint): SessionFile => ({ relativePath, absolutePath: `/s/${relativePath}`, size, mtimeNs });
 const base = [file('data.csv', 100, 1_000n), file('session_summary.json', 10, 2_000n)];
@@ -136,7 +137,7 @@ describe('ignored files and stability (listing)', () => {
     await writeFile(join(dir, 'data.csv'), 'a,b\n1,2\n');
     await writeFile(join(dir, 'sub', 'x.bin'), 'xyz');
     const ignored = ignoreMatcher(['*.tmp', '*.lock']);
-    const state = async () => observedState((await listSessionFiles(dir, ignored)).files);
+    const state = async () => observedState((await listSessionFiles(new LocalShare(), dir, ignored)).files);
     const before = await state();
     await writeFile(join(dir, 'upload.tmp'), 'scratch');
     await writeFile(join(dir, 'sub', 'deep.tmp'), 'scratch scratch');

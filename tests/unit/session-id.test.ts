@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentError } from '../../app/errors.js';
 import { resolveSessionId, sessionIdProblem } from '../../app/pipeline/session-id.js';
+import { LocalShare } from '../../app/share/local-share.js';
 
 describe('sessionIdProblem', () => {
   it.each(['.', '..', '', 'x'.repeat(256), 'a/b', 'a\\b', 'a b', ' a', 'a\tb', 'a\nb', 'a\u0000b', 'séance', '数据', 'a:b'])('rejects %j', (id) => {
@@ -15,6 +16,7 @@ describe('sessionIdProblem', () => {
 });
 
 describe('resolveSessionId', () => {
+  const share = new LocalShare();
   let dir = '';
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sid-'));
@@ -24,7 +26,7 @@ describe('resolveSessionId', () => {
   });
   const json = (name: string, value: unknown) => writeFile(join(dir, name), JSON.stringify(value));
   const rejection = async (metadata: string[], folderName = 'folder') => {
-    const err: unknown = await resolveSessionId(dir, folderName, metadata).then(
+    const err: unknown = await resolveSessionId(share, dir, folderName, metadata).then(
       () => null,
       (e: unknown) => e,
     );
@@ -36,21 +38,21 @@ describe('resolveSessionId', () => {
 
   it('takes session_id from the metadata file over the folder name', async () => {
     await json('metadata.json', { session_id: 'S-42', other: 1 });
-    expect(await resolveSessionId(dir, 'folder', ['metadata.json'])).toEqual({ sessionId: 'S-42', source: 'metadata.json' });
+    expect(await resolveSessionId(share, dir, 'folder', ['metadata.json'])).toEqual({ sessionId: 'S-42', source: 'metadata.json' });
   });
 
   it('the first metadata file that has a session_id wins', async () => {
     await json('a.json', { operator: 'x' });
     await json('b.json', { session_id: 'from-b' });
     await json('c.json', { session_id: 'from-c' });
-    expect((await resolveSessionId(dir, 'folder', ['missing.json', 'a.json', 'b.json', 'c.json'])).sessionId).toBe('from-b');
+    expect((await resolveSessionId(share, dir, 'folder', ['missing.json', 'a.json', 'b.json', 'c.json'])).sessionId).toBe('from-b');
   });
 
   it('falls back to the folder name when no metadata has the field or the file is missing', async () => {
     await json('metadata.json', { operator: 'x' });
-    expect(await resolveSessionId(dir, 'session-007', ['metadata.json'])).toEqual({ sessionId: 'session-007', source: 'folder name' });
-    expect((await resolveSessionId(dir, 'session-008', ['nope.json', 'no/such/dir.json'])).sessionId).toBe('session-008');
-    expect((await resolveSessionId(dir, 'session-009', [])).sessionId).toBe('session-009');
+    expect(await resolveSessionId(share, dir, 'session-007', ['metadata.json'])).toEqual({ sessionId: 'session-007', source: 'folder name' });
+    expect((await resolveSessionId(share, dir, 'session-008', ['nope.json', 'no/such/dir.json'])).sessionId).toBe('session-008');
+    expect((await resolveSessionId(share, dir, 'session-009', [])).sessionId).toBe('session-009');
   });
 
   it('non-JSON metadata is BAD_METADATA', async () => {
