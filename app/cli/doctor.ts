@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, ConfigError, formatProblem } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
@@ -7,6 +6,9 @@ import { classifyError, redactSecrets } from '../errors.js';
 import { silentLogger } from '../logging/logger.js';
 import { objectKey } from '../pipeline/s3-keys.js';
 import { parseMounts } from '../share/nfs-window.js';
+import { openShare, ShareUnavailableError } from '../share/open-share.js';
+import { processedFolderProblem } from '../share/processed-folder.js';
+import type { Share } from '../share/share.js';
 import { createS3Client } from '../s3/client.js';
 import type { Db } from '../state/db.js';
 import { loadMigrations } from '../state/migrate.js';
@@ -52,18 +54,28 @@ async function rootChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<
   const expectedMounts = (env.NFS_MOUNTS ?? '').split(',').map((m) => m.trim().split(':').at(-1) ?? '').filter(Boolean);
   for (const root of config.watch.session_roots) {
     const name = `root ${root.path}`;
+    let share: Share;
     try {
-      if (!(await stat(root.path)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-      await access(root.path, constants.R_OK | constants.X_OK);
+      share = openShare([root]);
     } catch (err) {
-      checks.push({ name, ok: false, detail: `cannot list it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, hint: 'is the share mounted? are permissions right for the agent user?' });
+      if (!(err instanceof ShareUnavailableError)) throw err;
+      checks.push({ name, ok: false, detail: err.message, hint: 'mount the share and configure its local path' });
+      continue;
+    }
+    try {
+      await share.list(root.path);
+    } catch (err) {
+      checks.push({ name, ok: false, detail: `cannot list it (${(err as { code?: string }).code ?? (err as Error).message})`, hint: 'is the share mounted? are permissions right for the agent user?' });
       continue;
     }
     if (config.agent.move_after_upload) {
-      try {
-        await access(root.path, constants.W_OK);
-      } catch {
+      if (!(await share.canWrite(root.path))) {
         checks.push({ name, ok: false, detail: 'not writable, so sessions cannot be moved to processed/', hint: 'mount the share read-write, or set agent.move_after_upload: false' });
+        continue;
+      }
+      const problem = await processedFolderProblem(share, root.path).catch((err: Error) => `cannot look at processed/: ${err.message}`);
+      if (problem) {
+        checks.push({ name, ok: false, detail: problem, hint: 'uploaded sessions stay in the root (status uploaded) until processed/ is a real folder' });
         continue;
       }
     }
