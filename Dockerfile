@@ -7,10 +7,17 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would build before the sources are copied in.
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# --ignore-scripts: `prepare` would build before the sources are copied in. A build behind a
+# TLS-inspecting proxy hands its CA in as the optional secret `build_ca`: used for this step
+# only, it stays out of every layer and of the image history.
+RUN --mount=type=secret,id=build_ca \
+    if [ -s /run/secrets/build_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/build_ca; fi; \
+    npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN npm run build && npm prune --omit=dev --ignore-scripts
+RUN npm run build \
+    && npx esbuild scripts/container/agent-secrets.cts --format=cjs --platform=node --target=node20 \
+         --outfile=dist/container/agent-secrets.cjs \
+    && npm prune --omit=dev --ignore-scripts
 
 # --- runtime: production dependencies, NFS client, Tailscale, tini ------------------------
 FROM ${NODE_IMAGE}
@@ -55,7 +62,7 @@ ENV NODE_ENV=production \
 COPY --from=build /src/package.json /src/package-lock.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-COPY scripts/container/agent-secrets.cjs /usr/local/lib/uploader/agent-secrets.cjs
+COPY --from=build /src/dist/container/agent-secrets.cjs /usr/local/lib/uploader/agent-secrets.cjs
 COPY entrypoint.sh /usr/local/bin/entrypoint.sh
 RUN chmod 755 dist/app/cli/uploader-agent.cjs \
     && ln -s /app/dist/app/cli/uploader-agent.cjs /usr/local/bin/uploader-agent \

@@ -1,11 +1,12 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildSync } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AUTHKEY, DATABASE_URL, EntrypointHarness } from './entrypoint-harness.js';
 import { ROOT } from './support.js';
 
-const PRELOAD = join(ROOT, 'scripts/container/agent-secrets.cjs');
+const PRELOAD_SOURCE = join(ROOT, 'scripts/container/agent-secrets.cts');
 
 function exited(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
   let stderr = '';
@@ -23,8 +24,12 @@ async function until(what: string, check: () => boolean): Promise<void> {
 
 describe('entrypoint.sh supervising the agent', () => {
   let h: EntrypointHarness;
+  let preload: string;
   beforeEach(() => {
     h = new EntrypointHarness();
+    // Compiled as the image build compiles it.
+    preload = h.path('agent-secrets.cjs');
+    buildSync({ entryPoints: [PRELOAD_SOURCE], outfile: preload, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'error' });
   });
   afterEach(() => h.cleanup());
 
@@ -68,7 +73,7 @@ describe('entrypoint.sh supervising the agent', () => {
     expect(h.read('agent.fd3')).toBe('');
   });
 
-  it('agent-secrets.cjs puts the piped secret into process.env, never into /proc/self/environ', () => {
+  it('agent-secrets puts the piped secret into process.env, never into /proc/self/environ', () => {
     const agent = h.path('bin', 'node-agent');
     const report = (what: string) =>
       `require('node:fs').writeFileSync(process.env.STUB_DIR + '/${what}', JSON.stringify({ url: process.env.DATABASE_URL ?? null, fd: process.env.UPLOADER_SECRETS_FD ?? null, environ: require('node:fs').readFileSync('/proc/self/environ', 'utf8') }));`;
@@ -82,7 +87,7 @@ describe('entrypoint.sh supervising the agent', () => {
       ].join('\n'),
     );
     chmodSync(agent, 0o755);
-    const r = h.run({ DATABASE_URL, AGENT_BIN: agent, AGENT_SECRETS_PRELOAD: PRELOAD });
+    const r = h.run({ DATABASE_URL, AGENT_BIN: agent, AGENT_SECRETS_PRELOAD: preload });
     expect(r.status, r.stderr).toBe(0);
     const seen = JSON.parse(h.read('agent.json')) as { url: string | null; fd: string | null; environ: string };
     expect(seen.url).toBe(DATABASE_URL);
@@ -93,8 +98,8 @@ describe('entrypoint.sh supervising the agent', () => {
     expect(child.url).toBe(DATABASE_URL); // inherited from process.env like any variable the agent sets
   });
 
-  it('agent-secrets.cjs fails the start loudly when the descriptor it is given is not open', () => {
-    const r = spawnSync(process.execPath, ['-e', '0'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require=${PRELOAD}`, UPLOADER_SECRETS_FD: '99' }, encoding: 'utf8' });
+  it('agent-secrets fails the start loudly when the descriptor it is given is not open', () => {
+    const r = spawnSync(process.execPath, ['-e', '0'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require=${preload}`, UPLOADER_SECRETS_FD: '99' }, encoding: 'utf8' });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('agent-secrets: cannot read the secrets pipe on fd 99');
   });
