@@ -33,7 +33,9 @@ function writeTailscaleStandIns(bin: string): void {
   const tailscaled = [
     '#!/bin/bash',
     'for a in "$@"; do [[ "$a" == --socket=* ]] && { mkdir -p "$(dirname "${a#--socket=}")"; touch "${a#--socket=}"; }; done',
-    'exec sleep infinity',
+    // Runs until stopped, keeping its own command line (the test looks for its flags there).
+    'trap "exit 0" TERM',
+    'while :; do sleep 1 & wait $!; done',
   ];
   const tailscale = ['#!/bin/bash', 'echo "tailscale stand-in: $*" >&2', 'case " $* " in *" up "*) cat >/run/tailscale-up.stdin ;; esac', 'exit 0'];
   writeFileSync(join(bin, 'tailscaled'), `${tailscaled.join('\n')}\n`);
@@ -41,13 +43,21 @@ function writeTailscaleStandIns(bin: string): void {
   for (const f of ['tailscaled', 'tailscale']) chmodSync(join(bin, f), 0o755);
 }
 
+/** A finished session folder of one random file, owned by the agent's user. */
+export function addSession(lab: string, name: string, bytes: number): void {
+  const folder = join(lab, 'sessions', name);
+  mkdirSync(folder);
+  writeFileSync(join(folder, 'data.bin'), randomBytes(bytes));
+  for (const p of [folder, join(folder, 'data.bin')]) chownSync(p, AGENT_UID, AGENT_UID);
+}
+
 export async function startFixtures(): Promise<Fixtures> {
   const dir = mkdtempSync(join(tmpdir(), 'container-test-'));
   chmodSync(dir, 0o755);
   const lab = join(dir, 'lab');
-  mkdirSync(join(lab, 'sessions', 'ct-session-1'), { recursive: true });
-  writeFileSync(join(lab, 'sessions', 'ct-session-1', 'data.bin'), randomBytes(256 * 1024));
-  for (const p of [lab, join(lab, 'sessions'), join(lab, 'sessions', 'ct-session-1'), join(lab, 'sessions', 'ct-session-1', 'data.bin')]) chownSync(p, AGENT_UID, AGENT_UID);
+  mkdirSync(join(lab, 'sessions'), { recursive: true });
+  for (const p of [lab, join(lab, 'sessions')]) chownSync(p, AGENT_UID, AGENT_UID);
+  addSession(lab, 'ct-session-1', 256 * 1024);
   const standInBin = join(dir, 'bin');
   writeTailscaleStandIns(standInBin);
 
@@ -105,6 +115,7 @@ export function agentConfig(s3Endpoint: string): string {
     `  s3_prefix: ${PREFIX}`,
     `  s3_endpoint: ${s3Endpoint}`,
     '  s3_force_path_style: true',
+    '  max_bytes_per_second: 4000000 # keeps a large session in flight when SIGTERM comes',
     'storage:',
     '  manifest_cache_dir: /data/manifests',
     '  log_dir: /data/logs',

@@ -8,7 +8,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { LOCAL_S3_CREDENTIALS } from '../../demo/local-s3.js';
 import { freePort } from '../../tests/helpers/ports.js';
 import { s3Client } from '../../tests/helpers/s3.js';
-import { AGENT_UID, BUCKET, PREFIX, agentConfig, startFixtures, type Fixtures } from './fixtures.js';
+import { AGENT_UID, BUCKET, PREFIX, addSession, agentConfig, startFixtures, type Fixtures } from './fixtures.js';
 import { descendants, environ, mountinfo, status, allProcesses } from './host-processes.js';
 import { podman, podmanOk, removeContainer, ULIMITS } from './podman.js';
 import { buildTestImage, type BuiltImage } from './test-image.js';
@@ -154,7 +154,7 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
     expect(agent !== undefined, 'no agent process');
     const nfs = mountinfo(agent.pid).split('\n').filter((l) => / - nfs4? /.test(l));
     expect(nfs.length === 0, `NFS mounted: ${nfs.join('; ')}`);
-    return args.replace(/^\S*\/?/, 'tailscaled ');
+    return tailscaled.argv.slice(tailscaled.argv.findIndex((a) => a.endsWith('tailscaled'))).join(' ');
   });
 
   await check('the agent runs as the non-root user with no capabilities and no new privileges', () => {
@@ -212,8 +212,11 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
     return body;
   });
 
-  await check('SIGTERM through tini drains the agent and exits 0 within the task stopTimeout', async () => {
+  await check('SIGTERM through tini, mid-upload, drains the agent and exits 0 within the task stopTimeout', async () => {
     const timeout = stopTimeoutSeconds();
+    addSession(f.lab, 'ct-session-2', 64 * 1024 * 1024); // 16 s at the configured 4 MB/s
+    await until('the upload of ct-session-2 to start', 60_000, async () => ((await containerLogs()).includes('"upload_started","session_id":"ct-session-2"') ? true : undefined));
+    await new Promise((r) => setTimeout(r, 2000));
     const started = Date.now();
     await podmanOk(['stop', '--time', String(timeout), NAME], { timeoutMs: (timeout + 30) * 1000 });
     const seconds = (Date.now() - started) / 1000;
@@ -221,10 +224,9 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
     const logs = await containerLogs();
     expect(exit === 0, `exit ${exit}\n${logs.slice(-2000)}`);
     expect(seconds < timeout, `took ${seconds} s, stopTimeout is ${timeout} s`);
-    for (const line of ['"agent_stopping"', '"agent_stopped"', 'agent exited with status 0', 'tailscale stand-in: --socket=/var/run/tailscale/tailscaled.sock logout']) {
-      expect(logs.includes(line), `no ${line} in the logs`);
-    }
-    return `drained and exited in ${seconds.toFixed(1)} s (stopTimeout ${timeout} s)`;
+    const expected = ['"agent_stopping"', '"session_interrupted"', '"agent_stopped"', 'agent exited with status 0', 'tailscale stand-in: --socket=/var/run/tailscale/tailscaled.sock logout'];
+    for (const line of expected) expect(logs.includes(line), `no ${line} in the logs`);
+    return `upload interrupted, drained and exited in ${seconds.toFixed(1)} s (stopTimeout ${timeout} s)`;
   });
 }
 
