@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { podmanOk, ULIMITS } from './podman.js';
 
 export const TEST_IMAGE = 'localhost/lab-data-uploader:container-test';
+const BUILD_STAGE_IMAGE = 'localhost/lab-data-uploader:container-test-build';
 const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 /** A fixed port keeps RDS_CA_BUNDLE_URL, and so podman's layer cache, the same from run to run. */
 const CA_PORT = 18931;
@@ -49,17 +50,23 @@ export async function buildTestImage(root: string): Promise<BuiltImage> {
   const { url, server } = await serveBundle(readFileSync(HOST_CA_BUNDLE));
   started = Date.now();
   try {
-    await podmanOk(
-      [
-        'build', '--format', 'docker', '--network', 'host', ...ULIMITS,
-        '--secret', `id=build_ca,src=${HOST_CA_BUNDLE}`,
-        '--build-arg', `NODE_IMAGE=${base}`,
-        '--build-arg', 'WITH_TAILSCALE=no',
-        '--build-arg', `RDS_CA_BUNDLE_URL=${url}`,
-        '--tag', TEST_IMAGE, root,
-      ],
-      { timeoutMs: 1_500_000 },
-    );
+    const build = (target: string[], tag: string) =>
+      podmanOk(
+        [
+          'build', '--format', 'docker', '--network', 'host', ...ULIMITS,
+          '--secret', `id=build_ca,src=${HOST_CA_BUNDLE}`,
+          '--build-arg', `NODE_IMAGE=${base}`,
+          '--build-arg', 'WITH_TAILSCALE=no',
+          '--build-arg', `RDS_CA_BUNDLE_URL=${url}`,
+          ...target, '--tag', tag, root,
+        ],
+        { timeoutMs: 1_500_000 },
+      );
+    // The build stage tagged too: its layers (npm ci above all) stay the cache of the next run
+    // while the untagged leftovers of earlier runs are pruned.
+    await build(['--target', 'build'], BUILD_STAGE_IMAGE);
+    await build([], TEST_IMAGE);
+    await podmanOk(['image', 'prune', '--force']);
   } finally {
     server.close();
   }
