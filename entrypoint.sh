@@ -168,6 +168,8 @@ start_agent() {
   local as_agent=(setpriv --reuid="$AGENT_UID" --regid="$AGENT_GID" --clear-groups --no-new-privs
     --inh-caps=-all --ambient-caps=-all --bounding-set=-all --)
   log "starting $AGENT_BIN as uid $AGENT_UID gid $AGENT_GID without capabilities"
+  # root's home is closed to the agent's user (the AWS SDK looks for ~/.aws there).
+  export HOME="$AGENT_DATA_DIR"
   if [[ -n "$database_url" ]]; then
     UPLOADER_SECRETS_FD=3 NODE_OPTIONS="--require=$AGENT_SECRETS_PRELOAD${NODE_OPTIONS:+ $NODE_OPTIONS}" \
       "${as_agent[@]}" "$AGENT_BIN" run --config "$AGENT_CONFIG" 3<<<"DATABASE_URL=$database_url" &

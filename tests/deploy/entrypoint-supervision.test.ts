@@ -61,6 +61,7 @@ describe('entrypoint.sh supervising the agent', () => {
       expect(env).not.toMatch(new RegExp(`^${name}=`, 'm'));
     }
     expect(env).toMatch(/^PORT=8123$/m);
+    expect(env.split('\n')).toContain(`HOME=${h.path('data')}`); // root's home is closed to the agent
     expect(env).toMatch(/^UPLOADER_SECRETS_FD=3$/m);
     expect(env).toMatch(/^NODE_OPTIONS=--require=\/usr\/local\/lib\/uploader\/agent-secrets\.cjs$/m);
     expect(h.read('agent.fd3')).toBe(`DATABASE_URL=${DATABASE_URL}\n`);
