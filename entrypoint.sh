@@ -25,7 +25,7 @@ TS_HOSTNAME="${TS_HOSTNAME:-lab-data-uploader}"
 TS_STATE_DIR="${TS_STATE_DIR:-}"
 TS_SOCKET="${TS_SOCKET:-/var/run/tailscale/tailscaled.sock}"
 TS_TUN_DEVICE="${TS_TUN_DEVICE:-/dev/net/tun}"
-TS_SOCKS5_SERVER="${TS_SOCKS5_SERVER:-localhost:1055}"
+TS_SOCKS5_SERVER="${TS_SOCKS5_SERVER:-127.0.0.1:1055}"
 TS_EXTRA_ARGS="${TS_EXTRA_ARGS:-}"
 PROC_STATUS="${PROC_STATUS:-/proc/self/status}"
 

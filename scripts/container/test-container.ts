@@ -148,7 +148,7 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
     const tailscaled = descendants(pid1).find((p) => p.argv.some((a) => a.endsWith('tailscaled')));
     expect(tailscaled !== undefined, 'no tailscaled (stand-in) runs');
     const args = tailscaled.argv.join(' ');
-    expect(args.includes('--tun=userspace-networking') && args.includes('--socks5-server=localhost:1055'), args);
+    expect(args.includes('--tun=userspace-networking') && args.includes('--socks5-server=127.0.0.1:1055'), args);
     expect((await podmanOk(['exec', NAME, 'cat', '/run/tailscale-up.stdin'])) === f.tsAuthKey, 'tailscale up did not read the auth key on stdin');
     const agent = agentProcess();
     expect(agent !== undefined, 'no agent process');

@@ -40,7 +40,7 @@ describe('entrypoint.sh with stubbed tools', () => {
     const r = h.run({});
     expect(r.status, r.stderr).toBe(0);
     expect(r.log).toEqual([
-      `tailscaled --socket=${h.socket} --tun=userspace-networking --socks5-server=localhost:1055 --state=mem:`,
+      `tailscaled --socket=${h.socket} --tun=userspace-networking --socks5-server=127.0.0.1:1055 --state=mem:`,
       tailscaleUp(),
       setpriv(),
       `fake-agent run --config ${h.path('config.yaml')}`,
