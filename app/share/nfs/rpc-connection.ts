@@ -103,11 +103,13 @@ export class RpcConnection {
   private nextXid = (Math.random() * 0x7fffffff) >>> 0;
   private readonly pending = new Map<number, PendingCall>();
   private readonly cred: Buffer;
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private fragmentLength = -1;
+  private readonly mark = Buffer.alloc(4);
+  private markFilled = 0;
+  private fragment: Buffer | null = null;
+  private fragmentFilled = 0;
   private fragmentIsLast = false;
   private fragments: Buffer[] = [];
+  private recordBytes = 0;
   private closedWith: NfsError | null = null;
   private readonly closeListeners: ((err: NfsError) => void)[] = [];
 
@@ -171,55 +173,45 @@ export class RpcConnection {
     for (const listener of this.closeListeners) listener(err);
   }
 
+  /**
+   * Record marking (RFC 5531 §11): each fragment is copied once, straight from the socket's
+   * bytes into a buffer of its announced length, so a 1 MiB READ reply costs one copy.
+   */
   private onData(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      if (this.fragmentLength < 0) {
-        if (this.buffered < 4) return;
-        const mark = this.take(4).readUInt32BE(0);
+    let at = 0;
+    while (at < chunk.length && !this.closedWith) {
+      if (!this.fragment) {
+        const used = Math.min(4 - this.markFilled, chunk.length - at);
+        chunk.copy(this.mark, this.markFilled, at, at + used);
+        this.markFilled += used;
+        at += used;
+        if (this.markFilled < 4) return;
+        this.markFilled = 0;
+        const mark = this.mark.readUInt32BE(0);
+        const length = mark & ~LAST_FRAGMENT;
         this.fragmentIsLast = (mark & LAST_FRAGMENT) !== 0;
-        this.fragmentLength = mark & ~LAST_FRAGMENT;
-        const recordSoFar = this.fragments.reduce((n, f) => n + f.length, 0);
-        if (recordSoFar + this.fragmentLength > MAX_RECORD_BYTES) {
+        if (this.recordBytes + length > MAX_RECORD_BYTES) {
           this.close(transportError('CONNECTION_LOST', `${this.describe} sent a record of more than ${MAX_RECORD_BYTES} bytes`));
           return;
         }
+        this.fragment = Buffer.allocUnsafe(length);
+        this.fragmentFilled = 0;
       }
-      if (this.buffered < this.fragmentLength) return;
-      this.fragments.push(this.take(this.fragmentLength));
-      this.fragmentLength = -1;
+      const used = Math.min(this.fragment.length - this.fragmentFilled, chunk.length - at);
+      chunk.copy(this.fragment, this.fragmentFilled, at, at + used);
+      this.fragmentFilled += used;
+      at += used;
+      if (this.fragmentFilled < this.fragment.length) return;
+      this.fragments.push(this.fragment);
+      this.recordBytes += this.fragment.length;
+      this.fragment = null;
       if (this.fragmentIsLast) {
         const record = this.fragments.length === 1 ? (this.fragments[0] as Buffer) : Buffer.concat(this.fragments);
         this.fragments = [];
+        this.recordBytes = 0;
         this.deliver(record);
-        if (this.closedWith) return;
       }
     }
-  }
-
-  /** The next n buffered bytes: a view when one chunk holds them, else one copy. */
-  private take(n: number): Buffer {
-    const first = this.chunks[0] as Buffer;
-    if (first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      this.buffered -= n;
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.chunks[0] as Buffer;
-      const used = Math.min(chunk.length, n - filled);
-      chunk.copy(out, filled, 0, used);
-      filled += used;
-      if (used === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(used);
-    }
-    this.buffered -= n;
-    return out;
   }
 
   private deliver(record: Buffer): void {
