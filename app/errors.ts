@@ -43,6 +43,11 @@ export class LeaseLostError extends AgentError {
 // is worth retrying later.
 const FS_ATTENTION = new Set(['EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG', 'EROFS', 'EXDEV', 'ENOTDIR', 'EISDIR']);
 
+// NFS failures (app/share/nfs, named by nfsStatus without NFS4ERR_) a person must fix: rights,
+// names the server refuses, a server that does not speak NFSv4.1. Stale handles, server faults,
+// grace periods, timeouts and lost connections are worth retrying.
+const NFS_ATTENTION = new Set(['PERM', 'ACCESS', 'ROFS', 'NAMETOOLONG', 'NOTDIR', 'ISDIR', 'XDEV', 'SYMLINK', 'WRONGSEC', 'BADNAME', 'BADCHAR', 'NOTSUPP', 'MINOR_VERS_MISMATCH', 'RPC_AUTH_ERROR', 'RPC_MISMATCH']);
+
 const S3_ATTENTION = new Set([
   'AccessDenied',
   'InvalidAccessKeyId',
@@ -98,6 +103,11 @@ export function classifyError(err: unknown): AgentError {
     const cls = e.code.slice(0, 2);
     const retryable = ['08', '40', '53', '57', '58'].includes(cls) || e.code === '55P03';
     return new AgentError(`PG_${e.code}`, `database error ${e.code}: ${message}`, 'db', retryable, { cause: err });
+  }
+  const nfsStatus = (err as { nfsStatus?: unknown } | null)?.nfsStatus;
+  if (typeof nfsStatus === 'string') {
+    const name = nfsStatus.replace(/^NFS4ERR_/, '');
+    return new AgentError(`NFS_${name}`, message, 'fs', !NFS_ATTENTION.has(name), { cause: err });
   }
   const sys = e && typeof e === 'object' ? systemErrorCode(e) : undefined;
   if (typeof sys === 'string' && /^E[A-Z0-9]+$/.test(sys)) {

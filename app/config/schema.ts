@@ -97,12 +97,31 @@ const storageSchema = z.strictObject({
   state_dir: z.optional(nonEmpty()),
 });
 
+// How the agent reaches nfs:// roots (NFSv4.1 in user space, app/share/nfs).
+const shareSchema = z.strictObject({
+  nfs: z._default(
+    z.strictObject({
+      // tailscaled's SOCKS5 proxy in userspace-networking mode; unset: connect directly.
+      proxy: z.optional(z.string().check(z.regex(/^socks5:\/\/(\[[0-9a-fA-F:.]+\]|[^:/@\s]+):\d{1,5}$/, 'must be socks5://host:port'))),
+      // AUTH_SYS credentials; unset: the agent process's own.
+      uid: z.optional(int(0, 0xffffffff)),
+      gid: z.optional(int(0, 0xffffffff)),
+      // Deadline of each NFS call; a connection whose call passes it is torn down.
+      timeout_seconds: z._default(int(1, 3600), 30),
+      // How long one operation keeps trying through reconnects and a server's grace period (often 90 s).
+      retry_seconds: z._default(int(0, 3600), 120),
+    }),
+    { timeout_seconds: 30, retry_seconds: 120 },
+  ),
+});
+
 export const configSchema = z.strictObject({
   agent: agentSchema,
   watch: z.strictObject({ session_roots: z.array(rootSchema).check(z.minLength(1)) }),
   profiles: z.record(z.string(), profileSchema),
   upload: uploadSchema,
   storage: storageSchema,
+  share: z._default(shareSchema, { nfs: { timeout_seconds: 30, retry_seconds: 120 } }),
 });
 
 /**

@@ -223,7 +223,9 @@ export class NfsClient {
         return 4;
       }, this.timeoutMs, signal);
       results.next(Op.PUTFH);
-      results.next(Op.CREATE);
+      const created = results.next(Op.CREATE);
+      created.skip(4 + 8 + 8); // change_info4 of the parent
+      created.skip(4 * created.u32()); // attributes set
       const fh = Buffer.from(results.next(Op.GETFH).opaque(128));
       const { filehandle: _, maxRead: __, ...attrs } = readAttributes(results.next(Op.GETATTR), what);
       return { name, handle: { fh, path: childPath(dir, name) }, ...attrs };
