@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,9 +110,19 @@ EXPORT { Export_Id = 1; Path = ${dir}; Pseudo = /export; Access_Type = RW; Squas
     await exited;
   }
 
-  /** The server stops answering but keeps its connections open. */
-  freeze(): void {
-    this.child?.kill('SIGSTOP');
+  /** The server stops answering but keeps its connections open; resolves once every thread has stopped. */
+  async freeze(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) throw new Error('ganesha is not running');
+    process.kill(pid, 'SIGSTOP');
+    const threadStates = async () => {
+      const tasks = await readdir(`/proc/${pid}/task`);
+      return Promise.all(tasks.map(async (t) => /\)\s+([A-Za-z])\s/.exec(await readFile(`/proc/${pid}/task/${t}/stat`, 'utf8').catch(() => ' T '))?.[1]));
+    };
+    for (let i = 0; !(await threadStates()).every((state) => state === 'T' || state === 't'); i++) {
+      if (i > 200) throw new Error(`ganesha (pid ${pid}) did not stop`);
+      await sleep(50);
+    }
   }
 
   thaw(): void {

@@ -150,10 +150,8 @@ export class RpcConnection {
     message.writeUInt32BE((LAST_FRAGMENT | (message.length - 4)) >>> 0, 0);
     return new Promise<XdrReader>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(xid);
-        const err = transportError('TIMEOUT', `no answer from ${this.describe} within ${timeoutMs} ms`);
-        reject(err);
-        this.close(transportError('CONNECTION_LOST', `connection to ${this.describe} torn down after a call timed out`));
+        // Every call in flight fails with the same TIMEOUT: the server stopped answering them all.
+        this.close(transportError('TIMEOUT', `no answer from ${this.describe} within ${timeoutMs} ms; connection torn down`));
       }, timeoutMs);
       this.pending.set(xid, { resolve, reject, timer });
       this.socket.write(message);
