@@ -109,9 +109,11 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     const entry = await client.resolve('session/big.bin');
     let inFlight = 0;
     let mostInFlight = 0;
+    let reads = 0;
     const read = client.read.bind(client);
     const counting = Object.create(client) as NfsClient;
     counting.read = async (...args) => {
+      reads++;
       mostInFlight = Math.max(mostInFlight, ++inFlight);
       try {
         return await read(...args);
@@ -121,6 +123,15 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     };
     expect(await hashOverNfs(counting, entry.handle, { chunkSize: 256 * 1024, inFlight: 6 })).toEqual({ hash: sha256(big), bytes: big.length });
     expect(mostInFlight).toBe(6);
+    // With the size from the listing, a small file costs one READ, not one per slot.
+    reads = 0;
+    const smallEntry = await client.resolve('session/small.csv');
+    expect(await hashOverNfs(counting, smallEntry.handle, { inFlight: 6, expectedSize: smallEntry.size })).toEqual({ hash: sha256(small), bytes: small.length });
+    expect(reads).toBe(1);
+    // A file that grew past the listed size is still read to its end.
+    reads = 0;
+    expect(await hashOverNfs(counting, entry.handle, { chunkSize: 256 * 1024, expectedSize: 1000 })).toEqual({ hash: sha256(big), bytes: big.length });
+    expect(reads).toBeGreaterThan(big.length / (256 * 1024));
     // The default READ size is the server's (ganesha: 1 MiB) and gives the same bytes.
     expect(client.readSize).toBeGreaterThanOrEqual(64 * 1024);
     expect(await hashOverNfs(client, entry.handle)).toEqual({ hash: sha256(big), bytes: big.length });

@@ -8,6 +8,11 @@ export interface ReadChunksOptions {
   chunkSize?: number;
   /** READs outstanding for this file at once. Default 4; memory held is about inFlight × chunkSize. */
   inFlight?: number;
+  /**
+   * The file's size as the listing gave it: no READ is sent past it ahead of time (a 16 KiB file costs one
+   * READ, not inFlight). Reading still goes on to the server's end of file if the file grew.
+   */
+  expectedSize?: number;
   signal?: AbortSignal;
 }
 
@@ -28,8 +33,9 @@ export async function* readChunks(client: NfsClient, handle: NfsHandle, options:
   const callOptions = options.signal ? { signal: options.signal } : undefined;
   const queue: PendingRead[] = [];
   let nextOffset = options.offset ?? 0;
+  const expectedEnd = options.expectedSize ?? Infinity;
   const fill = () => {
-    while (queue.length < inFlight) {
+    while (queue.length < inFlight && (nextOffset < expectedEnd || queue.length === 0)) {
       const offset = nextOffset;
       const result = client.read(handle, offset, chunkSize, callOptions);
       // Reads past the end, or past an error, are dropped unread: they must not surface as unhandled.
