@@ -39,6 +39,10 @@ async function waitForPort(port: number, timeoutMs: number, exited: () => string
 export interface GaneshaOptions {
   /** Grace period after a restart, in seconds; unset: none (Graceless). */
   graceSeconds?: number;
+  /** Lease of a client that stays silent, in seconds; unset: ganesha's default (60). */
+  leaseSeconds?: number;
+  /** Export this existing folder (kept at stop) instead of a new empty one. */
+  exportDir?: string;
 }
 
 export class Ganesha {
@@ -55,15 +59,16 @@ export class Ganesha {
   static async start(options: GaneshaOptions = {}): Promise<Ganesha> {
     assertNfsToolsPresent();
     const base = await mkdtemp(join(tmpdir(), 'nfs-ganesha-'));
-    const dir = join(base, 'export');
-    await mkdir(dir);
+    const dir = options.exportDir ?? join(base, 'export');
+    if (!options.exportDir) await mkdir(dir);
     await mkdir(join(base, 'recovery'));
     const port = await freePort();
-    const grace = options.graceSeconds === undefined ? 'Graceless = true;' : `Graceless = false; Grace_Period = ${options.graceSeconds}; Lease_Lifetime = ${Math.max(1, Math.floor(options.graceSeconds / 2))};`;
+    const grace = options.graceSeconds === undefined ? 'Graceless = true;' : `Graceless = false; Grace_Period = ${options.graceSeconds};`;
+    const lease = options.leaseSeconds === undefined ? '' : `Lease_Lifetime = ${options.leaseSeconds};`;
     await writeFile(
       join(base, 'ganesha.conf'),
       `NFS_CORE_PARAM { Protocols = 4; NFS_Port = ${port}; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }
-NFSV4 { ${grace} RecoveryRoot = ${join(base, 'recovery')}; }
+NFSV4 { ${grace} ${lease} RecoveryRoot = ${join(base, 'recovery')}; }
 NFS_KRB5 { Active_krb5 = false; }
 EXPORT { Export_Id = 1; Path = ${dir}; Pseudo = /export; Access_Type = RW; Squash = No_Root_Squash; Protocols = 4; Transports = TCP; SecType = sys; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }
 `,
@@ -136,6 +141,7 @@ EXPORT { Export_Id = 1; Path = ${dir}; Pseudo = /export; Access_Type = RW; Squas
   async stop(): Promise<void> {
     this.thaw();
     await this.kill();
+    // The export folder is inside base unless the caller brought its own.
     await rm(this.base, { recursive: true, force: true });
   }
 }

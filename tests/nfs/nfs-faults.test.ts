@@ -198,3 +198,30 @@ describe('NFS client and a server grace period', () => {
     }
   });
 });
+
+describe('NFS client and an expired lease', () => {
+  let server: Ganesha;
+
+  beforeAll(async () => {
+    server = await Ganesha.start({ leaseSeconds: 2 });
+    await writeFile(join(server.dir, 'f.txt'), 'still here');
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('makes a new session when the server forgot the client after a silence longer than the lease', async () => {
+    const client = await connectNfs({ host: '127.0.0.1', port: server.port, exportPath: '/export', timeoutMs: 20_000 });
+    try {
+      const entry = await client.resolve('f.txt');
+      const sessions = client.sessionsEstablished;
+      // Between two scans the agent is silent for a minute; ganesha's default lease is 60 s.
+      await sleep(12_000);
+      expect((await client.read(entry.handle, 0, 100)).data.toString()).toBe('still here');
+      expect(client.sessionsEstablished).toBeGreaterThan(sessions);
+    } finally {
+      await client.close();
+    }
+  });
+});

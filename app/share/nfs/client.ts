@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { GETATTR_ATTRS, READDIR_ATTRS, readAttributes, writeBitmap, type NfsAttributes } from './attributes.js';
-import { NfsError, abortError, isTransportFailure, nfsStatusError } from './nfs-error.js';
+import { NfsError, abortError, isTransportFailure, nfsStatusError, untilAborted } from './nfs-error.js';
 import { Attr, NF4DIR, NFS4_OK, NFS4ERR_DELAY, NFS4ERR_GRACE, NFS4ERR_NOENT, Op } from './protocol.js';
 import { RpcConnection, openSocket, type Credentials, type Endpoint } from './rpc-connection.js';
 import { NfsSession, SessionLostError } from './session.js';
@@ -101,6 +102,8 @@ export class NfsClient {
   private readonly ownerId: string;
   private readonly slots: number;
   private readonly requestedReadSize: number;
+  /** Sessions made so far (the first, then one per reconnect or lost session): for metrics and tests. */
+  sessionsEstablished = 0;
   /** READ size in use: the smallest of what was asked, the server's MAXREAD and the session's reply limit. */
   readSize: number;
 
@@ -115,6 +118,8 @@ export class NfsClient {
     this.readSize = this.requestedReadSize;
     this.ownerId = `lab-data-uploader/${hostname()}/${process.pid}/${randomBytes(6).toString('hex')}`;
     this.signal = opts.signal ? AbortSignal.any([opts.signal, this.closer.signal]) : this.closer.signal;
+    // Every call in flight or waiting for a slot listens on it; hundreds at once are normal.
+    setMaxListeners(0, this.signal);
     this.signal.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -288,18 +293,18 @@ export class NfsClient {
       if (signal.aborted) throw abortError(signal);
       let session: NfsSession | null = null;
       try {
-        session = await this.session();
+        session = await untilAborted(this.session(), signal);
         return await attempt(session, signal);
-      } catch (err) {
+      } catch (caught) {
         if (signal.aborted) throw abortError(signal);
+        let err = caught;
         const sent = session !== null;
         if (err instanceof SessionLostError) {
           session?.conn.close(err.cause);
-          if (Date.now() >= giveUpAt) throw err.cause;
-          continue;
+          err = err.cause;
         }
         const waitable = err instanceof NfsError && (err.status === NFS4ERR_GRACE || err.status === NFS4ERR_DELAY);
-        const reconnectable = isTransportFailure(err) && (idempotent || !sent);
+        const reconnectable = caught instanceof SessionLostError || (isTransportFailure(err) && (idempotent || !sent));
         if (!(waitable || reconnectable) || Date.now() + backoffMs >= giveUpAt) throw err;
         await sleep(backoffMs, signal);
         backoffMs = Math.min(backoffMs * 2, 5000);
@@ -333,7 +338,9 @@ export class NfsClient {
     const socket = await openSocket(this.endpoint, this.timeoutMs, this.signal);
     const conn = new RpcConnection(socket, this.credentials, this.endpoint.proxy ? `${describe} (via SOCKS5 ${this.endpoint.proxy.host}:${this.endpoint.proxy.port})` : describe);
     try {
-      return await NfsSession.create(conn, { ownerId: this.ownerId, slots: this.slots, maxResponseBytes: this.requestedReadSize + READ_REPLY_OVERHEAD, timeoutMs: this.timeoutMs });
+      const session = await NfsSession.create(conn, { ownerId: this.ownerId, slots: this.slots, maxResponseBytes: this.requestedReadSize + READ_REPLY_OVERHEAD, timeoutMs: this.timeoutMs });
+      this.sessionsEstablished++;
+      return session;
     } catch (err) {
       conn.close();
       throw err;

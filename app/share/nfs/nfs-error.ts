@@ -90,3 +90,13 @@ export function abortError(signal: AbortSignal): Error {
   if (reason instanceof Error && reason.name === 'AbortError') return reason;
   return new DOMException('The operation was aborted', 'AbortError');
 }
+
+/** `promise`, or an AbortError as soon as the signal aborts (the work behind the promise goes on). */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

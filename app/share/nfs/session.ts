@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { abortError, nfsStatusError, transportError, type NfsError } from './nfs-error.js';
+import { abortError, nfsStatusError, transportError, untilAborted, type NfsError } from './nfs-error.js';
 import { EXCHGID4_FLAG_USE_NON_PNFS, NFS4_OK, NFS4ERR_COMPLETE_ALREADY, NFS_MINOR_VERSION, Op, PROC_COMPOUND, SESSION_LOST } from './protocol.js';
 import type { RpcConnection } from './rpc-connection.js';
 import type { XdrReader, XdrWriter } from './xdr.js';
@@ -171,12 +171,7 @@ export class NfsSession {
       // Without an answer the slot's sequence is unknown; the connection, and so this session,
       // is torn down and the slot never handed out again.
     );
-    if (!signal) return settled;
-    return new Promise<CompoundResults>((resolve, reject) => {
-      const onAbort = () => reject(abortError(signal));
-      signal.addEventListener('abort', onAbort, { once: true });
-      settled.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    return signal ? untilAborted(settled, signal) : settled;
   }
 
   /** Polite goodbye; the server would expire both after a lease anyway. */
