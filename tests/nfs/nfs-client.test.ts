@@ -210,6 +210,21 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     }
   });
 
+  it('resolves deep paths and looks single names up without following links', async () => {
+    // Deeper than the 64 operations a COMPOUND may hold (the most this client asks for).
+    const deep = Array.from({ length: 70 }, (_, i) => `level-${i}`).join('/');
+    await mkdir(join(server.dir, deep), { recursive: true });
+    await writeFile(join(server.dir, deep, 'bottom.txt'), 'deep');
+    const bottom = await client.resolve(`${deep}/bottom.txt`);
+    expect((await client.read(bottom.handle, 0, 10)).data.toString()).toBe('deep');
+    expect(bottom.handle.path).toBe(`${deep}/bottom.txt`);
+
+    const session = await client.resolve('session');
+    expect(await client.lookup(session.handle, 'link-dir')).toMatchObject({ type: 'symlink', name: 'link-dir', handle: { path: 'session/link-dir' } });
+    expect(await client.lookup(session.handle, 'raw')).toMatchObject({ type: 'dir' });
+    await expect(client.lookup(session.handle, 'absent')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('fails on a path that does not exist with a retryable ENOENT, and on a wrong export at connect', async () => {
     const err = await client.resolve('session/nope').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ENOENT', nfsStatus: 'NFS4ERR_NOENT' });

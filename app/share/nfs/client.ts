@@ -128,26 +128,62 @@ export class NfsClient {
     return this.resolve('', options);
   }
 
-  /** PUTROOTFH and one LOOKUP per component (export path, then `path`) in a single COMPOUND. */
+  /**
+   * PUTROOTFH and one LOOKUP per component (export path, then `path`), as few COMPOUNDs as the
+   * session's operation limit allows (one for any usual depth).
+   */
   async resolve(path: string, options?: CallOptions): Promise<NfsEntry> {
     const parts = pathComponents(path);
     const all = [...this.exportParts, ...parts];
     const what = `resolving /${all.join('/')}`;
     return this.run(what, true, options, async (session, signal) => {
+      let from: Buffer | null = null; // null: the pseudo-root
+      let done = 0;
+      for (;;) {
+        // SEQUENCE, PUT(ROOT)FH, GETFH and GETATTR around the LOOKUPs.
+        const batch = all.slice(done, done + session.maxOperations - 4);
+        const last = done + batch.length === all.length;
+        const start = from;
+        const results = await session.compound(what, (w) => {
+          if (start) w.u32(Op.PUTFH).opaque(start);
+          else w.u32(Op.PUTROOTFH);
+          for (const name of batch) w.u32(Op.LOOKUP).string(name);
+          w.u32(Op.GETFH);
+          if (!last) return batch.length + 2;
+          w.u32(Op.GETATTR);
+          writeBitmap(w, [...GETATTR_ATTRS, Attr.MAXREAD]);
+          return batch.length + 3;
+        }, this.timeoutMs, signal);
+        results.next(start ? Op.PUTFH : Op.PUTROOTFH);
+        for (let i = 0; i < batch.length; i++) results.next(Op.LOOKUP);
+        from = Buffer.from(results.next(Op.GETFH).opaque(128));
+        done += batch.length;
+        if (!last) continue;
+        const { maxRead, filehandle: _, ...attrs } = readAttributes(results.next(Op.GETATTR), what);
+        this.readSize = Math.min(this.requestedReadSize, maxRead ?? Infinity, session.maxResponseBytes - READ_REPLY_OVERHEAD);
+        return { name: parts.at(-1) ?? '', handle: { fh: from, path: parts.join('/') }, ...attrs };
+      }
+    });
+  }
+
+  /** One name in a folder, without following it if it is a link. */
+  async lookup(dir: NfsHandle, name: string, options?: CallOptions): Promise<NfsEntry> {
+    const what = `lookup ${childPath(dir, name)}`;
+    if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new Error(`${what}: not a single name`);
+    return this.run(what, true, options, async (session, signal) => {
       const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTROOTFH);
-        for (const name of all) w.u32(Op.LOOKUP).string(name);
+        w.u32(Op.PUTFH).opaque(dir.fh);
+        w.u32(Op.LOOKUP).string(name);
         w.u32(Op.GETFH);
         w.u32(Op.GETATTR);
-        writeBitmap(w, [...GETATTR_ATTRS, Attr.MAXREAD]);
-        return all.length + 3;
+        writeBitmap(w, GETATTR_ATTRS);
+        return 4;
       }, this.timeoutMs, signal);
-      results.next(Op.PUTROOTFH);
-      for (let i = 0; i < all.length; i++) results.next(Op.LOOKUP);
+      results.next(Op.PUTFH);
+      results.next(Op.LOOKUP);
       const fh = Buffer.from(results.next(Op.GETFH).opaque(128));
-      const { maxRead, filehandle: _, ...attrs } = readAttributes(results.next(Op.GETATTR), what);
-      this.readSize = Math.min(this.requestedReadSize, maxRead ?? Infinity, session.maxResponseBytes - READ_REPLY_OVERHEAD);
-      return { name: parts.at(-1) ?? '', handle: { fh, path: parts.join('/') }, ...attrs };
+      const { filehandle: _, maxRead: __, ...attrs } = readAttributes(results.next(Op.GETATTR), what);
+      return { name, handle: { fh, path: childPath(dir, name) }, ...attrs };
     });
   }
 

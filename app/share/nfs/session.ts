@@ -58,16 +58,16 @@ function writeChannelAttrs(w: XdrWriter, a: { maxRequest: number; maxResponse: n
   w.u32(0).u32(a.maxRequest).u32(a.maxResponse).u32(a.maxResponseCached).u32(a.maxOps).u32(a.maxRequests).u32(0);
 }
 
-function readChannelAttrs(r: XdrReader): { maxResponse: number; maxRequests: number } {
+function readChannelAttrs(r: XdrReader): { maxResponse: number; maxOperations: number; maxRequests: number } {
   r.u32(); // header pad
   r.u32(); // max request size
   const maxResponse = r.u32();
   r.u32(); // max cached response
-  r.u32(); // max operations
+  const maxOperations = r.u32();
   const maxRequests = r.u32();
   const rdma = r.u32();
   for (let i = 0; i < rdma; i++) r.u32();
-  return { maxResponse, maxRequests };
+  return { maxResponse, maxOperations, maxRequests };
 }
 
 export interface SessionOptions {
@@ -97,6 +97,8 @@ export class NfsSession {
     private readonly clientId: bigint,
     slots: number,
     readonly maxResponseBytes: number,
+    /** Operations per COMPOUND, SEQUENCE included, as the server granted. */
+    readonly maxOperations: number,
   ) {
     this.slotSeq = new Array<number>(slots).fill(1);
     this.freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
@@ -117,7 +119,7 @@ export class NfsSession {
     const create = await conn.call(PROC_COMPOUND, (w) => {
       writeCompoundHeader(w, 1);
       w.u32(Op.CREATE_SESSION).u64(clientId).u32(createSeq).u32(0);
-      writeChannelAttrs(w, { maxRequest: 64 * 1024, maxResponse: opts.maxResponseBytes, maxResponseCached: 4096, maxOps: 16, maxRequests: opts.slots });
+      writeChannelAttrs(w, { maxRequest: 64 * 1024, maxResponse: opts.maxResponseBytes, maxResponseCached: 4096, maxOps: 64, maxRequests: opts.slots });
       writeChannelAttrs(w, { maxRequest: 4096, maxResponse: 4096, maxResponseCached: 0, maxOps: 2, maxRequests: 1 });
       w.u32(0x40000000); // callback program: unused, no back channel is bound
       w.u32(1).u32(0); // callback security: AUTH_NONE
@@ -127,7 +129,7 @@ export class NfsSession {
     cr.u32(); // sequence
     cr.u32(); // flags
     const fore = readChannelAttrs(cr);
-    const session = new NfsSession(conn, sessionId, clientId, Math.max(1, Math.min(opts.slots, fore.maxRequests)), Math.min(opts.maxResponseBytes, fore.maxResponse));
+    const session = new NfsSession(conn, sessionId, clientId, Math.max(1, Math.min(opts.slots, fore.maxRequests)), Math.min(opts.maxResponseBytes, fore.maxResponse), Math.max(5, fore.maxOperations));
 
     // Tells the server this client has no state to reclaim, so it need not wait for us to end
     // its grace period.
