@@ -1,7 +1,8 @@
 import { constants as osConstants } from 'node:os';
 
 /**
- * One table for every error the agent meets: S3, PostgreSQL and the filesystem.
+ * One table for every error the agent meets: S3, PostgreSQL and the filesystem (local, or NFS
+ * in user space).
  * `retryable` says whether trying the same thing later can help; `attention` errors
  * need a person (the session goes to needs_attention without burning retries).
  */
