@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { abortError, nfsStatusError, transportError, untilAborted, type NfsError } from './nfs-error.js';
+import { NfsError, abortError, nfsStatusError, transportError, untilAborted } from './nfs-error.js';
 import { EXCHGID4_FLAG_USE_NON_PNFS, NFS4_OK, NFS4ERR_COMPLETE_ALREADY, NFS_MINOR_VERSION, Op, PROC_COMPOUND, SESSION_LOST } from './protocol.js';
 import type { RpcConnection } from './rpc-connection.js';
 import type { XdrReader, XdrWriter } from './xdr.js';
@@ -108,6 +108,17 @@ export class NfsSession {
   }
 
   static async create(conn: RpcConnection, opts: SessionOptions): Promise<NfsSession> {
+    try {
+      return await NfsSession.handshake(conn, opts);
+    } catch (err) {
+      // Another EXCHANGE_ID of this owner (one the server read late from an abandoned
+      // connection) replaced the client ID half-way: make the session again.
+      if (err instanceof NfsError && err.status !== undefined && SESSION_LOST.has(err.status)) throw new SessionLostError(err);
+      throw err;
+    }
+  }
+
+  private static async handshake(conn: RpcConnection, opts: SessionOptions): Promise<NfsSession> {
     const exchange = await conn.call(PROC_COMPOUND, (w) => {
       writeCompoundHeader(w, 1);
       w.u32(Op.EXCHANGE_ID).fixed(randomBytes(8)).string(opts.ownerId).u32(EXCHGID4_FLAG_USE_NON_PNFS).u32(0).u32(0);
