@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { GETATTR_ATTRS, READDIR_ATTRS, readAttributes, writeBitmap, type NfsAttributes } from './attributes.js';
 import { NfsError, abortError, isTransportFailure, nfsStatusError, untilAborted } from './nfs-error.js';
 import { Attr, NF4DIR, NFS4_OK, NFS4ERR_DELAY, NFS4ERR_GRACE, NFS4ERR_NOENT, Op } from './protocol.js';
@@ -42,7 +43,7 @@ export interface NfsEntry extends NfsAttributes {
 }
 
 export interface ReadResult {
-  /** A view of the reply; nothing was copied after the socket's own buffers. */
+  /** A view of the reply's buffer: the bytes were copied once, from the socket's chunks into it. */
   data: Buffer;
   eof: boolean;
 }
@@ -68,22 +69,6 @@ function pathComponents(path: string): string[] {
 }
 
 const childPath = (dir: NfsHandle, name: string) => (dir.path === '' ? name : `${dir.path}/${name}`);
-
-/** Waits `ms`, or rejects as soon as the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * An NFSv4.1 client over one TCP connection (optionally through SOCKS5), holding no open or
@@ -342,7 +327,7 @@ export class NfsClient {
         const waitable = err instanceof NfsError && (err.status === NFS4ERR_GRACE || err.status === NFS4ERR_DELAY);
         const reconnectable = caught instanceof SessionLostError || (isTransportFailure(err) && (idempotent || !sent));
         if (!(waitable || reconnectable) || Date.now() + backoffMs >= giveUpAt) throw err;
-        await sleep(backoffMs, signal);
+        await delay(backoffMs, undefined, { signal });
         backoffMs = Math.min(backoffMs * 2, 5000);
       }
     }
