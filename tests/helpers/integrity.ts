@@ -51,5 +51,5 @@ export async function expectCompletedSessionsIntact(s3: Pick<TestS3, 'client' | 
     const expected = new Set([`${base}/manifest.json`, `${base}/_COMPLETE`, ...manifest.files.map((f) => `${base}/${f.relative_path}`)]);
     expect(keys.filter((k) => k.startsWith(`${base}/`) && !expected.has(k)), `objects under ${base}/ the manifest does not list`).toEqual([]);
   }
-  return bases;
+  return bases.sort();
 }
