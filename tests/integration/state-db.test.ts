@@ -95,11 +95,11 @@ describe('state database', () => {
     }
   });
 
-  it('PostgreSQL connections dropped and refused mid-run: the cycle fails, nothing is reported done, the next cycle recovers', async (ctx) => {
-    if (!database.url) ctx.skip('needs a PostgreSQL server to cut connections to (TEST_DATABASE_URL or Docker)');
-    const pgUrl = new URL(database.url);
+  it('PostgreSQL connections dropped and refused mid-run: the cycle fails, nothing is reported done, the next cycle recovers', async ({ skip }) => {
+    const url = database.url ?? skip('needs a PostgreSQL server to cut connections to (TEST_DATABASE_URL or Docker)');
+    const pgUrl = new URL(url);
     const proxy = await new FaultProxy(pgUrl.hostname, Number(pgUrl.port || 5432)).start();
-    const viaProxy = new URL(database.url);
+    const viaProxy = new URL(url);
     viaProxy.host = `127.0.0.1:${proxy.port}`;
     const db = createPgDb(viaProxy.toString());
     try {
