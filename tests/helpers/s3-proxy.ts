@@ -51,7 +51,7 @@ export class S3Proxy {
   }
 
   /** The exchanges for `key`, optionally only those with `method`. */
-  for(key: string, method?: string): Exchange[] {
+  requestsFor(key: string, method?: string): Exchange[] {
     return this.exchanges.filter((e) => e.key === key && (!method || e.method === method));
   }
 

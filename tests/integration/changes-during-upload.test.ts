@@ -96,7 +96,7 @@ describe('a folder that changes while it is uploaded gets no _COMPLETE', () => {
     });
     await expectVoidAttempt(logs);
     expect((await listSessions(database.db))[0]?.lastError).toContain('b.csv became a link after the folder was listed');
-    expect(proxy.for('live/b.csv', 'PUT')).toEqual([]);
+    expect(proxy.requestsFor('live/b.csv', 'PUT')).toEqual([]);
     for (const key of await listKeys(s3)) expect((await getObject(s3, key)).toString(), key).not.toContain('SECRET');
 
     // Held still with the link in it, the session lands without the link's target.

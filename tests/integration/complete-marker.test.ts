@@ -57,7 +57,7 @@ describe('_COMPLETE', () => {
     };
     await uploadThroughProxy();
     const [marker, ...moreMarkers] = proxy.exchanges.filter(isCompletePut);
-    const [manifest, ...moreManifests] = proxy.for('run/manifest.json', 'PUT');
+    const [manifest, ...moreManifests] = proxy.requestsFor('run/manifest.json', 'PUT');
     expect([moreMarkers, moreManifests]).toEqual([[], []]);
     expect(marker?.headers['if-none-match']).toBe('*');
     const fileWrites = proxy.exchanges.filter((e) => (e.method === 'PUT' || e.method === 'POST') && e.key !== 'run/manifest.json' && e.key !== 'run/_COMPLETE');
