@@ -10,7 +10,7 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir, writeSession } from '../helpers/fixtures.js';
 import { expectCompletedSessionsIntact } from '../helpers/integrity.js';
 import { seededRandom } from '../helpers/seeded-random.js';
-import { getObject, listKeys, s3Client, sha256, type TestS3 } from '../helpers/s3.js';
+import { getObject, listKeys, s3Client, sha256, type Bucket } from '../helpers/s3.js';
 
 /** Kills per run: CRASH_KILLS (the full run uses 60); CI runs a smaller number. */
 const KILLS = Number(process.env.CRASH_KILLS ?? 12);
@@ -63,7 +63,7 @@ describe('kill -9 at random moments, then restart', () => {
     // on a quick machine the uploads are otherwise over before the kill.
     const proxy = await new FaultProxy('127.0.0.1', Number(new URL(server.endpoint).port)).start();
     proxy.delayMs = 1;
-    const s3: Pick<TestS3, 'client' | 'bucket'> = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
+    const s3: Bucket = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
     const root = join(work.path, 'sessions');
     await mkdir(root);
     const configFile = join(work.path, 'config.yaml');
@@ -109,7 +109,7 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
       let corrupt = 0;
       let lost = 0;
       for (const [name, s] of Object.entries(all)) {
-        const keys = await listKeys(s3 as TestS3, `${s.id}/`);
+        const keys = await listKeys(s3, `${s.id}/`);
         if (!s.complete) {
           expect(keys, name).toEqual([]);
           expect((await readdir(join(root, name))).length, name).toBeGreaterThan(0);
@@ -122,7 +122,7 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
             lost++;
             continue;
           }
-          if (sha256(await getObject(s3 as TestS3, `${s.id}/${rel}`)) !== sha256(content)) corrupt++;
+          if (sha256(await getObject(s3, `${s.id}/${rel}`)) !== sha256(content)) corrupt++;
         }
         expect(keys).toContain(`${s.id}/manifest.json`);
         expect(created.filter((k) => k === `${s.id}/_COMPLETE`), `_COMPLETE writes for ${name}`).toHaveLength(1);

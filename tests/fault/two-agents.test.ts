@@ -9,7 +9,7 @@ import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/dat
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir, writeSession } from '../helpers/fixtures.js';
 import { expectCompletedSessionsIntact } from '../helpers/integrity.js';
-import { emptyBucket, getObject, s3Client, sha256, type TestS3 } from '../helpers/s3.js';
+import { emptyBucket, getObject, s3Client, sha256, type Bucket } from '../helpers/s3.js';
 
 const BUCKET = 'two-agents';
 let database: TestDatabase;
@@ -23,7 +23,7 @@ afterAll(async () => {
   await Promise.all([database?.close(), server?.close()]);
 });
 beforeEach(async () => {
-  const s3 = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET } as TestS3;
+  const s3 = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
   await Promise.all([emptyTables(database.db), emptyBucket(s3)]);
   s3.client.destroy();
   created.length = 0;
@@ -59,7 +59,7 @@ describe('two agents on one database and the same root (a rolling deploy)', () =
     await mkdir(root);
     const configFile = join(work.path, 'config.yaml');
     await writeConfig(configFile, root, work.path, server.endpoint);
-    const s3: Pick<TestS3, 'client' | 'bucket'> = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
+    const s3: Bucket = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
     const rounds = 3;
     const perRound = 16;
     try {
@@ -103,7 +103,7 @@ describe('two agents on one database and the same root (a rolling deploy)', () =
     await writeConfig(configFile, root, work.path, proxy.url);
     const a = startAgent(['run', '--config', configFile], agentEnv());
     const b = startAgent(['run', '--config', configFile], agentEnv());
-    const s3: Pick<TestS3, 'client' | 'bucket'> = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
+    const s3: Bucket = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
     // Whichever agent starts uploading first is killed then (each runs two sessions at once,
     // so either may take every session before the other's second cycle).
     const waits = [a, b].map((agent) => agent.waitForEvent('upload_started', 30_000).then(() => agent));
@@ -116,7 +116,7 @@ describe('two agents on one database and the same root (a rolling deploy)', () =
       await killed.exited;
       await waitUntilProcessed(8, 60_000);
       for (const [name, content] of Object.entries(files)) {
-        expect(sha256(await getObject(s3 as TestS3, `${name}/data.bin`)), name).toBe(sha256(content['data.bin'] as Buffer));
+        expect(sha256(await getObject(s3, `${name}/data.bin`)), name).toBe(sha256(content['data.bin'] as Buffer));
         expect(created.filter((k) => k === `${name}/_COMPLETE`), name).toHaveLength(1);
       }
       expect((await readdir(join(root, 'processed'))).sort()).toEqual(Object.keys(files).sort());

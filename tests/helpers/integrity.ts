@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { expect } from 'vitest';
-import { getMetadata, getObject, listKeys, sha256, type TestS3 } from './s3.js';
+import { getMetadata, getObject, listKeys, sha256, type Bucket } from './s3.js';
 
 interface StoredManifest {
   session_path: string;
@@ -32,8 +32,7 @@ function localFolder(sessionPath: string): string {
  * else lies under the session's prefix. Returns the session prefixes checked, so a caller can
  * tell an empty bucket from an intact one.
  */
-export async function expectCompletedSessionsIntact(s3: Pick<TestS3, 'client' | 'bucket'>, prefix = ''): Promise<string[]> {
-  const store = s3 as TestS3;
+export async function expectCompletedSessionsIntact(store: Bucket, prefix = ''): Promise<string[]> {
   const keys = await listKeys(store, prefix);
   const bases = keys.filter((k) => k.endsWith('/_COMPLETE')).map((k) => k.slice(0, -'/_COMPLETE'.length));
   for (const base of bases) {
