@@ -15,7 +15,7 @@ const faketime = ['x86_64-linux-gnu', 'aarch64-linux-gnu'].map((arch) => `/usr/l
 describe.skipIf(!faketime)('a host clock off from the state database', { timeout: 60_000 }, () => {
   it('scan-once warns with the skew when this host is 5 minutes ahead, and says nothing when it is not', async (ctx) => {
     // The embedded database runs inside the agent, on the agent's (shifted) clock.
-    if (!t.world.dbUrl) ctx.skip();
+    if (!t.world.dbUrl) ctx.skip('the agents must share a PostgreSQL server: the embedded database runs on the shifted clock');
     const shifted = t.world.env({ LD_PRELOAD: faketime, FAKETIME: '+300', DONT_FAKE_MONOTONIC: '1' });
     const skewed = await runCli(['scan-once', '--config', t.cfg.path], shifted);
     expect(skewed.code, skewed.err + skewed.out).toBe(0);
@@ -33,7 +33,7 @@ describe.skipIf(!faketime)('a host clock off from the state database', { timeout
   });
 
   it('an agent 5 minutes ahead does not take over a session another agent is uploading: both keep the database\'s time', async (ctx) => {
-    if (!t.world.dbUrl) ctx.skip();
+    if (!t.world.dbUrl) ctx.skip('the agents must share a PostgreSQL server: the embedded database runs on the shifted clock');
     // A short lease and an upload held to a few seconds by the bandwidth cap.
     const cfg = await writeAgentConfig(t.work.path, {
       endpoint: t.world.s3.endpoint,
@@ -62,6 +62,18 @@ describe.skipIf(!faketime)('a host clock off from the state database', { timeout
     const onTimeLines = logLines(onTime.out);
     expect(onTimeLines.filter((l) => l.event === 'lease_lost')).toEqual([]);
     expect(onTimeLines.filter((l) => l.event === 'upload_started')).toHaveLength(1);
+    // The database's record agrees: the on-time agent alone started and finished the upload, and
+    // no agent wrote a time from its own clock (300 s ahead) into it.
+    const onTimeId = onTimeLines.find((l) => l.event === 'agent_started')?.agent_id;
+    const transitions = await t.world.database.db.query<{ to_status: string; agent_id: string; ahead: boolean }>(
+      "SELECT to_status, agent_id, at > clock_timestamp() + interval '60 seconds' AS ahead FROM uploader_events ORDER BY id",
+    );
+    const uploadWork = transitions.rows.filter((e) => e.to_status === 'uploading' || e.to_status === 'uploaded');
+    expect(uploadWork.filter((e) => e.to_status === 'uploading')).toHaveLength(1);
+    expect(new Set(uploadWork.map((e) => e.agent_id))).toEqual(new Set([onTimeId]));
+    expect(transitions.rows.filter((e) => e.ahead)).toEqual([]);
+    const [session] = await listSessions(t.world.database.db);
+    expect(session).toMatchObject({ status: 'processed', attempts: 0 });
     expect(sha256(await getObject(t.world.s3, `${cfg.prefix}/SKEW-1/frames.bin`))).toBe(sha256(data));
     expect(await listKeys(t.world.s3, `${cfg.prefix}/SKEW-1/`)).toContain(`${cfg.prefix}/SKEW-1/_COMPLETE`);
   });

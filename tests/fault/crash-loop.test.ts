@@ -8,10 +8,14 @@ import { startAgent, runAgent } from '../helpers/agent-process.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir, writeSession } from '../helpers/fixtures.js';
-import { getObject, listKeys, s3Client, sha256, type TestS3 } from '../helpers/s3.js';
+import { expectCompletedSessionsIntact } from '../helpers/integrity.js';
+import { seededRandom } from '../helpers/seeded-random.js';
+import { getObject, listKeys, s3Client, sha256, type Bucket } from '../helpers/s3.js';
 
 /** Kills per run: CRASH_KILLS (the full run uses 60); CI runs a smaller number. */
 const KILLS = Number(process.env.CRASH_KILLS ?? 12);
+/** The kill moments: CRASH_SEED replays a run's delays (its seed is printed). */
+const random = seededRandom('CRASH_SEED');
 const KILLS_PER_ROUND = 6;
 const BUCKET = 'crash-bucket';
 
@@ -52,13 +56,14 @@ function killedDuringUpload(logs: Record<string, unknown>[]): boolean {
 
 describe('kill -9 at random moments, then restart', () => {
   it(`keeps every invariant over ${KILLS} kills: nothing lost or corrupt, one _COMPLETE per session, each folder moved once`, async (ctx) => {
-    if (!database.url) ctx.skip();
+    if (!database.url) ctx.skip('the agent children need a PostgreSQL server');
+    console.log(`[crash-loop] kill delays from seed ${random.seed} (replay with CRASH_SEED=${random.seed})`);
     const work = await tempDir();
     // A slower link (1 ms per chunk, 16 MiB/s) widens the window in which a kill lands mid-part:
     // on a quick machine the uploads are otherwise over before the kill.
     const proxy = await new FaultProxy('127.0.0.1', Number(new URL(server.endpoint).port)).start();
     proxy.delayMs = 1;
-    const s3: Pick<TestS3, 'client' | 'bucket'> = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
+    const s3: Bucket = { client: s3Client(server.endpoint, LOCAL_S3_CREDENTIALS), bucket: BUCKET };
     const root = join(work.path, 'sessions');
     await mkdir(root);
     const configFile = join(work.path, 'config.yaml');
@@ -84,8 +89,8 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
           const agent = startAgent(['run', '--config', configFile], env);
           // Every other kill lands during an upload (up to 400 ms into it): random moments alone
           // often miss the uploads, which are short. The others are at random.
-          if (k % 2 === 0) await agent.waitForEvent('upload_started', 5_000).then(() => new Promise((r) => setTimeout(r, Math.random() * 400)), () => undefined);
-          else await new Promise((r) => setTimeout(r, 300 + Math.random() * 2200));
+          if (k % 2 === 0) await agent.waitForEvent('upload_started', 5_000).then(() => new Promise((r) => setTimeout(r, random.next() * 400)), () => undefined);
+          else await new Promise((r) => setTimeout(r, 300 + random.next() * 2200));
           agent.child.kill('SIGKILL');
           await agent.exited;
           kills++;
@@ -104,7 +109,7 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
       let corrupt = 0;
       let lost = 0;
       for (const [name, s] of Object.entries(all)) {
-        const keys = await listKeys(s3 as TestS3, `${s.id}/`);
+        const keys = await listKeys(s3, `${s.id}/`);
         if (!s.complete) {
           expect(keys, name).toEqual([]);
           expect((await readdir(join(root, name))).length, name).toBeGreaterThan(0);
@@ -117,7 +122,7 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
             lost++;
             continue;
           }
-          if (sha256(await getObject(s3 as TestS3, `${s.id}/${rel}`)) !== sha256(content)) corrupt++;
+          if (sha256(await getObject(s3, `${s.id}/${rel}`)) !== sha256(content)) corrupt++;
         }
         expect(keys).toContain(`${s.id}/manifest.json`);
         expect(created.filter((k) => k === `${s.id}/_COMPLETE`), `_COMPLETE writes for ${name}`).toHaveLength(1);
@@ -131,6 +136,8 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
       console.log(`[crash-loop] kills ${kills} (${killedMidUpload} mid-upload), sessions ${Object.keys(all).length} (${completeSessions} complete), lost ${lost}, corrupt ${corrupt}, duplicate _COMPLETE ${duplicates}`);
       expect(duplicates).toBe(0);
       expect(killedMidUpload).toBeGreaterThan(0);
+      const completeIds = Object.values(all).filter((s) => s.complete).map((s) => s.id);
+      expect(await expectCompletedSessionsIntact(s3)).toEqual(completeIds.sort());
     } finally {
       s3.client.destroy();
       await proxy.close();

@@ -49,7 +49,10 @@ export function s3Client(endpoint: string, credentials: { accessKeyId: string; s
   return new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials });
 }
 
-export async function listKeys(s3: TestS3, prefix = ''): Promise<string[]> {
+/** A bucket on a server: enough for reading and emptying it. */
+export type Bucket = Pick<TestS3, 'client' | 'bucket'>;
+
+export async function listKeys(s3: Bucket, prefix = ''): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
@@ -60,12 +63,12 @@ export async function listKeys(s3: TestS3, prefix = ''): Promise<string[]> {
   return keys.sort();
 }
 
-export async function getObject(s3: TestS3, key: string): Promise<Buffer> {
+export async function getObject(s3: Bucket, key: string): Promise<Buffer> {
   const res = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
   return Buffer.from(await (res.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
 }
 
-export async function getMetadata(s3: TestS3, key: string): Promise<Record<string, string>> {
+export async function getMetadata(s3: Bucket, key: string): Promise<Record<string, string>> {
   const res = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
   return res.Metadata ?? {};
 }
@@ -74,6 +77,6 @@ export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export async function emptyBucket(s3: TestS3): Promise<void> {
+export async function emptyBucket(s3: Bucket): Promise<void> {
   for (const key of await listKeys(s3)) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
 }

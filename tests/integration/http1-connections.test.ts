@@ -103,7 +103,8 @@ describe('keep-alive HTTP/1.1 connections for the lean PUT', () => {
     const pool = new Http1Connections({ protocol: 'http:', hostname: '127.0.0.1', port: srv.port }, 2, { connectMs: 2000, requestMs: 300 });
     const started = Date.now();
     await expect(pool.request(head(srv.port, 'a'), Buffer.from('abc'), signal)).rejects.toMatchObject({ name: 'TimeoutError', code: 'ETIMEDOUT' });
-    expect(Date.now() - started).toBeLessThan(3000);
+    // 300 ms timeout; the bound is generous for a loaded machine and still far from a hang.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('an S3 error document sent chunked in small pieces becomes the SDK-shaped error, and a 403 is not retried', async () => {

@@ -6,9 +6,10 @@ import { runCycle } from '../../app/scheduler.js';
 import { listSessions, requeueSession } from '../../app/state/queries/operator.js';
 import { listFileRecords } from '../../app/state/queries/file-records.js';
 import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { emptyBucket, getMetadata, getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
+import { emptyBucket, getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
 import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
+import { expectCompletedSessionsIntact } from '../helpers/integrity.js';
 
 let database: TestDatabase;
 let s3: TestS3;
@@ -26,7 +27,8 @@ beforeEach(async () => {
   work = await tempDir();
   root = join(work.path, 'sessions');
   await mkdir(root);
-  await emptyTables(database.db);
+  // Each test starts from an empty bucket, so one failure does not cascade into the next.
+  await Promise.all([emptyTables(database.db), emptyBucket(s3)]);
 });
 afterEach(async () => {
   await work.remove();
@@ -81,8 +83,8 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       expect(manifest.file_count).toBe(4);
       expect(manifest.files.map((f) => f.relative_path)).toEqual(['data.csv', 'metadata.json', 'raw/trace.bin', 'session_summary.json']);
       for (const f of manifest.files) expect(f.sha256).toBe(sha256(SESSION_FILES[f.relative_path as keyof typeof SESSION_FILES]));
-      const marker = await getMetadata(s3, 'lab/raw/S-001/_COMPLETE');
-      expect(marker['manifest-sha256']).toMatch(/^[0-9a-f]{64}$/);
+      // _COMPLETE's manifest-sha256 is the stored manifest's hash; every object is the local file.
+      expect(await expectCompletedSessionsIntact(s3)).toEqual(['lab/raw/S-001']);
 
       expect(await readdir(root)).toEqual(['processed']);
       expect(await readdir(join(root, 'processed'))).toEqual(['run-1']);
@@ -117,7 +119,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     await runCycle(deps, signal);
     expect(await listKeys(s3)).toContain(key);
     expect((await listKeys(s3)).every((k) => !k.startsWith('/') && !k.includes('//'))).toBe(true);
-    await emptyBucket(s3);
   });
 
   it('uploads files larger than the part size with multipart, byte-exact, each with its own SHA-256 in the manifest', async () => {
@@ -147,7 +148,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     const manifest = JSON.parse((await getObject(s3, 'S-001/manifest.json')).toString()) as { files: { relative_path: string; sha256: string }[] };
     const hashes = Object.fromEntries(manifest.files.map((f) => [f.relative_path, f.sha256]));
     expect(hashes).toEqual(Object.fromEntries(Object.entries(files).map(([rel, content]) => [rel, sha256(content)])));
-    await emptyBucket(s3);
   });
 
   it('handles nested folders, empty files, spaces and non-ASCII names; ignored temp files are not counted or uploaded', async () => {
@@ -171,7 +171,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect(keys.some((k) => k.endsWith('.tmp') || k.endsWith('.lock'))).toBe(false);
     const manifest = JSON.parse((await getObject(s3, 'run_2/manifest.json')).toString()) as { file_count: number };
     expect(manifest.file_count).toBe(8);
-    await emptyBucket(s3);
   });
 
   it('a second session is uploaded independently of a broken one', async () => {
@@ -187,7 +186,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect(byName.bad?.lastError).toMatch(/manifest\.json/);
     expect(await listKeys(s3, 'bad/')).toEqual([]);
     expect((await readdir(join(root, 'bad'))).sort()).toEqual(['manifest.json', 'session_summary.json']);
-    await emptyBucket(s3);
   });
 
   it('an empty root is a quiet cycle', async () => {
@@ -205,7 +203,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect(report.rootErrors.map((e) => e.code)).toEqual(['FS_ENOENT']);
     expect(logs.events('root_unavailable')).toHaveLength(2);
     expect(await listKeys(s3, 'ok/')).toContain('ok/_COMPLETE');
-    await emptyBucket(s3);
   });
 
   it('waits for markers and for the stability window (clock, not sleep)', async () => {
@@ -223,7 +220,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     clock.advance(1);
     await runCycle(deps, signal);
     expect((await listSessions(database.db))[0]?.status).toBe('processed');
-    await emptyBucket(s3);
   });
 
   it('never moves onto or into an existing processed/<name>: keeps both', async () => {
@@ -236,7 +232,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect((await readdir(join(root, 'processed'))).sort()).toEqual(['run-1', 'run-1.1']);
     expect(await readdir(join(root, 'processed', 'run-1'))).toEqual(['older.txt']);
     expect((await readdir(join(root, 'processed', 'run-1.1'))).sort()).toEqual(['data.csv', 'metadata.json', 'raw', 'session_summary.json']);
-    await emptyBucket(s3);
   });
 
   /** Uploads run-1 with its move blocked (a file where processed/ should be); returns the keys that landed. */
@@ -258,7 +253,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     await runCycle(deps, signal);
     expect((await listSessions(database.db))[0]).toMatchObject({ status: 'processed' });
     expect(await readdir(join(root, 'processed'))).toEqual(['run-1']);
-    await emptyBucket(s3);
   });
 
   it('a folder that changes between its upload and a later move is held in needs_attention, not moved; restored, it is moved on retry', async () => {
@@ -285,7 +279,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     expect((await listSessions(database.db))[0]).toMatchObject({ status: 'processed' });
     expect(await readdir(join(root, 'processed'))).toEqual(['run-1']);
     expect((await listKeys(s3, 'S-001/')).sort()).toEqual(landed);
-    await emptyBucket(s3);
   });
 
   it('move_after_upload: false keeps the folder and never uploads it again', async () => {
@@ -303,7 +296,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       expect((await listSessions(database.db))[0]?.status).toBe('uploaded');
     } finally {
       await proxy.close();
-      await emptyBucket(s3);
     }
   });
 
@@ -332,7 +324,6 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       await expectUploaded('S-001', SESSION_FILES);
     } finally {
       await proxy.close();
-      await emptyBucket(s3);
     }
   });
 

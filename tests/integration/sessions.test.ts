@@ -2,11 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCycle } from '../../app/scheduler.js';
 import { listSessions } from '../../app/state/queries/operator.js';
 import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
+import { S3Proxy } from '../helpers/s3-proxy.js';
 import { emptyBucket, getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
 
 let database: TestDatabase;
@@ -215,13 +217,24 @@ describe('session identity, collisions and odd contents', () => {
     [2, ['b-small', 'a-large']],
     [1, ['a-large', 'b-small']],
   ])('parallel_sessions %i: a small session claimed after a large one lands in the order %j', async (parallel, order) => {
-    // 4 MiB at 2 MiB/s: the large upload takes about two seconds.
-    // a-large is found first, so it is claimed first either way.
-    const { deps, logs } = setup({ upload: { parallel_sessions: parallel, max_bytes_per_second: 2 * 1024 * 1024 } });
+    // a-large is found first, so it is claimed first either way. Its file is held at the proxy
+    // until b-small's _COMPLETE is stored, or for 3 s: only a second session slot lets b-small
+    // through meanwhile, however loaded the machine.
+    const proxy = await new S3Proxy(s3.endpoint, s3.bucket, s3.client).start();
+    const smallStored = () => proxy.requestsFor('b-small/_COMPLETE', 'PUT').some((e) => e.finishedAt !== undefined);
+    proxy.beforeForward = async (e) => {
+      if (e.method !== 'PUT' || e.key !== 'a-large/frames.bin') return;
+      for (const held = Date.now(); !smallStored() && Date.now() - held < 3_000; ) await sleep(20);
+    };
+    const { deps, logs } = testDeps(testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { parallel_sessions: parallel } } }), database, s3);
     const frames = randomBytes(4 * 1024 * 1024);
     await writeSession(join(root, 'a-large'), { 'frames.bin': frames, 'session_summary.json': '{}' });
     await writeSession(join(root, 'b-small'), { 'data.csv': 'x', 'session_summary.json': '{}' });
-    await twoCycles(deps);
+    try {
+      await twoCycles(deps);
+    } finally {
+      await proxy.close();
+    }
     expect(logs.events('complete_marker_uploaded').map((l) => l.session_id)).toEqual(order);
     expect(sha256(await getObject(s3, 'a-large/frames.bin'))).toBe(sha256(frames));
     expect(await getObject(s3, 'b-small/data.csv')).toEqual(Buffer.from('x'));

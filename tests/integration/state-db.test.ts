@@ -13,6 +13,7 @@ import { transitionSession } from '../../app/state/queries/transition-session.js
 import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
+import { expectCompletedSessionsIntact } from '../helpers/integrity.js';
 import { emptyBucket, listKeys, startTestS3, type TestS3 } from '../helpers/s3.js';
 
 let database: TestDatabase;
@@ -90,16 +91,17 @@ describe('state database', () => {
       expect(new Set(completes).size).toBe(6);
       const uploads = [...a.logs.events('upload_file_succeeded'), ...b.logs.events('upload_file_succeeded')];
       expect(uploads).toHaveLength(12);
+      expect(await expectCompletedSessionsIntact(s3)).toHaveLength(6);
     } finally {
       await proxy.close();
     }
   });
 
-  it('PostgreSQL connections dropped and refused mid-run: the cycle fails, nothing is reported done, the next cycle recovers', async () => {
-    if (!database.url) return;
-    const pgUrl = new URL(database.url);
+  it('PostgreSQL connections dropped and refused mid-run: the cycle fails, nothing is reported done, the next cycle recovers', async ({ skip }) => {
+    const url = database.url ?? skip('needs a PostgreSQL server to cut connections to (TEST_DATABASE_URL or Docker)');
+    const pgUrl = new URL(url);
     const proxy = await new FaultProxy(pgUrl.hostname, Number(pgUrl.port || 5432)).start();
-    const viaProxy = new URL(database.url);
+    const viaProxy = new URL(url);
     viaProxy.host = `127.0.0.1:${proxy.port}`;
     const db = createPgDb(viaProxy.toString());
     try {
@@ -116,6 +118,7 @@ describe('state database', () => {
       expect(report.failed).toBe(0);
       expect((await listSessions(database.db))[0]?.status).toBe('processed');
       expect(await listKeys(s3)).toContain('r/_COMPLETE');
+      expect(await expectCompletedSessionsIntact(s3)).toEqual(['r']);
     } finally {
       await db.close();
       await proxy.close();

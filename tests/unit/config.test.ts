@@ -62,6 +62,18 @@ describe('parseConfig', () => {
     expect(p[0]?.message).toMatch(/unknown key/);
   });
 
+  it.each([
+    ['upload', '  s3_bucket: my-bucket\n', '  s3_bucket: my-bucket\n  max_retry: 3\n', 'upload.max_retry', 13],
+    ['storage', '  log_dir: /data/logs\n', '  log_dir: /data/logs\n  state_directory: /data/db\n', 'storage.state_directory', 16],
+    ['a profile', '    required_markers: [done.json]\n', '    required_markers: [done.json]\n    ignore_pattern: ["*.tmp"]\n', 'profiles.p1.ignore_pattern', 11],
+    ['a session root', '      profile: p1\n', '      profile: p1\n      profiles: p1\n', 'watch.session_roots.0.profiles', 8],
+    ['watch', '  session_roots:\n', '  session_root: []\n  session_roots:\n', 'watch.session_root', 5],
+  ])('reports an unknown key in %s with its path and line', (_, from, to, path, line) => {
+    const p = problems(edit(from, to));
+    expect(p).toEqual([expect.objectContaining({ path, line })]);
+    expect(p[0]?.message).toMatch(/unknown key/);
+  });
+
   it('reports a wrong type (not as "required")', () => {
     const p = problems(edit('  lab_id: lab1\n', '  lab_id: lab1\n  scan_interval_seconds: sixty\n'));
     expect(p).toHaveLength(1);
@@ -146,9 +158,8 @@ describe('parseConfig', () => {
     expect(problems(text).map((p) => p.path).sort()).toEqual(['agent.typo', 'upload.s3_bucket', 'watch.session_roots.0.profile']);
   });
 
-  // BUG: the cross-field checks (unknown profile, duplicate roots) live in a zod superRefine,
-  // which zod skips once any field is missing or has the wrong type, so those problems only
-  // show up after the first round of fixes.
+  // zod skips a superRefine once any field is missing or mistyped; the cross-field checks
+  // (unknown profile, duplicate roots) must still be reported in the same round.
   it('reports an unknown profile even when another field is missing', () => {
     const text = edit('profile: p1', 'profile: nope').replace('  log_dir: /data/logs\n', '');
     expect(problems(text).map((p) => p.path).sort()).toEqual(['storage.log_dir', 'watch.session_roots.0.profile']);

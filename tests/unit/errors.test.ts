@@ -35,8 +35,8 @@ describe('classifyError', () => {
     expect(c).toMatchObject({ kind: 'fs', retryable: true, code: 'FS_ENOENT' });
   });
 
-  // BUG: S3 answers RequestTimeout with HTTP 400, but it is transient (the AWS SDK lists it in
-  // TRANSIENT_ERROR_CODES); classifying it as not retryable sends the session to needs_attention.
+  // S3 answers RequestTimeout with HTTP 400, but it is transient (the AWS SDK lists it in
+  // TRANSIENT_ERROR_CODES): not retryable would send the session to needs_attention.
   it('S3 RequestTimeout (HTTP 400) is retryable', () => {
     const c = classifyError({ name: 'RequestTimeout', message: 'Your socket connection to the server was not read from or written to within the timeout period.', $metadata: { httpStatusCode: 400 } });
     expect(c.retryable).toBe(true);

@@ -70,8 +70,8 @@ describe('compileGlob', () => {
     expect(compileGlob('a\\b').test('a\\b')).toBe(true);
   });
 
-  // BUG: in glob syntax a `]` right after `[` or `[!` is a literal member of the class; here
-  // `[]a]` compiles to /^[]a]$/ (an empty JS class) and matches nothing at all.
+  // In glob syntax a `]` right after `[` or `[!` is a literal member of the class; copied
+  // as is, `[]a]` would be /^[]a]$/ (an empty JS class) and match nothing at all.
   it('a ] first in a class is literal', () => {
     expect(compileGlob('[]a]').test(']')).toBe(true);
     expect(compileGlob('[]a]').test('a')).toBe(true);
