@@ -7,7 +7,8 @@ import type { SessionRow } from '../state/session-row.js';
 import { observedState } from './completion-detector.js';
 import { buildManifest, manifestHash, prettyManifest, writeManifestCopy } from './manifest.js';
 import { manifestForFolder } from './manifest-for-folder.js';
-import { completeKey, manifestKey } from './s3-keys.js';
+import { completeKey, manifestKey, objectKey } from './s3-keys.js';
+import { deleteObjectsNotIn } from '../s3/stale-objects.js';
 import { contentProblem, keyProblem } from './content-checks.js';
 import { resolveSessionId } from './session-id.js';
 import { listSessionFiles, type SessionListing } from '../share/session-listing.js';
@@ -102,6 +103,7 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   await putSmallObject(s3, { bucket, key: manifestKey(prefix, sessionId), body: prettyManifest(manifest), contentType: 'application/json', metadata: { [MANIFEST_HASH_METADATA]: hash } }, signal);
   logger.info({ event: 'upload_completed', session_id: sessionId, files: manifest.file_count, bytes: manifest.total_bytes, seconds: (Date.now() - t0) / 1000, db_round_trips: db.roundTrips - roundTrips0 }, 'all files and manifest.json are in S3');
 
+  await removeLeftovers(deps, row.folderPath, sessionId, manifest.files.map((f) => f.relative_path), signal);
   const written = await writeCompleteMarker(s3, { bucket, key: completeKey(prefix, sessionId), manifestHash: hash }, signal);
   const { row: uploaded } = await transitionSession(db, {
     pk: row.pk,
@@ -124,6 +126,21 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
     '_COMPLETE written',
   );
   return uploaded;
+}
+
+/**
+ * Objects an earlier attempt left under the session's prefix (a file since deleted from the
+ * folder) would reach the ETL beside `_COMPLETE`: removed first, each logged. Bucket
+ * versioning keeps their bytes recoverable.
+ */
+async function removeLeftovers(deps: Deps, folder: string, sessionId: string, relativePaths: string[], signal: AbortSignal): Promise<void> {
+  const { s3, config, logger } = deps;
+  const prefix = config.upload.s3_prefix;
+  const keep = new Set([...relativePaths.map((p) => objectKey(prefix, sessionId, p)), manifestKey(prefix, sessionId), completeKey(prefix, sessionId)]);
+  const removed = await deleteObjectsNotIn(s3, config.upload.s3_bucket, `${objectKey(prefix, sessionId, '')}/`, keep, signal);
+  for (const o of removed) {
+    logger.warn({ event: 'stale_object_removed', session_id: sessionId, folder, key: o.key, size: o.size }, 'removed an object an earlier attempt left that the manifest does not list');
+  }
 }
 
 async function markDuplicate(
