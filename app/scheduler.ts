@@ -50,6 +50,8 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
   let stopClaiming = false;
   const worker = async () => {
     while (!signal.aborted && !stopClaiming && scan.readableRoots.length > 0) {
+      // While S3 refuses the agent, sessions stay where they are instead of each failing on it.
+      if (!(await deps.s3Access.open(signal))) break;
       const claimed = await claimNextSession(db, {
         roots: scan.readableRoots,
         agentId,

@@ -109,7 +109,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
 
 async function scanOnce(configFile: string): Promise<number> {
   // At a terminal, a live progress line per session on stderr; the JSON lines stay on stdout.
-  const rt = await openRuntime(configFile, { stream: 'stdout', checkS3: true, metrics: uncountedMetrics(), ...(process.stderr.isTTY ? { terminal: process.stderr } : {}) });
+  const rt = await openRuntime(await readConfig(configFile), { stream: 'stdout', checkS3: true, metrics: uncountedMetrics(), ...(process.stderr.isTTY ? { terminal: process.stderr } : {}) });
   try {
     const roundTrips0 = rt.deps.db.roundTrips;
     const report = await runCycle(rt.deps, new AbortController().signal);

@@ -141,8 +141,9 @@ async function recordFailure(
     logger.warn({ event: 'session_changed', ...ctx, from, to: 'waiting_for_stable', err: e }, 'session is not stable after all; waiting again');
     return { pk: row.pk, status: 'waiting_for_stable', failed: false };
   }
-  metrics.sessionFailures.inc({ code: e.code });
   metrics.errors.inc({ kind: e.kind });
+  if (e.kind === 's3_access' && (await deps.s3Access.refused(e, shutdown))) return await recordPaused(deps, row, leaseToken, ctx);
+  metrics.sessionFailures.inc({ code: e.code });
   if (row.status === 'uploaded') {
     await transitionSession(db, { pk: row.pk, leaseToken, agentId, from: ['uploaded'], to: 'uploaded', now: clock.now(), reason: `move failed: ${error.message}`, error });
     logger.error({ event: 'session_move_failed', ...ctx, from: 'uploaded', to: 'uploaded', err: e }, 'upload is complete but the move failed; retrying next cycle');
@@ -183,6 +184,25 @@ async function recordFailure(
     outcome.status === 'failed' ? 'session failed; will retry' : 'session needs attention',
   );
   return { pk: row.pk, status: outcome.status, failed: true };
+}
+
+/** S3 refuses the agent itself: the attempt is not counted, and the session goes when uploads resume. */
+async function recordPaused(deps: Deps, row: SessionRow, leaseToken: string, ctx: Record<string, unknown>): Promise<SessionOutcome> {
+  const cause = deps.s3Access.cause();
+  const error = { code: cause?.code ?? 'S3_ACCESS', message: `${redactSecrets(cause?.message ?? 'S3 refuses this agent')} (uploads paused; not counted against this session's retries)` };
+  const { from } = await transitionSession(deps.db, {
+    pk: row.pk,
+    leaseToken,
+    agentId: deps.agentId,
+    from: ['ready_to_upload', 'uploading', 'failed'],
+    to: 'failed',
+    now: deps.clock.now(),
+    reason: error.message,
+    error,
+    nextAttemptAt: null,
+  });
+  deps.logger.warn({ event: 'session_upload_paused', ...ctx, from, to: 'failed', attempt: row.attempts, err: cause }, 'S3 refuses this agent; the session is uploaded once it accepts it again');
+  return { pk: row.pk, status: 'failed', failed: true };
 }
 
 function startHeartbeat(deps: Deps, pk: number, leaseToken: string, lost: AbortController): NodeJS.Timeout {
