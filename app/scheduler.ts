@@ -6,6 +6,7 @@ import { classifyError } from './errors.js';
 import { processSession, type SessionOutcome } from './pipeline/process-session.js';
 import { scanRoots } from './share/scanner.js';
 import { observeWaitingSessions } from './pipeline/observe-waiting.js';
+import { settleHeldLeases } from './pipeline/held-sessions.js';
 import { claimNextSession } from './state/queries/claim-next-session.js';
 import { forgetVanished, recordDiscovered } from './state/queries/record-discovered.js';
 import { pathExists } from './share/share.js';
@@ -45,6 +46,7 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
   // of `parallel_sessions` workers, so a small session need not wait out a large upload.
   const outcomes: SessionOutcome[] = await observeWaitingSessions(deps, scan.readableRoots, signal);
   const handled: number[] = outcomes.map((o) => o.pk);
+  await settleHeldLeases(deps, scan.readableRoots);
   // A worker that cannot reach the database stops the others from claiming more; the cycle
   // ends only when every worker has finished the session it holds.
   let stopClaiming = false;

@@ -8,17 +8,22 @@ import { listSessionFiles } from '../share/session-listing.js';
 import { contentProblem, keyProblem } from '../pipeline/content-checks.js';
 import { findActiveByFolders } from '../state/queries/operator.js';
 import { processedCandidate } from '../share/processed-folder.js';
+import { deadHolderReason } from '../state/lease-holder.js';
 
 export interface PlannedSession {
   folder: string;
   status: string;
-  action: 'upload' | 'wait' | 'move' | 'needs_attention' | 'retry_later' | 'none';
+  action: 'upload' | 'wait' | 'move' | 'needs_attention' | 'retry_later' | 'skip' | 'none';
   reason: string;
   session_id?: string;
   files?: number;
   bytes?: number;
   keys?: string[];
   move_to?: string;
+  lease_holder?: string;
+  lease_expires_at?: string;
+  /** The holder is gone: the cycle ends its lease and works the session now. */
+  take_over?: string;
 }
 
 /**
@@ -41,7 +46,13 @@ export async function planCycle(deps: Pick<Deps, 'config' | 'db' | 'share'>, now
   for (const folder of scan.folders) {
     const row = rows.get(folder.folderPath);
     const status = row?.status ?? 'new';
-    const base = { folder: folder.folderPath, status };
+    const held = row?.leaseOwner && row.leaseExpiresAt && row.leaseExpiresAt >= now ? { lease_holder: row.leaseOwner, lease_expires_at: row.leaseExpiresAt.toISOString() } : {};
+    const dead = held.lease_holder ? deadHolderReason(held.lease_holder, db.kind === 'pglite') : null;
+    const base = { folder: folder.folderPath, status, ...held, ...(dead ? { take_over: dead } : {}) };
+    if (held.lease_holder && !dead) {
+      plan.push({ ...base, action: 'skip', reason: `another agent is working on it: ${held.lease_holder} holds it until ${held.lease_expires_at}` });
+      continue;
+    }
     if (row?.status === 'needs_attention') {
       plan.push({ ...base, action: 'none', reason: row.lastError ?? 'needs attention' });
       continue;
@@ -110,6 +121,7 @@ export function formatPlan(result: { plan: PlannedSession[]; rootErrors: { root:
       for (const k of keys.length > 6 ? [...keys.slice(0, 3), `… ${keys.length - 5} more …`, ...keys.slice(-2)] : keys) lines.push(`                   ${k}`);
     }
     if (p.move_to) lines.push(`                 then move to ${p.move_to}`);
+    if (p.take_over) lines.push(`                 lease of ${p.lease_holder} (until ${p.lease_expires_at}) taken over: ${p.take_over}`);
   }
   if (result.plan.length === 0) lines.push('no session folders found');
   return `${lines.join('\n')}\n`;

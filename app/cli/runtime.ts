@@ -1,7 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
@@ -19,6 +17,7 @@ import { openEmbeddedDb } from '../state/embedded-db.js';
 import { migrate } from '../state/migrate.js';
 import { SKEW_WARNING_SECONDS, describeSkew } from '../state/clock-skew.js';
 import { DatabaseTime } from '../state/database-time.js';
+import { newAgentId } from '../state/lease-holder.js';
 import { type DependencyWait, openWhenReachable } from './dependency-wait.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
@@ -87,10 +86,6 @@ function s3Exit(config: AgentConfig, problem: AgentError): CliExit {
   const what = problem.kind === 's3_access' ? 'S3 refuses this agent' : 'S3 unavailable';
   const untrusted = /CERT|SELF_SIGNED/.test(String((problem.cause as { code?: unknown } | null)?.code ?? ''));
   return new CliExit(EXIT.infrastructure, `${what}: bucket ${config.upload.s3_bucket}: ${redactSecrets(problem.message)}`, problem.retryable && !untrusted);
-}
-
-export function newAgentId(): string {
-  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 export interface Runtime {
