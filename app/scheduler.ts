@@ -73,7 +73,7 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
       } catch (err) {
         // Recording the outcome failed (the DB went away): this session's claim expires and it
         // is picked up again; the others still get their turn.
-        logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, err }, 'could not record the session outcome');
+        logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, folder: claimed.folderPath, ...(claimed.sessionId ? { session_id: claimed.sessionId } : {}), err }, 'could not record the session outcome');
         outcomes.push({ pk: claimed.pk, status: claimed.status, failed: true });
         if (classifyError(err).kind === 'db') stopClaiming = true;
       }
