@@ -127,7 +127,10 @@ async function dryRun(configFile: string, json: boolean): Promise<number> {
   const db = await openStateDb(config, process.env, logger, { migrate: false });
   try {
     const { formatPlan, planCycle } = await import('./dry-run.js');
-    const result = await planCycle({ config, db, share }, await readDatabaseClock(db));
+    const { createS3Client } = await import('../s3/client.js');
+    // Read only: whether a session's _COMPLETE is already there.
+    const s3 = createS3Client(config.upload, process.env);
+    const result = await planCycle({ config, db, share }, await readDatabaseClock(db), s3).finally(() => s3.destroy());
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPlan(result));
     return EXIT.ok;
   } finally {

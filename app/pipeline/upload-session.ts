@@ -9,8 +9,7 @@ import { buildManifest, manifestHash, prettyManifest, writeManifestCopy } from '
 import { manifestForFolder } from './manifest-for-folder.js';
 import { completeKey, manifestKey, objectKey } from './s3-keys.js';
 import { deleteObjectsNotIn } from '../s3/stale-objects.js';
-import { contentProblem, keyProblem } from './content-checks.js';
-import { resolveSessionId } from './session-id.js';
+import { collisionMessage, ownerDecision, preflight } from './preflight.js';
 import { listSessionFiles, type SessionListing } from '../share/session-listing.js';
 import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { uploadSessionFiles } from './uploader.js';
@@ -33,33 +32,23 @@ export async function uploadStableSession(
   const { db, s3, share, config, clock, agentId } = deps;
   // DB round trips this session's upload costs (the benchmark reports them; O(1) in file count).
   const roundTrips0 = db.roundTrips;
-  const profile = config.profiles[row.profile];
-  if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
-  const ignored = ignoreMatcher(profile.ignore_patterns);
-  const listing = judged ?? (await listSessionFiles(share, row.folderPath, ignored));
-  const problem = contentProblem(listing);
-  if (problem) throw sessionProblem('RESERVED_OR_INVALID_NAME', problem);
-  const { sessionId } = await resolveSessionId(share, row.folderPath, row.folderName, profile.metadata_files);
+  const { listing, sessionId } = await preflight(share, config, row, judged);
   // From here every line about the session carries its id (the caller's logger has its folder).
   if (row.sessionId === null) deps = { ...deps, logger: deps.logger.child({ session_id: sessionId }) };
   onSessionId?.(sessionId);
   const { logger } = deps;
   const bucket = config.upload.s3_bucket;
   const prefix = config.upload.s3_prefix;
-  const keyTrouble = keyProblem(prefix, sessionId, listing);
-  if (keyTrouble) throw sessionProblem('KEY_TOO_LONG', keyTrouble);
 
   const owner = await claimSessionId(db, sessionId, row.pk, clock.now());
-  if (owner.pk !== row.pk) {
+  const decision = ownerDecision(row.pk, row.folderPath, sessionId, owner);
+  if (decision.go !== 'upload') {
     const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
-    if (owner.manifestHash === hash && (owner.status === 'uploaded' || owner.status === 'processed')) {
-      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: owner.folderPath });
+    if (decision.go === 'duplicate_if_identical' && owner.manifestHash === hash) {
+      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: decision.of });
     }
-    throw sessionProblem(
-      'SESSION_ID_COLLISION',
-      `session_id ${sessionId} is already recorded for folder ${owner.folderPath} (status ${owner.status}); this folder ${row.folderPath} was not uploaded. Give one of them another session_id, then run retry.`,
-    );
+    throw sessionProblem('SESSION_ID_COLLISION', collisionMessage(row.folderPath, sessionId, owner));
   }
 
   // A marker from an upload the DB does not know (lost state, another deployment) must not
@@ -96,7 +85,7 @@ export async function uploadStableSession(
   const sha256 = await uploadSessionFiles(deps, { pk: row.pk, sessionId }, listing.files, signal);
 
   // Metadata only (no second read): anything added, removed or touched voids the attempt.
-  const after = await listSessionFiles(share, row.folderPath, ignored);
+  const after = await listSessionFiles(share, row.folderPath, ignoreMatcher(config.profiles[row.profile]?.ignore_patterns ?? []));
   const uploadedState = observedState(listing.files);
   if (observedState(after.files) !== uploadedState) throw new SessionChangedError('files were added, removed or changed during the upload');
 
