@@ -17,14 +17,23 @@ export interface Preflight {
  * names, a valid session_id, every key within S3's limit. The cycle, the dry run and
  * print-manifest all ask here; a problem is a session problem (needs_attention).
  * `judged`: the listing the folder was just found stable on (otherwise it is listed now).
+ * `onSessionId` hears the session_id as soon as it is resolved.
  */
-export async function preflight(share: Share, config: AgentConfig, folder: { folderPath: string; folderName: string; profile: string }, judged?: SessionListing): Promise<Preflight> {
+export async function preflight(
+  share: Share,
+  config: AgentConfig,
+  folder: { folderPath: string; folderName: string; profile: string },
+  judged?: SessionListing,
+  onSessionId?: (sessionId: string) => void,
+): Promise<Preflight> {
   const profile = config.profiles[folder.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${folder.profile}" is no longer in the configuration`);
   const listing = judged ?? (await listSessionFiles(share, folder.folderPath, ignoreMatcher(profile.ignore_patterns)));
   const problem = contentProblem(listing);
   if (problem) throw sessionProblem('RESERVED_OR_INVALID_NAME', problem);
   const { sessionId } = await resolveSessionId(share, folder.folderPath, folder.folderName, profile.metadata_files);
+  // Known from here on, also to the lines about a problem found next.
+  onSessionId?.(sessionId);
   const keyTrouble = keyProblem(config.upload.s3_prefix, sessionId, listing);
   if (keyTrouble) throw sessionProblem('KEY_TOO_LONG', keyTrouble);
   return { listing, sessionId };

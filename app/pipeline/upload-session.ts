@@ -32,10 +32,9 @@ export async function uploadStableSession(
   const { db, s3, share, config, clock, agentId } = deps;
   // DB round trips this session's upload costs (the benchmark reports them; O(1) in file count).
   const roundTrips0 = db.roundTrips;
-  const { listing, sessionId } = await preflight(share, config, row, judged);
+  const { listing, sessionId } = await preflight(share, config, row, judged, onSessionId);
   // From here every line about the session carries its id (the caller's logger has its folder).
   if (row.sessionId === null) deps = { ...deps, logger: deps.logger.child({ session_id: sessionId }) };
-  onSessionId?.(sessionId);
   const { logger } = deps;
   const bucket = config.upload.s3_bucket;
   const prefix = config.upload.s3_prefix;

@@ -74,7 +74,9 @@ describe('leases after a crash', { timeout: 150_000 }, () => {
   it('a live holder: scan-once logs that it skipped the session, with holder and expiry; the dry run says skip', async (ctx) => {
     if (!t.world.dbUrl) ctx.skip();
     const env = t.world.env();
-    const { cfg, agent } = await slowUpload(env);
+    const { proxy, cfg, agent } = await slowUpload(env);
+    // Slower still: the upload must outlast both commands below, however loaded the machine.
+    proxy.delayMs = 500;
     const other = await runCli(['scan-once', '--config', cfg.path], env);
     expect(other.code, other.out + other.err).toBe(0);
     const skipped = logLines(other.out).find((l) => l.event === 'session_leased');
