@@ -4,6 +4,7 @@ import type { AgentConfig } from './config/schema.js';
 import type { Metrics } from './health/metrics-api.js';
 import type { Logger } from './logging/logger.js';
 import type { Share } from './share/share.js';
+import type { S3AccessGate } from './s3/access-gate.js';
 import type { Db } from './state/db.js';
 
 /** Everything a stage needs, passed in: no singletons, nothing read from the environment. */
@@ -12,6 +13,8 @@ export interface Deps {
   s3: S3Client;
   /** The session roots' files: every read, listing and move goes through it. */
   share: Share;
+  /** Paused while S3 refuses the agent itself; checked before each claim. */
+  s3Access: S3AccessGate;
   clock: Clock;
   logger: Logger;
   config: AgentConfig;

@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os';
  * `retryable` says whether trying the same thing later can help; `attention` errors
  * need a person (the session goes to needs_attention without burning retries).
  */
-export type ErrorKind = 's3' | 'db' | 'fs' | 'session' | 'lease' | 'internal';
+export type ErrorKind = 's3' | 's3_access' | 'db' | 'fs' | 'session' | 'lease' | 'internal';
 
 export class AgentError extends Error {
   constructor(
@@ -49,15 +49,26 @@ const FS_ATTENTION = new Set(['EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG', 'EROFS
 // grace periods, timeouts and lost connections are worth retrying.
 const NFS_ATTENTION = new Set(['PERM', 'ACCESS', 'ROFS', 'NAMETOOLONG', 'NOTDIR', 'ISDIR', 'XDEV', 'SYMLINK', 'WRONGSEC', 'BADNAME', 'BADCHAR', 'NOTSUPP', 'MINOR_VERS_MISMATCH', 'RPC_AUTH_ERROR', 'RPC_MISMATCH']);
 
-const S3_ATTENTION = new Set([
+const S3_ATTENTION = new Set(['NoSuchBucket', 'InvalidBucketName', 'EntityTooLarge']);
+
+/**
+ * S3 refusing the agent itself: its credentials or its permissions. Not the session's fault:
+ * uploads pause (S3AccessGate) and no session spends a retry; fixing the role or the keys,
+ * or the credentials being refreshed, helps.
+ */
+const S3_ACCESS = new Set([
   'AccessDenied',
   'InvalidAccessKeyId',
   'SignatureDoesNotMatch',
-  'NoSuchBucket',
-  'InvalidBucketName',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'InvalidToken',
+  'TokenRefreshRequired',
   'AllAccessDisabled',
+  'InvalidClientTokenId',
   'KMS.AccessDeniedException',
-  'EntityTooLarge',
+  // A 403 answer without a body (HEAD requests): S3 does not say which of the above it is.
+  'Forbidden',
 ]);
 
 /**
@@ -93,9 +104,18 @@ export function classifyError(err: unknown): AgentError {
   const message = e?.message ?? String(err);
   if (e?.name === 'AbortError') return new AgentError('ABORTED', 'aborted', 'internal', true, { cause: err });
 
+  if (e?.name === 'CredentialsProviderError') {
+    return new AgentError('S3_NoCredentials', `no AWS credentials: ${message}`, 's3_access', true, { cause: err });
+  }
   if (e?.$metadata !== undefined) {
     const status = e.$metadata.httpStatusCode ?? 0;
-    const code = e.name ?? 'S3Error';
+    // The SDK names an error it could not read from the body "Unknown" ("UnknownError").
+    const bodiless = e.name === undefined || e.name === 'Unknown';
+    if (status === 403 && bodiless) {
+      return new AgentError('S3_Forbidden', 'S3 Forbidden (HTTP 403): refused without a reason (a HEAD answer has no body): the credentials or the permissions', 's3_access', true, { cause: err });
+    }
+    const code = bodiless ? `HTTP${status}` : (e.name ?? 'S3Error');
+    if (S3_ACCESS.has(code)) return new AgentError(`S3_${code}`, `S3 ${code} (HTTP ${status}): ${message}`, 's3_access', true, { cause: err });
     const retryable = S3_TRANSIENT.has(code) || (!S3_ATTENTION.has(code) && (status === 0 || status >= 500 || status === 429 || status === 408 || status === 409 || status === 412));
     return new AgentError(`S3_${code}`, `S3 ${code}${status ? ` (HTTP ${status})` : ''}: ${message}`, 's3', retryable, { cause: err });
   }

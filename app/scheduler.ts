@@ -6,6 +6,7 @@ import { classifyError } from './errors.js';
 import { processSession, type SessionOutcome } from './pipeline/process-session.js';
 import { scanRoots } from './share/scanner.js';
 import { observeWaitingSessions } from './pipeline/observe-waiting.js';
+import { settleHeldLeases } from './pipeline/held-sessions.js';
 import { claimNextSession } from './state/queries/claim-next-session.js';
 import { forgetVanished, recordDiscovered } from './state/queries/record-discovered.js';
 import { pathExists } from './share/share.js';
@@ -45,11 +46,14 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
   // of `parallel_sessions` workers, so a small session need not wait out a large upload.
   const outcomes: SessionOutcome[] = await observeWaitingSessions(deps, scan.readableRoots, signal);
   const handled: number[] = outcomes.map((o) => o.pk);
+  await settleHeldLeases(deps, scan.readableRoots);
   // A worker that cannot reach the database stops the others from claiming more; the cycle
   // ends only when every worker has finished the session it holds.
   let stopClaiming = false;
   const worker = async () => {
     while (!signal.aborted && !stopClaiming && scan.readableRoots.length > 0) {
+      // While S3 refuses the agent, sessions stay where they are instead of each failing on it.
+      if (!(await deps.s3Access.open(signal))) break;
       const claimed = await claimNextSession(db, {
         roots: scan.readableRoots,
         agentId,
@@ -69,7 +73,7 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
       } catch (err) {
         // Recording the outcome failed (the DB went away): this session's claim expires and it
         // is picked up again; the others still get their turn.
-        logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, err }, 'could not record the session outcome');
+        logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, folder: claimed.folderPath, ...(claimed.sessionId ? { session_id: claimed.sessionId } : {}), err }, 'could not record the session outcome');
         outcomes.push({ pk: claimed.pk, status: claimed.status, failed: true });
         if (classifyError(err).kind === 'db') stopClaiming = true;
       }

@@ -10,6 +10,8 @@ export class CliExit extends Error {
   constructor(
     readonly exitCode: number,
     message: string,
+    /** A dependency that may come back (unreachable, refusing): `run` waits for it instead of exiting. */
+    readonly waitable = false,
   ) {
     super(message);
     this.name = 'CliExit';

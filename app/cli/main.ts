@@ -109,7 +109,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
 
 async function scanOnce(configFile: string): Promise<number> {
   // At a terminal, a live progress line per session on stderr; the JSON lines stay on stdout.
-  const rt = await openRuntime(configFile, { stream: 'stdout', checkS3: true, metrics: uncountedMetrics(), ...(process.stderr.isTTY ? { terminal: process.stderr } : {}) });
+  const rt = await openRuntime(await readConfig(configFile), { stream: 'stdout', checkS3: true, metrics: uncountedMetrics(), ...(process.stderr.isTTY ? { terminal: process.stderr } : {}) });
   try {
     const roundTrips0 = rt.deps.db.roundTrips;
     const report = await runCycle(rt.deps, new AbortController().signal);
@@ -127,7 +127,10 @@ async function dryRun(configFile: string, json: boolean): Promise<number> {
   const db = await openStateDb(config, process.env, logger, { migrate: false });
   try {
     const { formatPlan, planCycle } = await import('./dry-run.js');
-    const result = await planCycle({ config, db, share }, await readDatabaseClock(db));
+    const { createS3Client } = await import('../s3/client.js');
+    // Read only: whether a session's _COMPLETE is already there.
+    const s3 = createS3Client(config.upload, process.env);
+    const result = await planCycle({ config, db, share }, await readDatabaseClock(db), s3).finally(() => s3.destroy());
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPlan(result));
     return EXIT.ok;
   } finally {

@@ -11,10 +11,11 @@ import { resolveSessionId } from '../pipeline/session-id.js';
 import { listSessionFiles } from '../share/session-listing.js';
 import { contentProblem } from '../pipeline/content-checks.js';
 import { listFileRecords } from '../state/queries/file-records.js';
-import { findSessions, listEvents, listSessions, listSessionsInState, requeueSession } from '../state/queries/operator.js';
+import { listEvents, listSessions, listSessionsInState, requeueSession } from '../state/queries/operator.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
 import { CliExit, EXIT } from './exit-codes.js';
+import { findSessionsByRef } from './find-session.js';
 import { openStateDb, readConfig, shareFor } from './runtime.js';
 import { formatHistory, formatTable, sessionJson } from './status-command.js';
 
@@ -53,7 +54,7 @@ export async function status(configFile: string, ref: string | undefined, o: { j
   const db = await openStateDb(config, process.env, logger);
   try {
     if (ref) {
-      const found = await findSessions(db, ref);
+      const found = await findSessionsByRef(db, shareFor(config), config, ref);
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
       const detailed = await Promise.all(found.map(async (s) => ({ s, events: await listEvents(db, s.pk), files: await listFileRecords(db, s.pk) })));
       process.stdout.write(
@@ -86,7 +87,7 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
   try {
     let targets: SessionRow[];
     if (ref) {
-      const found = await findSessions(db, ref);
+      const found = await findSessionsByRef(db, shareFor(config), config, ref);
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
       targets = found.filter((s) => s.status === 'failed' || s.status === 'needs_attention');
       if (targets.length === 0) {
@@ -104,7 +105,7 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
         process.stderr.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}) is being worked on by an agent right now; try again shortly\n`);
         continue;
       }
-      logger.info({ event: 'session_retry_requested', session_pk: target.pk, session_id: target.sessionId, from, to: 'waiting_for_stable', by: who }, 'session requeued');
+      logger.info({ event: 'session_retry_requested', session_pk: target.pk, folder: target.folderPath, ...(target.sessionId ? { session_id: target.sessionId } : {}), from, to: 'waiting_for_stable', by: who }, 'session requeued');
       process.stdout.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}): ${from} → waiting_for_stable\n`);
     }
     if (targets.length === 0) process.stdout.write('no session needs attention\n');

@@ -1,15 +1,14 @@
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Deps } from '../deps.js';
-import { classifyError, httpStatus, redactSecrets } from '../errors.js';
+import { type AgentError, classifyError, httpStatus, redactSecrets } from '../errors.js';
 import type { Metrics } from '../health/metrics-api.js';
 import { createLogger, type LoggerHandle } from '../logging/logger.js';
 import { nfsWindowWarnings } from '../share/nfs-window.js';
+import { S3AccessGate, probePrefix } from '../s3/access-gate.js';
 import { createS3Client } from '../s3/client.js';
 import { openShare, ShareUnavailableError } from '../share/open-share.js';
 import type { Share } from '../share/share.js';
@@ -18,6 +17,8 @@ import { openEmbeddedDb } from '../state/embedded-db.js';
 import { migrate } from '../state/migrate.js';
 import { SKEW_WARNING_SECONDS, describeSkew } from '../state/clock-skew.js';
 import { DatabaseTime } from '../state/database-time.js';
+import { newAgentId } from '../state/lease-holder.js';
+import { type DependencyWait, openWhenReachable } from './dependency-wait.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 export async function readConfig(file: string): Promise<AgentConfig> {
@@ -61,32 +62,30 @@ export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, l
     const e = classifyError(err);
     if (e.code === 'STATE_DIR_LOCKED') throw new CliExit(EXIT.infrastructure, e.message);
     const where = url ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${stateDir(config)}`;
-    throw new CliExit(EXIT.infrastructure, `state database unavailable: ${where}: ${redactSecrets(e.message)}`);
+    throw new CliExit(EXIT.infrastructure, `state database unavailable: ${where}: ${redactSecrets(e.message)}`, e.kind === 'db' && e.retryable);
   }
 }
 
 /**
- * Exit 3 when S3 cannot be reached or the bucket does not exist. Lists at most one key under
- * the prefix: the task role may list only there (HeadBucket would need the whole bucket).
- * A 403 or a server error only warns: S3 answered, and uploads retry on their own.
+ * The start-up look at S3 (one listing under the prefix: the task role may list only there).
+ * null when S3 accepts the agent; a server error only warns (S3 answered, and uploads retry on
+ * their own).
  */
-export async function checkS3(s3: S3Client, config: AgentConfig, log: LoggerHandle['logger']): Promise<void> {
-  const prefix = config.upload.s3_prefix.split('/').filter(Boolean).join('/');
-  try {
-    await s3.send(new ListObjectsV2Command({ Bucket: config.upload.s3_bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }), { abortSignal: AbortSignal.timeout(30_000) });
-  } catch (err) {
-    const status = httpStatus(err);
-    if (status === 403 || (status !== undefined && status >= 500)) {
-      log.warn({ event: 's3_check_inconclusive', bucket: config.upload.s3_bucket, status, err }, 'S3 answered the start-up check with an error; continuing');
-      return;
-    }
-    const e = classifyError(err);
-    throw new CliExit(EXIT.infrastructure, `S3 unavailable: bucket ${config.upload.s3_bucket}: ${redactSecrets(e.message)}`);
+async function s3StartProblem(s3: S3Client, config: AgentConfig, log: LoggerHandle['logger']): Promise<AgentError | null> {
+  const problem = await probePrefix(s3, config.upload);
+  const status = httpStatus(problem?.cause);
+  if (problem?.kind === 's3' && status !== undefined && status >= 500) {
+    log.warn({ event: 's3_check_inconclusive', bucket: config.upload.s3_bucket, status, err: problem }, 'S3 answered the start-up check with an error; continuing');
+    return null;
   }
+  return problem;
 }
 
-export function newAgentId(): string {
-  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+/** Exit 3 for a start-up problem with S3, marked waitable unless no waiting can fix it (no such bucket, an untrusted certificate). */
+function s3Exit(config: AgentConfig, problem: AgentError): CliExit {
+  const what = problem.kind === 's3_access' ? 'S3 refuses this agent' : 'S3 unavailable';
+  const untrusted = /CERT|SELF_SIGNED/.test(String((problem.cause as { code?: unknown } | null)?.code ?? ''));
+  return new CliExit(EXIT.infrastructure, `${what}: bucket ${config.upload.s3_bucket}: ${redactSecrets(problem.message)}`, problem.retryable && !untrusted);
 }
 
 export interface Runtime {
@@ -97,31 +96,44 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** Everything the working commands need, checked at start (exit 3 when the DB or S3 is down). */
+/**
+ * Everything the working commands need, checked at start: exit 3 when the DB or S3 is down,
+ * or, with `wait` (run), wait for the database and start with uploads paused while S3 is not
+ * there yet.
+ */
 export async function openRuntime(
-  configFile: string,
-  options: { stream: 'stdout' | 'stderr'; checkS3: boolean; metrics: Metrics; terminal?: NodeJS.WritableStream },
+  config: AgentConfig,
+  options: { stream: 'stdout' | 'stderr'; checkS3: boolean; metrics: Metrics; terminal?: NodeJS.WritableStream; wait?: DependencyWait },
   env = process.env,
 ): Promise<Runtime> {
-  const config = await readConfig(configFile);
   const share = shareFor(config);
   const logs = createLogger({ stream: options.stream, logDir: config.storage.log_dir, ...(options.terminal ? { terminal: options.terminal } : {}) });
   const logger = logs.logger;
   const s3 = createS3Client(config.upload, env);
+  const openDb = () => openStateDb(config, env, logger);
   // Both checks at once (≈25 ms of every start); a database problem is the one reported.
-  const [opened, reached] = await Promise.allSettled([openStateDb(config, env, logger), options.checkS3 ? checkS3(s3, config, logger) : undefined]);
-  if (opened.status === 'rejected' || reached.status === 'rejected') {
+  const [opened, reached] = await Promise.allSettled([
+    options.wait ? openWhenReachable(openDb, options.wait, logger) : openDb(),
+    options.checkS3 ? s3StartProblem(s3, config, logger) : null,
+  ]);
+  const s3Problem = reached.status === 'fulfilled' ? reached.value : null;
+  const s3Failure = s3Problem ? s3Exit(config, s3Problem) : null;
+  // Waiting for S3 means starting with uploads paused.
+  const fatal = opened.status === 'rejected' ? opened.reason : reached.status === 'rejected' ? reached.reason : s3Failure && !(options.wait && s3Failure.waitable) ? s3Failure : null;
+  if (opened.status === 'rejected' || fatal) {
     if (opened.status === 'fulfilled') await opened.value.close().catch(() => undefined);
     s3.destroy();
     logs.flush();
-    throw opened.status === 'rejected' ? opened.reason : reached.status === 'rejected' ? reached.reason : undefined;
+    throw fatal;
   }
   const db = opened.value;
   const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
   warnAboutNfsWindow(config, mounts, logger);
   const clock = new DatabaseTime(db);
   await warnAboutClockSkew(clock, logger);
-  const deps: Deps = { db, s3, share, clock, logger, config, metrics: options.metrics, agentId: newAgentId() };
+  const s3Access = new S3AccessGate({ s3, upload: config.upload, clock, logger });
+  if (s3Problem) s3Access.pause(s3Problem);
+  const deps: Deps = { db, s3, share, s3Access, clock, logger, config, metrics: options.metrics, agentId: newAgentId() };
   return {
     deps,
     logs,

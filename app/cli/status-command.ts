@@ -15,6 +15,8 @@ export function sessionJson(s: SessionRow) {
     retries: s.attempts,
     next_attempt_at: s.nextAttemptAt?.toISOString() ?? null,
     last_error: s.lastError,
+    lease_holder: s.leaseOwner,
+    lease_expires_at: s.leaseExpiresAt?.toISOString() ?? null,
     manifest_hash: s.manifestHash,
     discovered_at: s.discoveredAt.toISOString(),
     updated_at: s.updatedAt.toISOString(),
@@ -34,9 +36,10 @@ export function formatTable(sessions: SessionRow[], now: Date): string {
     String(s.attempts),
     s.status === 'failed' && s.nextAttemptAt ? s.nextAttemptAt.toISOString().replace(/\.\d+Z$/, 'Z') : '-',
     s.lastError ?? '',
+    leaseText(s, now),
     s.processedPath ?? s.folderPath,
   ]);
-  const header = ['SESSION', 'STATUS', 'AGE', 'FILES', 'SIZE', 'RETRIES', 'NEXT RETRY', 'LAST ERROR / WAITING FOR', 'PATH'];
+  const header = ['SESSION', 'STATUS', 'AGE', 'FILES', 'SIZE', 'RETRIES', 'NEXT RETRY', 'LAST ERROR / WAITING FOR', 'HELD BY', 'PATH'];
   const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => (r[i] as string).length))));
   const line = (cells: string[]) =>
     cells
@@ -50,6 +53,7 @@ export function formatHistory(s: SessionRow, events: SessionEvent[], files: File
   const lines = [`session ${s.sessionId ?? s.folderName} (row ${s.pk}): ${s.status}`, `  folder: ${s.folderPath}`];
   if (s.processedPath) lines.push(`  processed: ${s.processedPath}`);
   if (s.lastError) lines.push(`  last error: ${s.lastError}`);
+  if (s.leaseOwner && s.leaseExpiresAt) lines.push(`  lease: held by ${s.leaseOwner} until ${s.leaseExpiresAt.toISOString()}`);
   lines.push('  history:');
   for (const e of events) lines.push(`    ${e.at.toISOString()}  ${e.from ?? '-'} → ${e.to}  ${e.reason ?? ''}  (${e.agentId})`);
   if (files.length > 0) {
@@ -59,6 +63,12 @@ export function formatHistory(s: SessionRow, events: SessionEvent[], files: File
     if (files.length > 50) lines.push(`    … ${files.length - 50} more (status --json has them all)`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Who is working on the session now, and until when their claim lasts without a heartbeat. */
+function leaseText(s: SessionRow, now: Date): string {
+  if (!s.leaseOwner || !s.leaseExpiresAt || s.leaseExpiresAt < now) return '-';
+  return `${s.leaseOwner} until ${s.leaseExpiresAt.toISOString().replace(/\.\d+Z$/, 'Z')}`;
 }
 
 function age(ms: number): string {

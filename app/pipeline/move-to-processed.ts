@@ -28,7 +28,7 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToke
       reason: landed ? 'move finished before a restart' : 'folder left the share after its upload completed',
     });
     logger.warn(
-      { event: 'session_moved_to_processed', session_id: row.sessionId, from: 'uploaded', to: 'processed', folder: row.folderPath, processed_path: row.processedPath, found_moved: landed },
+      { event: 'session_moved_to_processed', from: 'uploaded', to: 'processed', processed_path: row.processedPath, found_moved: landed },
       landed ? 'move had completed before a restart' : 'session folder was no longer on the share; its upload was already complete',
     );
     return done;
@@ -52,7 +52,7 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToke
   await share.renameFolder(row.folderPath, target);
   const { row: done } = await transitionSession(db, { ...base, to: 'processed', now: clock.now(), reason: 'moved', processedPath: target, error: null });
   logger.info(
-    { event: 'session_moved_to_processed', session_id: row.sessionId, from: 'uploaded', to: 'processed', folder: row.folderPath, processed_path: target },
+    { event: 'session_moved_to_processed', from: 'uploaded', to: 'processed', processed_path: target },
     'session moved to processed/',
   );
   return done;
@@ -77,7 +77,7 @@ async function holdChangedSession(deps: Deps, row: SessionRow, leaseToken: strin
   const { row: held } = await transitionSession(deps.db, { pk: row.pk, leaseToken, agentId: deps.agentId, from: ['uploaded'], to: 'needs_attention', now: deps.clock.now(), reason: error.message, error });
   deps.metrics.sessionFailures.inc({ code: error.code });
   deps.logger.error(
-    { event: 'session_changed_after_upload', session_id: row.sessionId, from: 'uploaded', to: 'needs_attention', folder: row.folderPath, changes },
+    { event: 'session_changed_after_upload', from: 'uploaded', to: 'needs_attention', changes },
     'session folder changed after its upload completed; not moved',
   );
   return held;

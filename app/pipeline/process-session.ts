@@ -22,32 +22,41 @@ export interface SessionOutcome {
   recheckAfterSeconds?: number;
 }
 
+interface Progress {
+  /** Where the session is now: failures are recorded from the state it had reached. */
+  row: SessionRow;
+  /** Its session_id once this attempt resolved it (the row gets it when the upload starts). */
+  sessionId?: string;
+  recheckAfterSeconds?: number;
+}
+
 /**
  * Takes one claimed session as far as it can go this cycle. Whatever happens, the claim is
  * released at the end, even when recording the result fails.
  */
-export async function processSession(deps: Deps, claimed: SessionRow, signal: AbortSignal): Promise<SessionOutcome> {
+export async function processSession(agentDeps: Deps, claimed: SessionRow, signal: AbortSignal): Promise<SessionOutcome> {
+  // Every line about this session carries its folder, and its id once known.
+  const deps = { ...agentDeps, logger: agentDeps.logger.child({ session_pk: claimed.pk, folder: claimed.folderPath, ...(claimed.sessionId ? { session_id: claimed.sessionId } : {}) }) };
   const leaseToken = claimed.leaseToken as string;
   const lost = new AbortController();
   const heartbeat = startHeartbeat(deps, claimed.pk, leaseToken, lost);
   const sessionSignal = AbortSignal.any([signal, lost.signal]);
-  // Where the session is now: failures are recorded from the state it had reached.
-  const progress: { row: SessionRow; recheckAfterSeconds?: number } = { row: claimed };
+  const progress: Progress = { row: claimed };
   try {
     const status = await advance(deps, progress, leaseToken, sessionSignal);
     // needs_attention without an error: the folder changed after its upload (see move-to-processed).
     return { pk: claimed.pk, status, failed: status === 'needs_attention', ...(progress.recheckAfterSeconds !== undefined ? { recheckAfterSeconds: progress.recheckAfterSeconds } : {}) };
   } catch (err) {
-    return await recordFailure(deps, progress.row, leaseToken, err, signal, lost.signal);
+    return await recordFailure(deps, progress, leaseToken, err, signal, lost.signal);
   } finally {
     clearInterval(heartbeat);
     await releaseLease(deps.db, claimed.pk, leaseToken).catch((err: unknown) =>
-      deps.logger.warn({ event: 'lease_release_failed', session_pk: claimed.pk, err }, 'could not release the claim; it expires by itself'),
+      deps.logger.warn({ event: 'lease_release_failed', err }, 'could not release the claim; it expires by itself'),
     );
   }
 }
 
-async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeconds?: number }, leaseToken: string, signal: AbortSignal): Promise<SessionStatus> {
+async function advance(deps: Deps, progress: Progress, leaseToken: string, signal: AbortSignal): Promise<SessionStatus> {
   const { config } = deps;
   const row = progress.row;
   if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, leaseToken, true)).status;
@@ -65,7 +74,7 @@ async function advance(deps: Deps, progress: { row: SessionRow; recheckAfterSeco
     judged = observed.listing;
   }
   const started = Date.now();
-  progress.row = await uploadStableSession(deps, progress.row, leaseToken, signal, judged);
+  progress.row = await uploadStableSession(deps, progress.row, leaseToken, signal, judged, (id) => (progress.sessionId = id));
   const seconds = (Date.now() - started) / 1000;
   deps.metrics.uploadDuration.observe(seconds);
   if (progress.row.totalBytes !== null && seconds > 0) deps.metrics.uploadThroughput.observe(progress.row.totalBytes / seconds);
@@ -85,7 +94,7 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
   const state = decision.state;
   if (!decision.complete) {
     await recordObservation(db, { pk: row.pk, leaseToken, state, since: decision.since, now, waitingReason: decision.reason });
-    logger.info({ event: 'session_waiting', folder: row.folderPath, files: listing.files.length, reason: decision.reason }, 'session not complete yet');
+    logger.info({ event: 'session_waiting', files: listing.files.length, reason: decision.reason }, 'session not complete yet');
     return { recheckAfterSeconds: decision.recheckAfterSeconds };
   }
   const { row: ready } = await transitionSession(db, {
@@ -99,7 +108,7 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
     error: null,
   });
   logger.info(
-    { event: 'session_stable', folder: row.folderPath, from: 'waiting_for_stable', to: 'ready_to_upload', files: listing.files.length, stable_since: decision.since.toISOString() },
+    { event: 'session_stable', from: 'waiting_for_stable', to: 'ready_to_upload', files: listing.files.length, stable_since: decision.since.toISOString() },
     'session complete and stable',
   );
   return { ready, listing };
@@ -107,7 +116,7 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
 
 async function recordFailure(
   deps: Deps,
-  row: SessionRow,
+  { row, sessionId }: Progress,
   leaseToken: string,
   err: unknown,
   shutdown: AbortSignal,
@@ -115,7 +124,8 @@ async function recordFailure(
 ): Promise<SessionOutcome> {
   const { db, clock, logger, agentId, config, metrics } = deps;
   const e = classifyError(err);
-  const ctx = { session_pk: row.pk, session_id: row.sessionId, folder: row.folderPath };
+  // The id resolved by this attempt, when the row does not have it yet (the logger has the rest).
+  const ctx = sessionId && !row.sessionId ? { session_id: sessionId } : {};
   if (lost.aborted || e instanceof LeaseLostError) {
     logger.warn({ event: 'lease_lost', ...ctx, err: e }, 'another agent took this session over; stopped working on it');
     return { pk: row.pk, status: row.status, failed: false };
@@ -141,8 +151,9 @@ async function recordFailure(
     logger.warn({ event: 'session_changed', ...ctx, from, to: 'waiting_for_stable', err: e }, 'session is not stable after all; waiting again');
     return { pk: row.pk, status: 'waiting_for_stable', failed: false };
   }
-  metrics.sessionFailures.inc({ code: e.code });
   metrics.errors.inc({ kind: e.kind });
+  if (e.kind === 's3_access' && (await deps.s3Access.refused(e, shutdown))) return await recordPaused(deps, row, leaseToken, ctx);
+  metrics.sessionFailures.inc({ code: e.code });
   if (row.status === 'uploaded') {
     await transitionSession(db, { pk: row.pk, leaseToken, agentId, from: ['uploaded'], to: 'uploaded', now: clock.now(), reason: `move failed: ${error.message}`, error });
     logger.error({ event: 'session_move_failed', ...ctx, from: 'uploaded', to: 'uploaded', err: e }, 'upload is complete but the move failed; retrying next cycle');
@@ -185,6 +196,25 @@ async function recordFailure(
   return { pk: row.pk, status: outcome.status, failed: true };
 }
 
+/** S3 refuses the agent itself: the attempt is not counted, and the session goes when uploads resume. */
+async function recordPaused(deps: Deps, row: SessionRow, leaseToken: string, ctx: Record<string, unknown>): Promise<SessionOutcome> {
+  const cause = deps.s3Access.cause();
+  const error = { code: cause?.code ?? 'S3_ACCESS', message: `${redactSecrets(cause?.message ?? 'S3 refuses this agent')} (uploads paused; not counted against this session's retries)` };
+  const { from } = await transitionSession(deps.db, {
+    pk: row.pk,
+    leaseToken,
+    agentId: deps.agentId,
+    from: ['ready_to_upload', 'uploading', 'failed'],
+    to: 'failed',
+    now: deps.clock.now(),
+    reason: error.message,
+    error,
+    nextAttemptAt: null,
+  });
+  deps.logger.warn({ event: 'session_upload_paused', ...ctx, from, to: 'failed', attempt: row.attempts, err: cause }, 'S3 refuses this agent; the session is uploaded once it accepts it again');
+  return { pk: row.pk, status: 'failed', failed: true };
+}
+
 function startHeartbeat(deps: Deps, pk: number, leaseToken: string, lost: AbortController): NodeJS.Timeout {
   const seconds = deps.config.agent.lease_seconds;
   const timer = setInterval(() => {
@@ -193,7 +223,7 @@ function startHeartbeat(deps: Deps, pk: number, leaseToken: string, lost: AbortC
       (held) => {
         if (!held) lost.abort(new LeaseLostError(pk));
       },
-      (err: unknown) => deps.logger.warn({ event: 'lease_renew_failed', session_pk: pk, err }, 'could not renew the claim; retrying'),
+      (err: unknown) => deps.logger.warn({ event: 'lease_renew_failed', err }, 'could not renew the claim; retrying'),
     );
   }, (seconds * 1000) / 3);
   timer.unref();

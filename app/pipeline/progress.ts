@@ -1,7 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 
 /** Logs `upload_progress` (bytes done/total, rate, ETA) at most every `everyMs` while a session uploads. */
-export function uploadProgress(logger: Logger, sessionId: string, totalBytes: number, everyMs = 5000) {
+export function uploadProgress(logger: Logger, totalBytes: number, everyMs = 5000) {
   const started = Date.now();
   let done = 0;
   let lastLog = started;
@@ -15,7 +15,6 @@ export function uploadProgress(logger: Logger, sessionId: string, totalBytes: nu
       logger.info(
         {
           event: 'upload_progress',
-          session_id: sessionId,
           bytes_done: done,
           bytes_total: totalBytes,
           percent: totalBytes > 0 ? Math.round((done / totalBytes) * 1000) / 10 : 100,

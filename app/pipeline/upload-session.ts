@@ -7,9 +7,9 @@ import type { SessionRow } from '../state/session-row.js';
 import { observedState } from './completion-detector.js';
 import { buildManifest, manifestHash, prettyManifest, writeManifestCopy } from './manifest.js';
 import { manifestForFolder } from './manifest-for-folder.js';
-import { completeKey, manifestKey } from './s3-keys.js';
-import { contentProblem, keyProblem } from './content-checks.js';
-import { resolveSessionId } from './session-id.js';
+import { completeKey, manifestKey, objectKey } from './s3-keys.js';
+import { deleteObjectsNotIn } from '../s3/stale-objects.js';
+import { collisionMessage, ownerDecision, preflight } from './preflight.js';
 import { listSessionFiles, type SessionListing } from '../share/session-listing.js';
 import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { uploadSessionFiles } from './uploader.js';
@@ -20,33 +20,34 @@ import { uploadSessionFiles } from './uploader.js';
  * `judged`: the listing the session was just found stable on, uploaded as it was judged
  * (otherwise the folder is listed now).
  */
-export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToken: string, signal: AbortSignal, judged?: SessionListing): Promise<SessionRow> {
-  const { db, s3, share, config, clock, logger, agentId } = deps;
+export async function uploadStableSession(
+  sessionDeps: Deps,
+  row: SessionRow,
+  leaseToken: string,
+  signal: AbortSignal,
+  judged?: SessionListing,
+  onSessionId?: (sessionId: string) => void,
+): Promise<SessionRow> {
+  let deps = sessionDeps;
+  const { db, s3, share, config, clock, agentId } = deps;
   // DB round trips this session's upload costs (the benchmark reports them; O(1) in file count).
   const roundTrips0 = db.roundTrips;
-  const profile = config.profiles[row.profile];
-  if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
-  const ignored = ignoreMatcher(profile.ignore_patterns);
-  const listing = judged ?? (await listSessionFiles(share, row.folderPath, ignored));
-  const problem = contentProblem(listing);
-  if (problem) throw sessionProblem('RESERVED_OR_INVALID_NAME', problem);
-  const { sessionId } = await resolveSessionId(share, row.folderPath, row.folderName, profile.metadata_files);
+  const { listing, sessionId } = await preflight(share, config, row, judged, onSessionId);
+  // From here every line about the session carries its id (the caller's logger has its folder).
+  if (row.sessionId === null) deps = { ...deps, logger: deps.logger.child({ session_id: sessionId }) };
+  const { logger } = deps;
   const bucket = config.upload.s3_bucket;
   const prefix = config.upload.s3_prefix;
-  const keyTrouble = keyProblem(prefix, sessionId, listing);
-  if (keyTrouble) throw sessionProblem('KEY_TOO_LONG', keyTrouble);
 
   const owner = await claimSessionId(db, sessionId, row.pk, clock.now());
-  if (owner.pk !== row.pk) {
+  const decision = ownerDecision(row.pk, row.folderPath, sessionId, owner);
+  if (decision.go !== 'upload') {
     const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
-    if (owner.manifestHash === hash && (owner.status === 'uploaded' || owner.status === 'processed')) {
-      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: owner.folderPath });
+    if (decision.go === 'duplicate_if_identical' && owner.manifestHash === hash) {
+      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: decision.of });
     }
-    throw sessionProblem(
-      'SESSION_ID_COLLISION',
-      `session_id ${sessionId} is already recorded for folder ${owner.folderPath} (status ${owner.status}); this folder ${row.folderPath} was not uploaded. Give one of them another session_id, then run retry.`,
-    );
+    throw sessionProblem('SESSION_ID_COLLISION', collisionMessage(row.folderPath, sessionId, owner));
   }
 
   // A marker from an upload the DB does not know (lost state, another deployment) must not
@@ -76,14 +77,14 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   });
   const totalBytes = listing.files.reduce((n, f) => n + f.size, 0);
   logger.info(
-    { event: 'upload_started', session_id: sessionId, from: started.from, to: 'uploading', folder: row.folderPath, files: listing.files.length, bytes: totalBytes, attempt: row.attempts + 1 },
+    { event: 'upload_started', from: started.from, to: 'uploading', files: listing.files.length, bytes: totalBytes, attempt: row.attempts + 1 },
     'upload started',
   );
   const t0 = Date.now();
   const sha256 = await uploadSessionFiles(deps, { pk: row.pk, sessionId }, listing.files, signal);
 
   // Metadata only (no second read): anything added, removed or touched voids the attempt.
-  const after = await listSessionFiles(share, row.folderPath, ignored);
+  const after = await listSessionFiles(share, row.folderPath, ignoreMatcher(config.profiles[row.profile]?.ignore_patterns ?? []));
   const uploadedState = observedState(listing.files);
   if (observedState(after.files) !== uploadedState) throw new SessionChangedError('files were added, removed or changed during the upload');
 
@@ -98,10 +99,11 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   });
   const hash = manifestHash(manifest);
   const cachePath = await writeManifestCopy(config.storage.manifest_cache_dir, manifest, hash);
-  logger.info({ event: 'manifest_created', session_id: sessionId, manifest_hash: hash, files: manifest.file_count, bytes: manifest.total_bytes, cache_path: cachePath }, 'manifest created');
+  logger.info({ event: 'manifest_created', manifest_hash: hash, files: manifest.file_count, bytes: manifest.total_bytes, cache_path: cachePath }, 'manifest created');
   await putSmallObject(s3, { bucket, key: manifestKey(prefix, sessionId), body: prettyManifest(manifest), contentType: 'application/json', metadata: { [MANIFEST_HASH_METADATA]: hash } }, signal);
-  logger.info({ event: 'upload_completed', session_id: sessionId, files: manifest.file_count, bytes: manifest.total_bytes, seconds: (Date.now() - t0) / 1000, db_round_trips: db.roundTrips - roundTrips0 }, 'all files and manifest.json are in S3');
+  logger.info({ event: 'upload_completed', files: manifest.file_count, bytes: manifest.total_bytes, seconds: (Date.now() - t0) / 1000, db_round_trips: db.roundTrips - roundTrips0 }, 'all files and manifest.json are in S3');
 
+  await removeLeftovers(deps, sessionId, manifest.files.map((f) => f.relative_path), signal);
   const written = await writeCompleteMarker(s3, { bucket, key: completeKey(prefix, sessionId), manifestHash: hash }, signal);
   const { row: uploaded } = await transitionSession(db, {
     pk: row.pk,
@@ -120,10 +122,25 @@ export async function uploadStableSession(deps: Deps, row: SessionRow, leaseToke
   });
   deps.metrics.sessionsCompleted.inc();
   logger.info(
-    { event: 'complete_marker_uploaded', session_id: sessionId, from: 'uploading', to: 'uploaded', key: completeKey(prefix, sessionId), manifest_hash: hash, already_present: written !== 'written', db_round_trips: db.roundTrips - roundTrips0 },
+    { event: 'complete_marker_uploaded', from: 'uploading', to: 'uploaded', key: completeKey(prefix, sessionId), manifest_hash: hash, already_present: written !== 'written', db_round_trips: db.roundTrips - roundTrips0 },
     '_COMPLETE written',
   );
   return uploaded;
+}
+
+/**
+ * Objects an earlier attempt left under the session's prefix (a file since deleted from the
+ * folder) would reach the ETL beside `_COMPLETE`: removed first, each logged. Bucket
+ * versioning keeps their bytes recoverable.
+ */
+async function removeLeftovers(deps: Deps, sessionId: string, relativePaths: string[], signal: AbortSignal): Promise<void> {
+  const { s3, config, logger } = deps;
+  const prefix = config.upload.s3_prefix;
+  const keep = new Set([...relativePaths.map((p) => objectKey(prefix, sessionId, p)), manifestKey(prefix, sessionId), completeKey(prefix, sessionId)]);
+  const removed = await deleteObjectsNotIn(s3, config.upload.s3_bucket, `${objectKey(prefix, sessionId, '')}/`, keep, signal);
+  for (const o of removed) {
+    logger.warn({ event: 'stale_object_removed', key: o.key, size: o.size }, 'removed an object an earlier attempt left that the manifest does not list');
+  }
 }
 
 async function markDuplicate(
@@ -148,7 +165,7 @@ async function markDuplicate(
     error: null,
   });
   deps.logger.info(
-    { event: 'session_duplicate', session_id: d.sessionId, from, to: 'uploaded', folder: row.folderPath, duplicate_of: d.of, manifest_hash: d.hash },
+    { event: 'session_duplicate', from, to: 'uploaded', duplicate_of: d.of, manifest_hash: d.hash },
     'identical session already uploaded; not uploading again',
   );
   return done;

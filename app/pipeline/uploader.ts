@@ -42,7 +42,7 @@ export async function uploadSessionFiles(
   );
   const records = new Map((await listFileRecords(db, session.pk)).map((r) => [r.relativePath, r]));
   const aborted = await abortUnknownUploads(s3, bucket, `${objectKey(config.upload.s3_prefix, session.sessionId, '')}/`, await listMultipartUploadIds(db, session.pk), signal);
-  if (aborted.length > 0) logger.warn({ event: 'stale_uploads_aborted', session_id: session.sessionId, keys: aborted }, 'aborted multipart uploads no record knows');
+  if (aborted.length > 0) logger.warn({ event: 'stale_uploads_aborted', keys: aborted }, 'aborted multipart uploads no record knows');
   const sha256 = new Map<string, string>();
   const pending: { relativePath: string; sha256: string; etag: string | null }[] = [];
   const flush = async () => {
@@ -50,7 +50,7 @@ export async function uploadSessionFiles(
     await markFilesUploaded(db, session.pk, batch, clock.now());
   };
 
-  const progress = uploadProgress(logger, session.sessionId, files.reduce((n, f) => n + f.size, 0));
+  const progress = uploadProgress(logger, files.reduce((n, f) => n + f.size, 0));
   // Every body is a part-sized buffer held by one of `concurrency` requests, shared with the
   // sessions uploaded beside this one: memory for file data is part_size_mb × concurrency,
   // whatever the number or size of files and sessions.
@@ -121,7 +121,7 @@ export async function uploadSessionFiles(
       sha256.set(file.relativePath, result.sha256);
       metrics.filesUploaded.inc();
       logger.info(
-        { event: 'upload_file_succeeded', session_id: session.sessionId, file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
+        { event: 'upload_file_succeeded', file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
         'file uploaded',
       );
       pending.push({ relativePath: file.relativePath, sha256: result.sha256, etag: result.etag });
@@ -137,7 +137,7 @@ export async function uploadSessionFiles(
   // What did reach S3 is recorded even when another file failed, so the retry resumes.
   await flush();
   if (stop.signal.aborted) throw firstError;
-  if (resumed > 0) logger.info({ event: 'upload_resumed', session_id: session.sessionId, files_skipped: resumed }, 'files already in S3 were not sent again');
+  if (resumed > 0) logger.info({ event: 'upload_resumed', files_skipped: resumed }, 'files already in S3 were not sent again');
   return sha256;
 }
 

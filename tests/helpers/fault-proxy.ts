@@ -1,6 +1,6 @@
 import { Socket, createServer, type Server } from 'node:net';
 
-export type Fault = 'none' | 'refuse' | 'reset' | 'http503';
+export type Fault = 'none' | 'refuse' | 'reset' | 'http503' | 'http403';
 
 /**
  * A TCP proxy on loopback between the agent and a real server. Faults are real: connections
@@ -60,10 +60,11 @@ export class FaultProxy {
       return;
     }
     if (this.fault === 'http503') {
-      client.once('data', () => {
-        const body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
-        client.end(`HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-      });
+      this.answer(client, '503 Slow Down', 'SlowDown', 'Please reduce your request rate.');
+      return;
+    }
+    if (this.fault === 'http403') {
+      this.answer(client, '403 Forbidden', 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
       return;
     }
     const upstream = new Socket();
@@ -91,6 +92,14 @@ export class FaultProxy {
       });
       upstream.on('end', () => client.end());
       client.on('end', () => upstream.end());
+    });
+  }
+
+  /** Answers the first request as S3 does with an error: XML body, except for HEAD (no body). */
+  private answer(client: Socket, status: string, code: string, message: string): void {
+    client.once('data', (chunk: Buffer) => {
+      const body = chunk.subarray(0, 5).toString('latin1') === 'HEAD ' ? '' : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+      client.end(`HTTP/1.1 ${status}\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     });
   }
 

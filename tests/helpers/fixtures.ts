@@ -7,6 +7,7 @@ import type { AgentConfig } from '../../app/config/schema.js';
 import { configSchema } from '../../app/config/schema.js';
 import type { Deps } from '../../app/deps.js';
 import { createMetrics } from '../../app/health/metrics.js';
+import { S3AccessGate } from '../../app/s3/access-gate.js';
 import { createS3Client } from '../../app/s3/client.js';
 import { LocalShare } from '../../app/share/local-share.js';
 import type { TestDatabase } from './database.js';
@@ -64,6 +65,7 @@ export function testDeps(config: AgentConfig, database: TestDatabase, s3: Pick<T
   process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
   const s3Client = createS3Client(config.upload, {});
-  const deps: Deps = { db: database.db, s3: s3Client, share: new LocalShare(), clock, logger, config, metrics: createMetrics(), agentId: 'test-agent' };
+  const s3Access = new S3AccessGate({ s3: s3Client, upload: config.upload, clock, logger });
+  const deps: Deps = { db: database.db, s3: s3Client, share: new LocalShare(), s3Access, clock, logger, config, metrics: createMetrics(), agentId: 'test-agent' };
   return { deps, clock, logs: { lines, events: (name) => lines.filter((l) => l.event === name) } };
 }

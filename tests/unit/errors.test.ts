@@ -13,7 +13,11 @@ describe('classifyError', () => {
     [{ name: 'RequestLimitExceeded', message: 'limit', $metadata: { httpStatusCode: 400 } }, 's3', true],
     [{ name: 'BandwidthLimitExceeded', message: 'bandwidth', $metadata: { httpStatusCode: 400 } }, 's3', true],
     [{ name: 'InvalidArgument', message: 'bad', $metadata: { httpStatusCode: 400 } }, 's3', false],
-    [{ name: 'AccessDenied', message: 'denied', $metadata: { httpStatusCode: 403 } }, 's3', false],
+    // The agent's credentials or permissions: uploads pause; no session is blamed.
+    [{ name: 'AccessDenied', message: 'denied', $metadata: { httpStatusCode: 403 } }, 's3_access', true],
+    [{ name: 'InvalidAccessKeyId', message: 'unknown key', $metadata: { httpStatusCode: 403 } }, 's3_access', true],
+    [{ name: 'ExpiredToken', message: 'expired', $metadata: { httpStatusCode: 400 } }, 's3_access', true],
+    [{ name: 'Unknown', message: 'UnknownError', $metadata: { httpStatusCode: 403 } }, 's3_access', true],
     [{ name: 'NoSuchBucket', message: 'no bucket', $metadata: { httpStatusCode: 404 } }, 's3', false],
     [{ code: '57P01', severity: 'FATAL', message: 'terminating connection due to administrator command' }, 'db', true],
     [{ code: '40001', severity: 'ERROR', message: 'could not serialize access' }, 'db', true],

@@ -33,3 +33,13 @@ async function tryClaim(db: Pick<Db, 'query'>, sessionId: string, pk: number, no
   if (!r) return null;
   return { pk: Number(r.id), folderPath: r.folder_path, status: r.status, manifestHash: r.manifest_hash };
 }
+
+/** Who has `sessionId` now, without claiming it (dry runs). */
+export async function findSessionIdOwner(db: Pick<Db, 'query'>, sessionId: string): Promise<SessionIdOwner | null> {
+  const res = await db.query<{ id: string; folder_path: string; status: SessionStatus; manifest_hash: string | null }>(
+    `SELECT s.id, s.folder_path, s.status, s.manifest_hash FROM uploader_session_ids i JOIN uploader_sessions s ON s.id = i.session_pk WHERE i.session_id = $1`,
+    [sessionId],
+  );
+  const r = res.rows[0];
+  return r ? { pk: Number(r.id), folderPath: r.folder_path, status: r.status, manifestHash: r.manifest_hash } : null;
+}

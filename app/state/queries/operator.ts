@@ -10,13 +10,16 @@ export async function listSessions(db: Pick<Db, 'query'>, statuses?: SessionStat
   return res.rows.map(toSessionRow);
 }
 
-/** Sessions an operator may mean by `ref`: a session_id, a folder name or a row number. */
-export async function findSessions(db: Pick<Db, 'query'>, ref: string): Promise<SessionRow[]> {
+/**
+ * Sessions an operator may mean by `ref`: a session_id, a folder name or a row number, or by
+ * `path` (the ref made absolute): the folder where it was found or where it was moved.
+ */
+export async function findSessions(db: Pick<Db, 'query'>, ref: string, path = ref): Promise<SessionRow[]> {
   const res = await db.query(
     `SELECT * FROM uploader_sessions
-      WHERE session_id = $1 OR folder_name = $1 OR folder_path = $1 OR id::text = $1
+      WHERE session_id = $1 OR folder_name = $1 OR folder_path = $1 OR id::text = $1 OR folder_path = $2 OR processed_path = $2
       ORDER BY id`,
-    [ref],
+    [ref, path],
   );
   return res.rows.map(toSessionRow);
 }
@@ -66,6 +69,12 @@ export async function requeueSession(db: Pick<Db, 'query'>, pk: number, who: str
 export async function findActiveByFolders(db: Pick<Db, 'query'>, folderPaths: string[]): Promise<Map<string, SessionRow>> {
   const res = await db.query(`SELECT * FROM uploader_sessions WHERE folder_path = ANY($1::text[]) AND status <> 'processed'`, [folderPaths]);
   return new Map(res.rows.map(toSessionRow).map((r) => [r.folderPath, r]));
+}
+
+/** Sessions whose session_id is not recorded yet (not stable so far). */
+export async function listUnnamedSessions(db: Pick<Db, 'query'>): Promise<SessionRow[]> {
+  const res = await db.query(`SELECT * FROM uploader_sessions WHERE session_id IS NULL AND status <> 'processed' ORDER BY id`);
+  return res.rows.map(toSessionRow);
 }
 
 export async function listSessionsInState(db: Pick<Db, 'query'>, status: SessionStatus): Promise<SessionRow[]> {

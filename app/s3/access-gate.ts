@@ -1,0 +1,93 @@
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { Clock } from '../clock.js';
+import type { AgentConfig } from '../config/schema.js';
+import { classifyError, redactSecrets, type AgentError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import { backoffSeconds } from '../pipeline/backoff.js';
+
+/** A paused agent looks again at least this often, whatever max_backoff_seconds says: fixed keys should be noticed soon. */
+const MAX_PAUSE_SECONDS = 300;
+
+/**
+ * Lists at most one key under the prefix: what the task role may do, and the cheapest request
+ * that shows whether S3 accepts this agent. null when it does, else why not.
+ */
+export async function probePrefix(s3: S3Client, upload: Pick<AgentConfig['upload'], 's3_bucket' | 's3_prefix'>, signal?: AbortSignal): Promise<AgentError | null> {
+  const prefix = upload.s3_prefix.split('/').filter(Boolean).join('/');
+  const timeout = AbortSignal.timeout(30_000);
+  try {
+    await s3.send(new ListObjectsV2Command({ Bucket: upload.s3_bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }), { abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    return null;
+  } catch (err) {
+    return classifyError(err);
+  }
+}
+
+/**
+ * Uploads pause while S3 refuses the agent itself (wrong or expired credentials, no permission
+ * on the prefix) or cannot be reached at start: the agent's problem, so no session spends a
+ * retry on it. A paused gate probes the prefix again with backoff and opens when S3 answers.
+ */
+export class S3AccessGate {
+  private problem: AgentError | null = null;
+  private failures = 0;
+  private retryAt = 0;
+
+  constructor(
+    private readonly deps: { s3: S3Client; upload: AgentConfig['upload']; clock: Clock; logger: Logger },
+    private readonly probe: (signal?: AbortSignal) => Promise<AgentError | null> = (signal) => probePrefix(deps.s3, deps.upload, signal),
+  ) {}
+
+  /** Why uploads are paused, or null. */
+  reason(): string | null {
+    if (!this.problem) return null;
+    const what = this.problem.kind === 's3_access' ? 'S3 refuses this agent' : 'S3 unavailable';
+    return `uploads paused: ${what}: ${redactSecrets(this.problem.message)}; next check ${new Date(this.retryAt).toISOString()}`;
+  }
+
+  /** The error that paused uploads (for the sessions it stopped). */
+  cause(): AgentError | null {
+    return this.problem;
+  }
+
+  /** Whether uploads may go ahead: nothing is wrong, or a due probe found S3 accepting the agent again. */
+  async open(signal?: AbortSignal): Promise<boolean> {
+    if (!this.problem) return true;
+    if (this.deps.clock.now().getTime() < this.retryAt) return false;
+    const problem = await this.probe(signal);
+    if (problem) {
+      this.pause(problem);
+      return false;
+    }
+    this.deps.logger.info({ event: 's3_access_restored', from: 'paused', to: 'uploading', after_checks: this.failures }, 'S3 accepts the agent again; uploads resume');
+    this.problem = null;
+    this.failures = 0;
+    return true;
+  }
+
+  /**
+   * A session's request was refused with an access error: true when the whole prefix is refused
+   * (uploads now paused, the error naming S3's own code), false when only that session's keys
+   * are (its own problem).
+   */
+  async refused(err: AgentError, signal?: AbortSignal): Promise<boolean> {
+    const problem = await this.probe(signal);
+    if (!problem) return false;
+    // A HEAD's 403 has no body; the probe's answer names the cause.
+    this.pause(err.code === 'S3_Forbidden' ? problem : err);
+    return true;
+  }
+
+  /** Pauses uploads for `problem` (the start-up check, or a refused request). */
+  pause(problem: AgentError): void {
+    this.failures += 1;
+    this.problem = problem;
+    const { initial_backoff_seconds: initial, max_backoff_seconds: max } = this.deps.upload;
+    const delay = backoffSeconds(this.failures, Math.min(initial, MAX_PAUSE_SECONDS), Math.min(max, MAX_PAUSE_SECONDS));
+    this.retryAt = this.deps.clock.now().getTime() + delay * 1000;
+    this.deps.logger.error(
+      { event: 's3_access_denied', from: this.failures === 1 ? 'uploading' : 'paused', to: 'paused', checks: this.failures, retry_in_seconds: delay, err: problem },
+      'S3 refuses this agent (credentials, permissions or reachability); uploads paused, no session retries spent',
+    );
+  }
+}
