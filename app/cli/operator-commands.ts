@@ -8,6 +8,7 @@ import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { manifestHash, prettyManifest } from '../pipeline/manifest.js';
 import { manifestForFolder } from '../pipeline/manifest-for-folder.js';
 import { resolveSessionId } from '../pipeline/session-id.js';
+import { LocalShare } from '../share/local-share.js';
 import { listSessionFiles } from '../share/session-listing.js';
 import { contentProblem } from '../pipeline/content-checks.js';
 import { listFileRecords } from '../state/queries/file-records.js';
@@ -15,12 +16,13 @@ import { findSessions, listEvents, listSessions, listSessionsInState, requeueSes
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
 import { CliExit, EXIT } from './exit-codes.js';
-import { openStateDb, readConfig, shareFor } from './runtime.js';
+import { openStateDb, readConfig } from './runtime.js';
 import { formatHistory, formatTable, sessionJson } from './status-command.js';
 
 export async function printManifest(sessionDir: string, configFile: string): Promise<number> {
   const config = await readConfig(configFile);
-  const share = shareFor(config);
+  // A folder given on the command line is a local one, whatever the configured roots are.
+  const share = new LocalShare();
   const folder = await realpath(resolve(sessionDir)).catch(() => {
     throw new CliExit(EXIT.usage, `session folder ${sessionDir} does not exist`);
   });
