@@ -92,7 +92,7 @@ describe('the agent over NFS under faults', () => {
     await runCli(['scan-once', '--config', config], t.world.env(), 120_000);
     const r = await runCli(['scan-once', '--config', config], t.world.env(), 120_000);
     const failed = logLines(r.out).find((l) => l.event === 'session_failed');
-    expect(failed, r.out).toMatchObject({ code: 'NFS_ACCESS', to: 'needs_attention' });
+    expect(failed, r.out).toMatchObject({ to: 'needs_attention', err: { code: 'NFS_ACCESS', message: expect.stringMatching(/locked\.bin/) } });
     const [row] = await listSessions(t.world.database.db);
     expect(row?.status).toBe('needs_attention');
     expect(row?.lastError).toMatch(/locked\.bin/);
