@@ -72,8 +72,9 @@ export class NfsShare implements Share {
   }
 
   async createFolder(path: string): Promise<void> {
-    const { folder, name } = parentOf(parseNfsPath(path), path);
-    const { client, entry } = await this.lookupNames(parseNfsPath(path), folder);
+    const p = parseNfsPath(path);
+    const { folder, name } = parentOf(p, path);
+    const { client, entry } = await this.lookupNames(p, folder);
     await client.mkdir(entry.handle, name);
   }
 

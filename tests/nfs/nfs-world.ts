@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll } from 'vitest';
 import { Ganesha, Microsocks } from '../helpers/nfs-server.js';
 import { uniqueName } from '../cli/harness.js';
+import { freePort } from '../helpers/ports.js';
 
 export interface NfsWorld {
   ganesha: Ganesha;
@@ -50,7 +51,8 @@ export async function writeNfsAgentConfig(
   opts: { root: string; endpoint: string; bucket: string; prefix: string; proxy?: string | null; share?: Record<string, unknown>; agent?: Record<string, unknown>; upload?: Record<string, unknown> },
 ): Promise<string> {
   const config = {
-    agent: { machine_id: 'nfs-test-pc', lab_id: 'nfs-lab', scan_interval_seconds: 1, stable_window_seconds: 0, ...opts.agent },
+    // Its own /health port: `run` agents of other test files may be up at the same time.
+    agent: { machine_id: 'nfs-test-pc', lab_id: 'nfs-lab', scan_interval_seconds: 1, stable_window_seconds: 0, health_port: await freePort(), ...opts.agent },
     watch: { session_roots: [{ path: opts.root, profile: 'battery_session' }] },
     profiles: { battery_session: { required_markers: ['session_summary.json'], ignore_patterns: ['*.tmp'], metadata_files: ['metadata.json'] } },
     upload: { s3_bucket: opts.bucket, s3_region: 'us-east-1', s3_prefix: opts.prefix, s3_endpoint: opts.endpoint, s3_force_path_style: true, max_retries: 5, initial_backoff_seconds: 1, part_size_mb: 5, ...opts.upload },
