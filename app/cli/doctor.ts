@@ -5,8 +5,8 @@ import type { AgentConfig } from '../config/schema.js';
 import { classifyError, redactSecrets } from '../errors.js';
 import { silentLogger } from '../logging/logger.js';
 import { objectKey } from '../pipeline/s3-keys.js';
-import { parseMounts } from '../share/nfs-window.js';
-import { openShare, ShareUnavailableError } from '../share/open-share.js';
+import { parseMounts, type Mount } from '../share/nfs-window.js';
+import { openShare } from '../share/open-share.js';
 import { processedFolderProblem } from '../share/processed-folder.js';
 import type { Share } from '../share/share.js';
 import { createS3Client } from '../s3/client.js';
@@ -53,40 +53,36 @@ async function rootChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<
   const mounts = parseMounts(await readFile('/proc/mounts', 'utf8').catch(() => ''));
   const expectedMounts = (env.NFS_MOUNTS ?? '').split(',').map((m) => m.trim().split(':').at(-1) ?? '').filter(Boolean);
   for (const root of config.watch.session_roots) {
-    const name = `root ${root.path}`;
-    let share: Share;
+    const share = openShare([root], config.share.nfs);
     try {
-      share = openShare([root]);
-    } catch (err) {
-      if (!(err instanceof ShareUnavailableError)) throw err;
-      checks.push({ name, ok: false, detail: err.message, hint: 'mount the share and configure its local path' });
-      continue;
+      checks.push(await rootCheck(config, root.path, share, mounts, expectedMounts));
+    } finally {
+      await share.close();
     }
-    try {
-      await share.list(root.path);
-    } catch (err) {
-      checks.push({ name, ok: false, detail: `cannot list it (${(err as { code?: string }).code ?? (err as Error).message})`, hint: 'is the share mounted? are permissions right for the agent user?' });
-      continue;
-    }
-    if (config.agent.move_after_upload) {
-      if (!(await share.canWrite(root.path))) {
-        checks.push({ name, ok: false, detail: 'not writable, so sessions cannot be moved to processed/', hint: 'mount the share read-write, or set agent.move_after_upload: false' });
-        continue;
-      }
-      const problem = await processedFolderProblem(share, root.path).catch((err: Error) => `cannot look at processed/: ${err.message}`);
-      if (problem) {
-        checks.push({ name, ok: false, detail: problem, hint: 'uploaded sessions stay in the root (status uploaded) until processed/ is a real folder' });
-        continue;
-      }
-    }
-    const expected = expectedMounts.find((m) => root.path === m || root.path.startsWith(`${m.replace(/\/+$/, '')}/`));
-    if (expected && !mounts.some((m) => m.mountPoint === expected.replace(/\/+$/, ''))) {
-      checks.push({ name, ok: false, detail: `NFS_MOUNTS says ${expected} is a mount point, but nothing is mounted there`, hint: 'the mount failed or was lost: check the entrypoint log and the lab PC' });
-      continue;
-    }
-    checks.push({ name, ok: true, detail: `readable${config.agent.move_after_upload ? ' and writable' : ''}${expected ? `, mounted at ${expected}` : ''}` });
   }
   return checks;
+}
+
+/** One root: listed, writable when sessions are moved, processed/ a real folder, mounted where NFS_MOUNTS says. */
+async function rootCheck(config: AgentConfig, rootPath: string, share: Share, mounts: Mount[], expectedMounts: string[]): Promise<Check> {
+  const name = `root ${rootPath}`;
+  try {
+    await share.list(rootPath);
+  } catch (err) {
+    return { name, ok: false, detail: `cannot list it (${(err as { code?: string }).code ?? (err as Error).message})`, hint: 'is the share mounted (or the nfs:// server reachable)? are permissions right for the agent user?' };
+  }
+  if (config.agent.move_after_upload) {
+    if (!(await share.canWrite(rootPath))) {
+      return { name, ok: false, detail: 'not writable, so sessions cannot be moved to processed/', hint: 'mount or export the share read-write, or set agent.move_after_upload: false' };
+    }
+    const problem = await processedFolderProblem(share, rootPath).catch((err: Error) => `cannot look at processed/: ${err.message}`);
+    if (problem) return { name, ok: false, detail: problem, hint: 'uploaded sessions stay in the root (status uploaded) until processed/ is a real folder' };
+  }
+  const expected = expectedMounts.find((m) => rootPath === m || rootPath.startsWith(`${m.replace(/\/+$/, '')}/`));
+  if (expected && !mounts.some((m) => m.mountPoint === expected.replace(/\/+$/, ''))) {
+    return { name, ok: false, detail: `NFS_MOUNTS says ${expected} is a mount point, but nothing is mounted there`, hint: 'the mount failed or was lost: check the entrypoint log and the lab PC' };
+  }
+  return { name, ok: true, detail: `readable${config.agent.move_after_upload ? ' and writable' : ''}${expected ? `, mounted at ${expected}` : ''}` };
 }
 
 async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<Check[]> {

@@ -134,6 +134,7 @@ async function dryRun(configFile: string, json: boolean): Promise<number> {
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPlan(result));
     return EXIT.ok;
   } finally {
+    await share.close();
     await db.close();
     flush();
   }

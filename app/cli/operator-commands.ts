@@ -8,10 +8,12 @@ import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { manifestHash, prettyManifest } from '../pipeline/manifest.js';
 import { manifestForFolder } from '../pipeline/manifest-for-folder.js';
 import { resolveSessionId } from '../pipeline/session-id.js';
+import { LocalShare } from '../share/local-share.js';
 import { listSessionFiles } from '../share/session-listing.js';
 import { contentProblem } from '../pipeline/content-checks.js';
 import { listFileRecords } from '../state/queries/file-records.js';
 import { listEvents, listSessions, listSessionsInState, requeueSession } from '../state/queries/operator.js';
+import type { Db } from '../state/db.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
 import { CliExit, EXIT } from './exit-codes.js';
@@ -21,7 +23,8 @@ import { formatHistory, formatTable, sessionJson } from './status-command.js';
 
 export async function printManifest(sessionDir: string, configFile: string): Promise<number> {
   const config = await readConfig(configFile);
-  const share = shareFor(config);
+  // A folder given on the command line is a local one, whatever the configured roots are.
+  const share = new LocalShare();
   const folder = await realpath(resolve(sessionDir)).catch(() => {
     throw new CliExit(EXIT.usage, `session folder ${sessionDir} does not exist`);
   });
@@ -48,13 +51,23 @@ async function rootOf(config: AgentConfig, folder: string) {
   return undefined;
 }
 
+/** The sessions `ref` names; an `nfs://` root's connection is closed again before returning. */
+async function findSessionsOnShares(db: Pick<Db, 'query'>, config: AgentConfig, ref: string): Promise<SessionRow[]> {
+  const share = shareFor(config);
+  try {
+    return await findSessionsByRef(db, share, config, ref);
+  } finally {
+    await share.close();
+  }
+}
+
 export async function status(configFile: string, ref: string | undefined, o: { json?: boolean; state?: SessionStatus[] }): Promise<number> {
   const config = await readConfig(configFile);
   const { logger, flush } = createLogger({ stream: 'stderr' });
   const db = await openStateDb(config, process.env, logger);
   try {
     if (ref) {
-      const found = await findSessionsByRef(db, shareFor(config), config, ref);
+      const found = await findSessionsOnShares(db, config, ref);
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
       const detailed = await Promise.all(found.map(async (s) => ({ s, events: await listEvents(db, s.pk), files: await listFileRecords(db, s.pk) })));
       process.stdout.write(
@@ -87,7 +100,7 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
   try {
     let targets: SessionRow[];
     if (ref) {
-      const found = await findSessionsByRef(db, shareFor(config), config, ref);
+      const found = await findSessionsOnShares(db, config, ref);
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
       targets = found.filter((s) => s.status === 'failed' || s.status === 'needs_attention');
       if (targets.length === 0) {

@@ -10,7 +10,7 @@ import { createLogger, type LoggerHandle } from '../logging/logger.js';
 import { nfsWindowWarnings } from '../share/nfs-window.js';
 import { S3AccessGate, probePrefix } from '../s3/access-gate.js';
 import { createS3Client } from '../s3/client.js';
-import { openShare, ShareUnavailableError } from '../share/open-share.js';
+import { openShare } from '../share/open-share.js';
 import type { Share } from '../share/share.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';
@@ -30,14 +30,9 @@ export async function readConfig(file: string): Promise<AgentConfig> {
   }
 }
 
-/** The share for the configured roots; exit 2 when one names a share this build cannot reach. */
+/** The share for the configured roots (local paths and nfs:// roots alike); close it at exit. */
 export function shareFor(config: AgentConfig): Share {
-  try {
-    return openShare(config.watch.session_roots);
-  } catch (err) {
-    if (err instanceof ShareUnavailableError) throw new CliExit(EXIT.usage, err.message);
-    throw err;
-  }
+  return openShare(config.watch.session_roots, config.share.nfs);
 }
 
 export function stateDir(config: AgentConfig): string {
@@ -123,6 +118,7 @@ export async function openRuntime(
   if (opened.status === 'rejected' || fatal) {
     if (opened.status === 'fulfilled') await opened.value.close().catch(() => undefined);
     s3.destroy();
+    await share.close();
     logs.flush();
     throw fatal;
   }
@@ -140,6 +136,7 @@ export async function openRuntime(
     mounts,
     async close() {
       s3.destroy();
+      await share.close().catch(() => undefined);
       await deps.db.close();
       logs.flush();
     },

@@ -3,7 +3,9 @@ import type { SessionFile } from '../share/session-listing.js';
 
 /**
  * The folder's observed state: file count, total size, newest mtime, and a digest of every
- * (path, size, mtime) so that any change to any file shows, not only changes to the totals.
+ * (path, size, mtime, and NFSv4 change attribute where the share has one) so that any change
+ * to any file shows, not only changes to the totals. Without a change attribute the digest
+ * is what it always was, so states recorded before stay comparable.
  */
 export function observedState(files: readonly SessionFile[]): string {
   let bytes = 0;
@@ -12,7 +14,7 @@ export function observedState(files: readonly SessionFile[]): string {
   for (const f of files) {
     bytes += f.size;
     if (f.mtimeNs > newest) newest = f.mtimeNs;
-    digest.update(`${f.relativePath}\0${f.size}\0${f.mtimeNs}\n`);
+    digest.update(f.change === null ? `${f.relativePath}\0${f.size}\0${f.mtimeNs}\n` : `${f.relativePath}\0${f.size}\0${f.mtimeNs}\0${f.change}\n`);
   }
   return `${files.length}:${bytes}:${newest}:${digest.digest('hex').slice(0, 32)}`;
 }

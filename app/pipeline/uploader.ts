@@ -106,6 +106,7 @@ export async function uploadSessionFiles(
           relativePath: file.relativePath,
           expectedSize: file.size,
           expectedMtimeNs: file.mtimeNs,
+          expectedChange: file.change,
           partSize: filePartSize,
           pool,
           direct,

@@ -17,6 +17,8 @@ export interface FileUploadRequest {
   relativePath: string;
   expectedSize: number;
   expectedMtimeNs: bigint;
+  /** The change attribute the listing saw (NFS); null where the share has none. */
+  expectedChange: bigint | null;
   partSize: number;
   onBytes?: (n: number) => void;
   /** Reused part-sized buffers (shared by the session's uploads); none: allocate per read. */
@@ -69,7 +71,8 @@ export async function uploadFile(share: Share, s3: S3Client, limiter: Limiter, j
 }
 
 function checkUnchanged(now: ShareAttributes, req: FileUploadRequest): void {
-  if (now.size !== req.expectedSize || now.mtimeNs !== req.expectedMtimeNs) {
+  const changed = now.change !== null && req.expectedChange !== null && now.change !== req.expectedChange;
+  if (changed || now.size !== req.expectedSize || now.mtimeNs !== req.expectedMtimeNs) {
     throw new SessionChangedError(`${req.relativePath} changed while it was being uploaded`);
   }
 }

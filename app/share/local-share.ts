@@ -68,6 +68,10 @@ export class LocalShare implements Share {
   canWrite(path: string): Promise<boolean> {
     return new Promise((resolve) => access(path, constants.W_OK | constants.X_OK, (err) => resolve(!err)));
   }
+
+  async close(): Promise<void> {
+    // The kernel holds the mounts: nothing of ours to release.
+  }
 }
 
 /** A string path when the name is UTF-8 (the common case), else the raw bytes, which fs takes as they are. */

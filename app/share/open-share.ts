@@ -1,26 +1,61 @@
 import { isNfsRoot } from '../config/root-path.js';
-import type { SessionRoot } from '../config/schema.js';
+import type { AgentConfig } from '../config/schema.js';
 import { LocalShare } from './local-share.js';
+import { NfsShare, type NfsShareOptions } from './nfs-share.js';
 import type { Share } from './share.js';
-
-/** The configuration names a share this build cannot reach (an exit-2 configuration problem). */
-export class ShareUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ShareUnavailableError';
-  }
-}
 
 /**
  * The share for the configured roots: a local path is the local filesystem (kernel mounts);
- * `nfs://HOST[:PORT]/PATH` is NFS in user space, which this build does not have yet.
+ * `nfs://HOST[:PORT]/PATH` is NFS in user space. Roots of both kinds may be mixed: each call
+ * goes to the share its path belongs to.
  */
-export function openShare(roots: readonly SessionRoot[]): Share {
-  const nfs = roots.filter((r) => isNfsRoot(r.path)).map((r) => r.path);
-  if (nfs.length > 0) {
-    throw new ShareUnavailableError(
-      `watch.session_roots: ${nfs.join(', ')}: nfs:// roots are not available in this version yet (the NFS client is not built in); mount the share and give its local path instead`,
-    );
+export function openShare(roots: AgentConfig['watch']['session_roots'], nfs: NfsShareOptions): Share {
+  const local = new LocalShare();
+  if (!roots.some((r) => isNfsRoot(r.path))) return local;
+  const remote = new NfsShare(nfs);
+  if (roots.every((r) => isNfsRoot(r.path))) return remote;
+  return new PathRoutedShare(local, remote);
+}
+
+class PathRoutedShare implements Share {
+  constructor(
+    private readonly local: Share,
+    private readonly nfs: Share,
+  ) {}
+
+  private of(path: string): Share {
+    return isNfsRoot(path) ? this.nfs : this.local;
   }
-  return new LocalShare();
+
+  list(path: string) {
+    return this.of(path).list(path);
+  }
+
+  stat(path: string) {
+    return this.of(path).stat(path);
+  }
+
+  openFile(path: string) {
+    return this.of(path).openFile(path);
+  }
+
+  createFolder(path: string) {
+    return this.of(path).createFolder(path);
+  }
+
+  renameFolder(from: string, to: string) {
+    return this.of(from).renameFolder(from, to);
+  }
+
+  removeEmptyFolder(path: string) {
+    return this.of(path).removeEmptyFolder(path);
+  }
+
+  canWrite(path: string) {
+    return this.of(path).canWrite(path);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.local.close(), this.nfs.close()]);
+  }
 }

@@ -6,6 +6,8 @@ export interface SessionFile {
   absolutePath: string;
   size: number;
   mtimeNs: bigint;
+  /** The NFSv4 change attribute, where the share has one: it moves on any write, even one that keeps size and mtime. */
+  change: bigint | null;
 }
 
 export interface SkippedEntry {
@@ -49,7 +51,7 @@ export async function listSessionFiles(share: Share, folder: string, ignored: Ig
         continue;
       }
       if (entry.type === 'dir') dirs.push(relativePath);
-      else if (entry.type === 'file') listing.files.push({ relativePath, absolutePath: childPath(folder, relativePath), size: entry.size, mtimeNs: entry.mtimeNs });
+      else if (entry.type === 'file') listing.files.push({ relativePath, absolutePath: childPath(folder, relativePath), size: entry.size, mtimeNs: entry.mtimeNs, change: entry.change });
       else listing.skipped.push({ relative_path: relativePath, type: entry.type });
     }
   }

@@ -32,6 +32,8 @@ export interface Share {
   removeEmptyFolder(path: string): Promise<void>;
   /** Whether this agent may create and rename entries in the folder (no change is made). */
   canWrite(path: string): Promise<boolean>;
+  /** Releases what the share holds (an NFS client's sessions and connections); called once, at shutdown. */
+  close(): Promise<void>;
 }
 
 /** What an entry is, from its own attributes. */

@@ -7,7 +7,7 @@ import { ignoreMatcher } from '../../app/share/ignore-patterns.js';
 import { listSessionFiles, type SessionFile } from '../../app/share/session-listing.js';
 import { LocalShare } from '../../app/share/local-share.js';
 
-const file = (relativePath: string, size: number, mtimeNs: bigint): SessionFile => ({ relativePath, absolutePath: `/s/${relativePath}`, size, mtimeNs });
+const file = (relativePath: string, size: number, mtimeNs: bigint, change: bigint | null = null): SessionFile => ({ relativePath, absolutePath: `/s/${relativePath}`, size, mtimeNs, change });
 const base = [file('data.csv', 100, 1_000n), file('session_summary.json', 10, 2_000n)];
 const t0 = new Date('2024-05-01T12:00:00.000Z');
 const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
@@ -37,6 +37,11 @@ describe('observedState', () => {
   });
   it('changes when an mtime changes (even an older file, newest unchanged)', () => {
     expect(observedState([file('data.csv', 100, 1_001n), base[1] as SessionFile])).not.toBe(observedState(base));
+  });
+  it('changes when the NFS change attribute moves with size and mtime kept (a rewrite with the mtime set back)', () => {
+    const withChange = [file('data.csv', 100, 1_000n, 7n), base[1] as SessionFile];
+    expect(observedState([file('data.csv', 100, 1_000n, 8n), base[1] as SessionFile])).not.toBe(observedState(withChange));
+    expect(observedState(withChange.map((f) => ({ ...f })))).toBe(observedState(withChange));
   });
   it('is stable for an empty folder', () => {
     expect(observedState([])).toBe(observedState([]));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeChanges, folderChanges } from '../../app/pipeline/folder-changes.js';
 
-const file = (relativePath: string, size: number, mtimeNs: bigint) => ({ relativePath, absolutePath: `/s/${relativePath}`, size, mtimeNs });
+const file = (relativePath: string, size: number, mtimeNs: bigint) => ({ relativePath, absolutePath: `/s/${relativePath}`, size, mtimeNs, change: null });
 const record = (relativePath: string, size: number, mtimeNs: string) => ({ relativePath, size, mtimeNs });
 
 describe('changes since the upload', () => {

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../app/config/load.js';
 import { normalizeRootPath } from '../../app/config/root-path.js';
 import { LocalShare } from '../../app/share/local-share.js';
-import { openShare, ShareUnavailableError } from '../../app/share/open-share.js';
+import { NfsShare } from '../../app/share/nfs-share.js';
+import { openShare } from '../../app/share/open-share.js';
 
 const share = new LocalShare();
 let dir = '';
@@ -88,11 +89,13 @@ storage: {manifest_cache_dir: /data/m, log_dir: /data/l}
     expect(parseConfig(config('nfs://labpc/')).watch.session_roots[0]?.path).toBe('nfs://labpc/');
   });
 
-  it('nfs:// roots are accepted by the config but refused by the share factory, naming them', () => {
-    const roots = parseConfig(config('nfs://[fd7a:115c::1]/export')).watch.session_roots;
-    expect(() => openShare(roots)).toThrow(ShareUnavailableError);
-    expect(() => openShare(roots)).toThrow(/nfs:\/\/\[fd7a:115c::1\]\/export: nfs:\/\/ roots are not available/);
-    expect(openShare(parseConfig(config('/mnt/lab1')).watch.session_roots)).toBeInstanceOf(LocalShare);
+  it('the factory gives the local share for local roots and the NFS share for nfs:// roots, without connecting', async () => {
+    const nfs = parseConfig(config('nfs://[fd7a:115c::1]/export'));
+    const remote = openShare(nfs.watch.session_roots, nfs.share.nfs);
+    expect(remote).toBeInstanceOf(NfsShare);
+    await remote.close();
+    const local = parseConfig(config('/mnt/lab1'));
+    expect(openShare(local.watch.session_roots, local.share.nfs)).toBeInstanceOf(LocalShare);
   });
 
   it.each(['relative/path', 'nfs://host', 'nfs://host:99999/x', 'smb://host/share', 'nfs://user@host/x'])('rejects %j', (path) => {

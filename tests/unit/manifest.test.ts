@@ -5,8 +5,8 @@ import type { SessionFile } from '../../app/share/session-listing.js';
 
 const sha = (c: string) => c.repeat(64);
 const files: SessionFile[] = [
-  { relativePath: 'b/data.csv', absolutePath: '/r/S1/b/data.csv', size: 10, mtimeNs: 1_714_564_800_123_456_789n },
-  { relativePath: 'a.json', absolutePath: '/r/S1/a.json', size: 5, mtimeNs: 0n },
+  { relativePath: 'b/data.csv', absolutePath: '/r/S1/b/data.csv', size: 10, mtimeNs: 1_714_564_800_123_456_789n, change: null },
+  { relativePath: 'a.json', absolutePath: '/r/S1/a.json', size: 5, mtimeNs: 0n, change: null },
 ];
 const build = (shas = new Map([['b/data.csv', sha('a')], ['a.json', sha('b')]])) =>
   buildManifest({ sessionId: 'S1', machineId: 'm1', labId: 'lab', sessionPath: '/r/S1', files, sha256: shas, skipped: [] });

@@ -292,6 +292,59 @@ export class NfsClient {
     });
   }
 
+  /**
+   * Server-side RENAME of a folder with no LOOKUP before it: the server itself replaces only an
+   * absent name or an empty folder, and refuses a folder with content (NOTEMPTY or EXIST) or a
+   * file (EXIST), so a folder's RENAME never replaces content. The caller checks that `fromName`
+   * is a folder (a file renamed onto a file would replace it).
+   */
+  async renameFolderOnto(fromDir: NfsHandle, fromName: string, toDir: NfsHandle, toName: string, options?: CallOptions): Promise<void> {
+    const what = `rename ${childPath(fromDir, fromName)} to ${childPath(toDir, toName)}`;
+    await this.run(what, false, options, async (session, signal) => {
+      const results = await session.compound(what, (w) => {
+        w.u32(Op.PUTFH).opaque(fromDir.fh);
+        w.u32(Op.SAVEFH);
+        w.u32(Op.PUTFH).opaque(toDir.fh);
+        w.u32(Op.RENAME).string(fromName).string(toName);
+        return 4;
+      }, this.timeoutMs, signal);
+      results.next(Op.PUTFH);
+      results.next(Op.SAVEFH);
+      results.next(Op.PUTFH);
+      results.next(Op.RENAME);
+    });
+  }
+
+  /** REMOVE of one name in a folder (a folder only when it is empty: NOTEMPTY otherwise). */
+  async remove(dir: NfsHandle, name: string, options?: CallOptions): Promise<void> {
+    const what = `remove ${childPath(dir, name)}`;
+    await this.run(what, false, options, async (session, signal) => {
+      const results = await session.compound(what, (w) => {
+        w.u32(Op.PUTFH).opaque(dir.fh);
+        w.u32(Op.REMOVE).string(name);
+        return 2;
+      }, this.timeoutMs, signal);
+      results.next(Op.PUTFH);
+      results.next(Op.REMOVE);
+    });
+  }
+
+  /** ACCESS: which of the `wanted` ACCESS4_* bits the server grants these credentials on the object. */
+  async access(handle: NfsHandle, wanted: number, options?: CallOptions): Promise<number> {
+    const what = `access ${handle.path || '/'}`;
+    return this.run(what, true, options, async (session, signal) => {
+      const results = await session.compound(what, (w) => {
+        w.u32(Op.PUTFH).opaque(handle.fh);
+        w.u32(Op.ACCESS).u32(wanted);
+        return 2;
+      }, this.timeoutMs, signal);
+      results.next(Op.PUTFH);
+      const r = results.next(Op.ACCESS);
+      const supported = r.u32();
+      return r.u32() & supported & wanted;
+    });
+  }
+
   /** Ends the session and the connection; everything still in flight fails. */
   async close(): Promise<void> {
     const current = this.current;

@@ -10,6 +10,7 @@ export const AUTH_NONE = 0;
 export const AUTH_SYS = 1;
 
 export const Op = {
+  ACCESS: 3,
   CREATE: 6,
   GETATTR: 9,
   GETFH: 10,
@@ -18,6 +19,7 @@ export const Op = {
   PUTROOTFH: 24,
   READ: 25,
   READDIR: 26,
+  REMOVE: 28,
   RENAME: 29,
   SAVEFH: 32,
   EXCHANGE_ID: 42,
@@ -129,3 +131,9 @@ export const FILE_TYPES = {
 export type NfsFileType = (typeof FILE_TYPES)[keyof typeof FILE_TYPES];
 
 export const NF4DIR = 2;
+
+/** ACCESS4_* bits: what ACCESS asks about a folder the agent creates and renames entries in. */
+export const ACCESS4_LOOKUP = 0x02;
+export const ACCESS4_MODIFY = 0x04;
+export const ACCESS4_EXTEND = 0x08;
+export const ACCESS4_DELETE = 0x10;
