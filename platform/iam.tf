@@ -161,13 +161,14 @@ resource "aws_iam_role" "state_machine" {
 }
 
 data "aws_iam_policy_document" "state_machine" {
+  # HeadObject of every file, and the Distributed Map's read of manifest.json.
   statement {
     sid       = "ReadSessionObjects"
     actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.data.arn}/${local.key_prefix}*"]
   }
 
-  # Lets HeadObject answer 404 (missing) instead of 403 for an absent file.
+  # Lists a session's keys, and lets HeadObject answer 404 (missing) instead of 403.
   statement {
     sid       = "ListUnderPrefix"
     actions   = ["s3:ListBucket"]
@@ -189,9 +190,39 @@ data "aws_iam_policy_document" "state_machine" {
   }
 
   statement {
-    sid       = "RecordHandOffs"
-    actions   = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    sid       = "RecordHandOffsAndTallies"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.handoffs.arn]
+  }
+
+  # The Distributed Maps start their child executions of this same state machine.
+  statement {
+    sid       = "RunDistributedMaps"
+    actions   = ["states:StartExecution"]
+    resources = [local.validate_session_arn]
+  }
+
+  # Child executions (name/…), and its own executions (name:…) whose claim is checked.
+  statement {
+    sid       = "FollowOwnExecutions"
+    actions   = ["states:DescribeExecution", "states:StopExecution"]
+    resources = ["${local.validate_session_executions}/*", "${local.validate_session_executions}:*"]
+  }
+
+  # CloudWatch Logs delivery: these actions have no resource-level permissions.
+  statement {
+    sid = "DeliverLogs"
+    actions = [
+      "logs:CreateLogDelivery",
+      "logs:GetLogDelivery",
+      "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:DescribeResourcePolicies",
+      "logs:DescribeLogGroups",
+    ]
+    resources = ["*"]
   }
 
   dynamic "statement" {

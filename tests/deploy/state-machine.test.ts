@@ -32,20 +32,6 @@ function allStates(def: Obj): Map<string, Obj> {
   return out;
 }
 
-/** Top-level states a successful execution visits: Next, a Choice's first rule unless `take` says otherwise. */
-function happyPath(def: Obj, take: Record<string, string> = {}): string[] {
-  const states = obj(def.States);
-  const path: string[] = [];
-  let name: unknown = def.StartAt;
-  while (typeof name === 'string' && !path.includes(name)) {
-    path.push(name);
-    const s = obj(states[name]);
-    const firstChoice = Array.isArray(s.Choices) && isObj(s.Choices[0]) ? s.Choices[0].Next : undefined;
-    name = take[name] ?? (s.Type === 'Choice' ? firstChoice : s.Next);
-  }
-  return path;
-}
-
 describe('validation state machine (platform/stepfunctions/validate-session.asl.json)', () => {
   it('uses exactly the placeholders Terraform fills in', () => {
     expect(placeholders(template)).toEqual(['etl_state_machine_arn', 'handoff_table', 'key_prefix']);
@@ -63,67 +49,51 @@ describe('validation state machine (platform/stepfunctions/validate-session.asl.
 
   it('is rejected by asl-validator when broken (the check can fail)', () => {
     const def = render(VARS);
-    obj(obj(def.States).ReadManifest).Next = 'NoSuchState';
+    obj(obj(def.States).ReadManifestHead).Next = 'NoSuchState';
     expect(validate(def).isValid).toBe(false);
   });
 
   const def = render(VARS);
   const states = allStates(def);
 
-  it('reads the marker, then the manifest, checks every file in a Map, claims, then hands off', () => {
-    const path = happyPath(def, { HasEtlTarget: 'StartEtl' });
-    const order = ['ReadMarker', 'ReadManifest', 'CheckFiles', 'ClaimHandOff', 'HasEtlTarget', 'StartEtl'];
-    expect(path.filter((s) => order.includes(s))).toEqual(order);
+  // What it does is tested by executing it: tests/stepfunctions/. Here: what execution cannot show.
+  it('reads the manifest and lists the prefix through Distributed Maps of express children, in batches that fit the payload limit', () => {
+    for (const name of ['CheckFiles', 'CountKeys']) {
+      const map = obj(states.get(name), name);
+      expect(obj(obj(map.ItemProcessor).ProcessorConfig)).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' });
+      expect(Number(obj(map.ItemBatcher).MaxInputBytesPerBatch)).toBeLessThanOrEqual(256 * 1024);
+      expect(map.ResultPath).toBeNull();
+    }
+    expect(obj(obj(states.get('CheckFiles')).ItemReader)).toMatchObject({ Resource: 'arn:aws:states:::s3:getObject', ReaderConfig: { InputType: 'JSON', ItemsPointer: '/files' } });
+    expect(obj(obj(states.get('CountKeys')).ItemReader).Resource).toBe('arn:aws:states:::s3:listObjectsV2');
   });
 
-  it('only calls read-only S3 APIs, the hand-off table and StartExecution', () => {
+  it('only reads the bucket, and writes nothing but its table and the ETL start', () => {
     const resources = [...states.values()].filter((s) => s.Type === 'Task').map((s) => String(s.Resource));
     expect(new Set(resources)).toEqual(
       new Set([
         'arn:aws:states:::aws-sdk:s3:headObject',
-        'arn:aws:states:::aws-sdk:s3:getObject',
+        'arn:aws:states:::aws-sdk:s3:listObjectsV2',
         'arn:aws:states:::dynamodb:putItem',
+        'arn:aws:states:::dynamodb:getItem',
+        'arn:aws:states:::dynamodb:updateItem',
         'arn:aws:states:::dynamodb:deleteItem',
+        'arn:aws:states:::aws-sdk:sfn:describeExecution',
         'arn:aws:states:::states:startExecution',
       ]),
     );
+    for (const s of states.values()) if (String(s.Resource).includes(':dynamodb:')) expect(obj(s.Parameters).TableName).toBe(VARS.handoff_table);
   });
 
-  it('parses the manifest body and maps over its files inline, checking size and sha256', () => {
-    expect(obj(states.get('ReadManifest')).ResultSelector).toEqual({ 'document.$': 'States.StringToJson($.Body)' });
-    const map = obj(states.get('CheckFiles'));
-    expect(map.Type).toBe('Map');
-    expect(map.ItemsPath).toBe('$.manifest.document.files');
-    expect(obj(obj(map.ItemProcessor).ProcessorConfig).Mode).toBe('INLINE');
-    expect(JSON.stringify(states.get('SizeMatches'))).toContain('"NumericEqualsPath":"$.file.size"');
-    expect(JSON.stringify(states.get('Sha256Matches'))).toContain('"StringEqualsPath":"$.file.sha256"');
-    for (const fail of ['FileUnreadable', 'SizeMismatch', 'Sha256Mismatch', 'ManifestInvalid', 'HandOffFailed']) {
-      const s = obj(states.get(fail), fail);
-      expect(s.Type).toBe('Fail');
-      expect(typeof s.Error).toBe('string');
-      expect(typeof (s.Cause ?? s.CausePath)).toBe('string');
+  it('retries transient errors on every S3 and DynamoDB call, never selecting fields an answer may lack', () => {
+    for (const [name, s] of states) {
+      if (s.Type !== 'Task' || /ReleaseClaim|ForgetRun/.test(name)) continue;
+      expect((s.Retry as Obj[] | undefined)?.length, `${name} has no Retry`).toBeGreaterThan(0);
+      // A HeadObject answer has no Metadata for an object without user metadata (multipart uploads).
+      expect(JSON.stringify(s.ResultSelector ?? {}), name).not.toContain('Metadata');
     }
-  });
-
-  it('hands off once per session and manifest: a conditional put, and an existing claim ends quietly', () => {
-    const claim = obj(states.get('ClaimHandOff'));
-    expect(obj(claim.Parameters).ConditionExpression).toBe('attribute_not_exists(pk)');
-    expect(obj(claim.Parameters).TableName).toBe(VARS.handoff_table);
-    const caught = (claim.Catch as Obj[]).find((c) => (c.ErrorEquals as string[]).includes('DynamoDB.ConditionalCheckFailedException'));
-    expect(obj(states.get(String(caught?.Next))).Type).toBe('Succeed');
-    expect(JSON.stringify(states.get('HandOffKey'))).toContain('$.handoff.manifest_sha256');
-  });
-
-  it('is a no-op hand-off without an ETL target and releases the claim when the hand-off fails', () => {
-    const noEtl = render({ ...VARS, etl_state_machine_arn: '' });
-    expect(obj(obj(noEtl.States).SessionKeys).Parameters).toMatchObject({ etl_state_machine_arn: '' });
-    const choice = obj(states.get('HasEtlTarget'));
-    expect(choice.Choices).toEqual([{ Variable: '$.etl_state_machine_arn', StringEquals: '', Next: 'NoEtlTarget' }]);
-    expect(obj(states.get('NoEtlTarget')).Type).toBe('Succeed');
-    const start = obj(states.get('StartEtl'));
-    const catchAll = (start.Catch as Obj[]).find((c) => (c.ErrorEquals as string[]).includes('States.ALL'));
-    expect(catchAll?.Next).toBe('ReleaseClaim');
-    expect(obj(states.get('ReleaseClaim')).Next).toBe('HandOffFailed');
+    const head = obj(states.get('HeadFile'));
+    expect((head.Retry as Obj[]).flatMap((r) => r.ErrorEquals as string[])).toEqual(expect.arrayContaining(['S3.S3Exception', 'S3.SdkClientException']));
   });
 
   it('ignores _COMPLETE keys that are not a session marker under the prefix', () => {

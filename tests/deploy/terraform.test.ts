@@ -203,14 +203,39 @@ describe('EventBridge and Step Functions wiring', () => {
     expect(policy('events').map((s) => [s.actions, s.resources])).toEqual([[['states:StartExecution'], ['${aws_sfn_state_machine.validate_session.arn}']]]);
   });
 
-  it('lets the state machine only read the bucket (plus its hand-off table and the ETL target)', () => {
+  it('lets the state machine only read the bucket (plus its table, its own executions, log delivery and the ETL target)', () => {
     const statements = policy('state_machine');
     const s3 = statements.filter((s) => s.actions.some((a) => a.startsWith('s3:')));
     expect(s3.flatMap((s) => s.actions).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
     for (const s of s3) expect(s.resources.every((r) => r === UNDER_PREFIX || r === BUCKET_ARN)).toBe(true);
-    const others = statements.filter((s) => !s3.includes(s)).flatMap((s) => s.actions).sort();
-    expect(others).toEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem', 'kms:Decrypt', 'states:StartExecution']);
-    expect(statements.flatMap((s) => s.resources)).not.toContain('*');
+    const others = statements.filter((s) => !s3.includes(s));
+    expect([...new Set(others.flatMap((s) => s.actions))].sort()).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'kms:Decrypt',
+      'logs:CreateLogDelivery',
+      'logs:DeleteLogDelivery',
+      'logs:DescribeLogGroups',
+      'logs:DescribeResourcePolicies',
+      'logs:GetLogDelivery',
+      'logs:ListLogDeliveries',
+      'logs:PutResourcePolicy',
+      'logs:UpdateLogDelivery',
+      'states:DescribeExecution',
+      'states:StartExecution',
+      'states:StopExecution',
+    ]);
+    // Log delivery actions have no resource-level permissions; nothing else gets '*'.
+    for (const s of statements) if (s.resources.includes('*')) expect(s.actions.every((a) => a.startsWith('logs:'))).toBe(true);
+    const own = statements.filter((s) => s.actions.some((a) => a === 'states:DescribeExecution' || a === 'states:StopExecution'));
+    expect(own.flatMap((s) => s.resources)).toEqual(['${local.validate_session_executions}/*', '${local.validate_session_executions}:*']);
+  });
+
+  it('logs the state machine\'s errors to its own log group', () => {
+    const logging = sub(resource('aws_sfn_state_machine', 'validate_session'), 'logging_configuration');
+    expect(logging).toMatchObject({ level: 'ERROR', include_execution_data: true, log_destination: '${aws_cloudwatch_log_group.state_machine.arn}:*' });
   });
 });
 
