@@ -17,6 +17,11 @@ interface Expr {
   ExpressionAttributeValues?: Record<string, AttributeValue>;
 }
 
+/** Request shapes of the optimized DynamoDB integration, as the definition sends them. */
+export type PutItemRequest = Expr & { TableName: string; Item: Item };
+export type KeyRequest = Expr & { TableName: string; Key: Item };
+export type UpdateItemRequest = KeyRequest & { UpdateExpression: string };
+
 export class FakeTable {
   readonly items = new Map<string, Item>();
 
@@ -33,7 +38,7 @@ export class FakeTable {
     }
   }
 
-  putItem(req: Expr & { TableName: string; Item: Item }): Record<string, never> {
+  putItem(req: PutItemRequest): Record<string, never> {
     this.check(req.TableName);
     const pk = keyOf(req.Item);
     this.condition(this.items.get(pk), req);
@@ -41,13 +46,13 @@ export class FakeTable {
     return {};
   }
 
-  getItem(req: { TableName: string; Key: Item }): { Item?: Item } {
+  getItem(req: KeyRequest): { Item?: Item } {
     this.check(req.TableName);
     const item = this.items.get(keyOf(req.Key));
     return item ? { Item: structuredClone(item) } : {};
   }
 
-  deleteItem(req: Expr & { TableName: string; Key: Item }): Record<string, never> {
+  deleteItem(req: KeyRequest): Record<string, never> {
     this.check(req.TableName);
     const pk = keyOf(req.Key);
     this.condition(this.items.get(pk), req);
@@ -55,7 +60,7 @@ export class FakeTable {
     return {};
   }
 
-  updateItem(req: Expr & { TableName: string; Key: Item; UpdateExpression: string }): Record<string, never> {
+  updateItem(req: UpdateItemRequest): Record<string, never> {
     this.check(req.TableName);
     const pk = keyOf(req.Key);
     const current = this.items.get(pk);

@@ -10,7 +10,7 @@ import './node20-compat.js';
 import { randomUUID } from 'node:crypto';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { distributedMapHandler, itemReader, type MapState } from './distributed-map.js';
-import { History, type Largest, bytesOf } from './history.js';
+import { History, type Largest } from './history.js';
 import type { Json, JsonObject, TaskHandler } from './integrations.js';
 import type { S3Backend } from './s3-backend.js';
 import { isDistributed, retryOverrides, taskOverrides, type States } from './overrides.js';
@@ -33,7 +33,6 @@ export const STATE_MACHINE_ARN = 'arn:aws:states:ca-central-1:111111111111:state
 
 export interface RunContext {
   byResource: Record<string, TaskHandler>;
-  history: History;
   children: ExecutionReport['children'];
   executionArn: string;
   enteredTime: string;
@@ -45,14 +44,15 @@ export async function execute(definition: JsonObject, input: JsonObject, service
   const distributed = Object.entries(states).filter(([, s]) => isDistributed(s));
   const history = new History(new Set(distributed.map(([name]) => name)));
   const { byResource } = services;
-  const ctx: RunContext = { byResource, history, children: { count: 0, largest: { bytes: 0, where: '' }, mostEvents: 0 }, executionArn, enteredTime: new Date().toISOString() };
+  const ctx: RunContext = { byResource, children: { count: 0, largest: { bytes: 0, where: '' }, mostEvents: 0 }, executionArn, enteredTime: new Date().toISOString() };
 
   // Each Distributed Map becomes a Task with the same input/output processing, Retry and Catch.
   const runnable: States = { ...states };
   const handlers = taskOverrides(states, byResource, (v, where) => history.payload(v, where));
   for (const [name, state] of distributed) {
     const { ItemReader: _r, ItemSelector: _s, ItemBatcher: _b, ItemProcessor: _p, MaxConcurrency: _m, ToleratedFailurePercentage: _t, Label: _l, ...rest } = state;
-    runnable[name] = { ...rest, Type: 'Task', Resource: 'arn:aws:states:::emulated:distributedMap' };
+    // A Distributed Map has no time limit of its own; the emulator gives every Task 60 s by default.
+    runnable[name] = { ...rest, Type: 'Task', Resource: 'arn:aws:states:::emulated:distributedMap', TimeoutSeconds: 24 * 3600 };
     const handler = distributedMapHandler(state as unknown as MapState, ctx, itemReader(services.s3));
     handlers[name] = async (mapInput) => {
       const result = await handler(mapInput);
@@ -93,4 +93,3 @@ export async function execute(definition: JsonObject, input: JsonObject, service
   }
 }
 
-export { bytesOf };

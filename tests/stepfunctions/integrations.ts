@@ -4,7 +4,7 @@
  * with "Status Code: N" in the cause for other HTTP errors, `DynamoDB.*` and `StepFunctions.*`
  * for the optimized integrations, `Sfn.*` for the aws-sdk one.
  */
-import type { FakeTable, Item } from './dynamodb-fake.js';
+import type { FakeTable, KeyRequest, PutItemRequest, UpdateItemRequest } from './dynamodb-fake.js';
 import { S3StatusError, type S3Backend } from './s3-backend.js';
 import { StatesError } from './states-error.js';
 
@@ -101,10 +101,10 @@ export function integrations(services: Services): Record<string, TaskHandler> {
         if (page.objects.length > 0) answer.Contents = page.objects.map((o) => ({ Key: o.key, Size: o.size, ETag: o.etag, LastModified: o.lastModified, StorageClass: 'STANDARD' }));
         return answer;
       }),
-    'arn:aws:states:::dynamodb:putItem': async (req) => dynamoResult(table.putItem(req as never)),
-    'arn:aws:states:::dynamodb:getItem': async (req) => dynamoResult(table.getItem(req as never) as { Item?: Item } as JsonObject),
-    'arn:aws:states:::dynamodb:updateItem': async (req) => dynamoResult(table.updateItem(req as never)),
-    'arn:aws:states:::dynamodb:deleteItem': async (req) => dynamoResult(table.deleteItem(req as never)),
+    'arn:aws:states:::dynamodb:putItem': async (req) => dynamoResult(table.putItem(req as unknown as PutItemRequest)),
+    'arn:aws:states:::dynamodb:getItem': async (req) => dynamoResult(table.getItem(req as unknown as KeyRequest) as JsonObject),
+    'arn:aws:states:::dynamodb:updateItem': async (req) => dynamoResult(table.updateItem(req as unknown as UpdateItemRequest)),
+    'arn:aws:states:::dynamodb:deleteItem': async (req) => dynamoResult(table.deleteItem(req as unknown as KeyRequest)),
     'arn:aws:states:::states:startExecution': async (req) => sfn.startExecution(req),
     'arn:aws:states:::aws-sdk:sfn:describeExecution': async (req) => sfn.describeExecution(req),
   };
