@@ -14,7 +14,8 @@ import type { Db } from '../state/db.js';
 import { loadMigrations } from '../state/migrate.js';
 import { SKEW_WARNING_SECONDS, describeSkew } from '../state/clock-skew.js';
 import { DatabaseTime } from '../state/database-time.js';
-import { openStateDb } from './runtime.js';
+import { CliExit } from './exit-codes.js';
+import { openStateDb, stateDir } from './runtime.js';
 
 export interface Check {
   name: string;
@@ -24,6 +25,12 @@ export interface Check {
 }
 
 const MAX_SKEW_SECONDS = 60;
+
+const DB_NAMES: Record<Db['kind'], string> = {
+  postgres: 'PostgreSQL (DATABASE_URL)',
+  pglite: 'embedded PGlite',
+  'pglite-served': 'embedded PGlite, served by the running agent,',
+};
 
 /** Every check an operator would otherwise do by hand before the first real bytes. */
 export async function runDoctor(configFile: string, env: NodeJS.ProcessEnv): Promise<Check[]> {
@@ -92,14 +99,14 @@ async function rootChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<
 async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<Check[]> {
   let db: Db | undefined;
   try {
-    db = await openStateDb(config, env, silentLogger());
+    db = await openStateDb(config, env, silentLogger(), { migrate: true, shareWithRunningAgent: true });
     const applied = await db.query<{ id: number }>('SELECT id FROM uploader_migrations');
     const known = (await loadMigrations()).map((m) => m.id);
     const missing = known.filter((id) => !applied.rows.some((r) => Number(r.id) === id));
     if (missing.length > 0) return [{ name: 'state database', ok: false, detail: `migrations missing: ${missing.join(', ')}` }];
     const skew = await new DatabaseTime(db).align();
     return [
-      { name: 'state database', ok: true, detail: `${db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'} answers; migrations ${known.join(', ')} applied` },
+      { name: 'state database', ok: true, detail: `${DB_NAMES[db.kind]} answers; migrations ${known.join(', ')} applied` },
       {
         name: 'clock skew against the state database',
         ok: Math.abs(skew) <= SKEW_WARNING_SECONDS,
@@ -108,7 +115,13 @@ async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Prom
       },
     ];
   } catch (err) {
-    return [{ name: 'state database', ok: false, detail: redactSecrets((err as Error).message), hint: 'check DATABASE_URL, the network path and the security group' }];
+    const hint =
+      err instanceof CliExit && err.code === 'STATE_DIR_LOCKED'
+        ? 'another uploader-agent process (scan-once, or a run that cannot serve its database) has it open: run doctor again when it has finished, or give this one a DATABASE_URL'
+        : env.DATABASE_URL
+          ? 'check DATABASE_URL, the network path and the security group'
+          : `check that storage.state_dir (${stateDir(config)}) is writable by this user`;
+    return [{ name: 'state database', ok: false, detail: redactSecrets((err as Error).message), hint }];
   } finally {
     await db?.close().catch(() => undefined);
   }

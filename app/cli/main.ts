@@ -124,7 +124,7 @@ async function dryRun(configFile: string, json: boolean): Promise<number> {
   const config = await readConfig(configFile);
   const share = shareFor(config);
   const { logger, flush } = createLogger({ stream: 'stderr' });
-  const db = await openStateDb(config, process.env, logger, { migrate: false });
+  const db = await openStateDb(config, process.env, logger, { migrate: false, shareWithRunningAgent: true });
   try {
     const { formatPlan, planCycle } = await import('./dry-run.js');
     const { createS3Client } = await import('../s3/client.js');

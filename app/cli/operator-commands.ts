@@ -51,7 +51,7 @@ async function rootOf(config: AgentConfig, folder: string) {
 export async function status(configFile: string, ref: string | undefined, o: { json?: boolean; state?: SessionStatus[] }): Promise<number> {
   const config = await readConfig(configFile);
   const { logger, flush } = createLogger({ stream: 'stderr' });
-  const db = await openStateDb(config, process.env, logger);
+  const db = await openStateDb(config, process.env, logger, { migrate: true, shareWithRunningAgent: true });
   try {
     if (ref) {
       const found = await findSessionsByRef(db, shareFor(config), config, ref);
@@ -82,7 +82,7 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
   if (!ref === !o.allNeedsAttention) throw new CliExit(EXIT.usage, 'name one session, or pass --all-needs-attention');
   const config = await readConfig(configFile);
   const { logger, flush } = createLogger({ stream: 'stderr', logDir: config.storage.log_dir });
-  const db = await openStateDb(config, process.env, logger);
+  const db = await openStateDb(config, process.env, logger, { migrate: true, shareWithRunningAgent: true });
   const who = `${userInfo().username}@cli`;
   try {
     let targets: SessionRow[];
