@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, ConfigError, formatProblem } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import { classifyError, redactSecrets } from '../errors.js';
@@ -116,7 +116,9 @@ async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Prom
     ];
   } catch (err) {
     const hint =
-      err instanceof CliExit && err.code === 'STATE_DIR_LOCKED'
+      err instanceof CliExit && err.code === 'DATABASE_URL_INVALID'
+        ? 'set DATABASE_URL to postgres://USER@HOST:5432/DATABASE (the password in PGPASSWORD or the URL), or unset it for the embedded database'
+        : err instanceof CliExit && err.code === 'STATE_DIR_LOCKED'
         ? 'another uploader-agent process (scan-once, or a run that cannot serve its database) has it open: run doctor again when it has finished, or give this one a DATABASE_URL'
         : env.DATABASE_URL
           ? 'check DATABASE_URL, the network path and the security group'
@@ -138,7 +140,11 @@ async function s3Checks(s3: S3Client, config: AgentConfig): Promise<Check[]> {
     const text = await got.Body?.transformToString();
     if (text !== body) return [{ name, ok: false, detail: `wrote ${body.length} bytes, read back ${text?.length ?? 0} different bytes`, hint: 'the server mangles bodies; check upload.s3_endpoint' }];
     const serverDate = got.LastModified ?? null;
-    const checks: Check[] = [{ name, ok: true, detail: `probe written and read back (ETag ${put.ETag ?? '?'})` }];
+    const removed = await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: AbortSignal.timeout(30_000) }).then(
+      () => 'and removed',
+      (err: unknown) => `but not removed (${redactSecrets(classifyError(err).message)}): delete it by hand, or allow s3:DeleteObject under the prefix`,
+    );
+    const checks: Check[] = [{ name, ok: true, detail: `probe written, read back ${removed} (ETag ${put.ETag ?? '?'})` }];
     if (serverDate) {
       const skew = Math.abs(Date.now() - serverDate.getTime()) / 1000;
       checks.push({

@@ -12,6 +12,7 @@ import { S3AccessGate, probePrefix } from '../s3/access-gate.js';
 import { createS3Client } from '../s3/client.js';
 import { openShare, ShareUnavailableError } from '../share/open-share.js';
 import type { Share } from '../share/share.js';
+import { checkDatabaseUrl, describeDatabaseUrl } from '../state/database-url.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';
 import { migrate } from '../state/migrate.js';
@@ -55,6 +56,14 @@ export interface StateDbOptions {
 /** PostgreSQL when DATABASE_URL is set, else the embedded PGlite; migrated; exit 3 when it cannot be reached. */
 export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, log: LoggerHandle['logger'], options: StateDbOptions = { migrate: true }): Promise<Db> {
   const url = env.DATABASE_URL;
+  let where = `embedded database in ${stateDir(config)}`;
+  if (url) {
+    try {
+      where = `PostgreSQL at ${describeDatabaseUrl(checkDatabaseUrl(url))} (DATABASE_URL)`;
+    } catch (err) {
+      throw new CliExit(EXIT.usage, classifyError(err).message, false, 'DATABASE_URL_INVALID');
+    }
+  }
   let db: Db | undefined;
   try {
     db = url
@@ -75,7 +84,6 @@ export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, l
     await db?.close().catch(() => undefined);
     const e = classifyError(err);
     if (e.code === 'STATE_DIR_LOCKED') throw new CliExit(EXIT.infrastructure, e.message, false, e.code);
-    const where = url ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${stateDir(config)}`;
     throw new CliExit(EXIT.infrastructure, `state database unavailable: ${where}: ${redactSecrets(e.message)}`, e.kind === 'db' && e.retryable);
   }
 }
