@@ -4,11 +4,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
 import type { AgentConfig } from '../config/schema.js';
 import { uncountedMetrics } from '../health/metrics-api.js';
-import { createLogger } from '../logging/logger.js';
+import { LOG_LEVELS, createLogger } from '../logging/logger.js';
 import { runCycle } from '../scheduler.js';
 import { SESSION_STATES, type SessionStatus } from '../state/states.js';
 import { CliExit, EXIT } from './exit-codes.js';
 import { openRuntime, openStateDb, readConfig, shareFor } from './runtime.js';
+import { agentVersion } from './version.js';
 
 // Each command loads only what it uses: start-up time is paid by every scan-once.
 const runCommands = () => import('./run-command.js');
@@ -30,6 +31,7 @@ const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ $
 function program(): Command {
   const cmd = new Command('uploader-agent')
     .description('Moves finished lab sessions from NFS shares into S3, exactly once and intact, and signals downstream ETL with a _COMPLETE object.')
+    .version(agentVersion(), '-V, --version')
     .showHelpAfterError()
     .exitOverride()
     .addHelpText(
@@ -67,7 +69,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
 
   cmd
     .command('print-manifest')
-    .description('stdout: exactly the manifest.json that would be uploaded for DIR; stderr: its manifest hash')
+    .description('stdout: exactly the manifest.json that would be uploaded for DIR; stderr: "manifest-sha256: HASH", its manifest hash')
     .requiredOption('-s, --session <dir>', 'session folder')
     .addOption(configOption())
     .addHelpText('after', examples('uploader-agent print-manifest --session /mnt/lab1/sessions/run-042 --config config.yaml | jq .file_count'))
@@ -157,8 +159,17 @@ function done(code: number): void {
   exitCode = code;
 }
 
+/** pino throws on an unknown level from deep inside the first command that logs. */
+function checkLogLevel(env: NodeJS.ProcessEnv): void {
+  const level = env.LOG_LEVEL;
+  if (level !== undefined && level !== '' && !LOG_LEVELS.includes(level)) {
+    throw new CliExit(EXIT.usage, `LOG_LEVEL=${JSON.stringify(level)} is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   try {
+    checkLogLevel(process.env);
     await program().parseAsync(argv);
     return exitCode;
   } catch (err) {

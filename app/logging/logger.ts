@@ -5,6 +5,9 @@ import { terminalProgress } from './terminal-progress.js';
 
 export type Logger = pino.Logger;
 
+/** The values LOG_LEVEL may take. */
+export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 export interface LoggerOptions {
   /** Data-printing commands keep stdout for their data and log to stderr. */
   stream: 'stdout' | 'stderr';
@@ -40,7 +43,7 @@ export function createLogger(options: LoggerOptions): LoggerHandle {
   if (options.terminal) streams.push({ stream: terminalProgress(options.terminal) });
   const logger = pino(
     {
-      level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+      level: options.level ?? (process.env.LOG_LEVEL || 'info'),
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
