@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { dirname, resolve, sep } from 'node:path';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
@@ -25,6 +25,7 @@ export async function printManifest(sessionDir: string, configFile: string): Pro
   const folder = await realpath(resolve(sessionDir)).catch(() => {
     throw new CliExit(EXIT.usage, `session folder ${sessionDir} does not exist`);
   });
+  if (!(await stat(folder)).isDirectory()) throw new CliExit(EXIT.usage, `${sessionDir} is a file; --session takes a session folder`);
   const root = await rootOf(config, folder);
   const profile = root ? config.profiles[root.profile] : undefined;
   const listing = await listSessionFiles(share, folder, ignoreMatcher(profile?.ignore_patterns ?? []));
@@ -36,7 +37,7 @@ export async function printManifest(sessionDir: string, configFile: string): Pro
   });
   const manifest = await manifestForFolder(share, config, { sessionId, folderPath: folder, listing }, new AbortController().signal);
   process.stdout.write(prettyManifest(manifest));
-  process.stderr.write(`${manifestHash(manifest)}\n`);
+  process.stderr.write(`manifest-sha256: ${manifestHash(manifest)}\n`);
   return EXIT.ok;
 }
 
@@ -69,7 +70,10 @@ export async function status(configFile: string, ref: string | undefined, o: { j
       return EXIT.ok;
     }
     const sessions = await listSessions(db, o.state);
-    process.stdout.write(o.json ? `${JSON.stringify(sessions.map(sessionJson), null, 2)}\n` : formatTable(sessions, await readDatabaseClock(db)));
+    const columns = { maxRetries: config.upload.max_retries };
+    if (o.json) process.stdout.write(`${JSON.stringify(sessions.map((s) => sessionJson(s)), null, 2)}\n`);
+    else if (sessions.length === 0) process.stdout.write(o.state?.length ? `no sessions in state ${o.state.join(' or ')}\n` : 'no sessions recorded\n');
+    else process.stdout.write(formatTable(sessions, await readDatabaseClock(db), columns));
     return EXIT.ok;
   } finally {
     await db.close();
