@@ -95,6 +95,15 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .action(async (ref: string | undefined, o: { config: string; allNeedsAttention?: boolean }) => done(await (await operatorCommands()).retry(o.config, ref, o)));
 
   cmd
+    .command('dismiss')
+    .description('give up on a failed or needs_attention session whose folder is gone, for good: recorded with who and why, shown as dismissed, no longer counted as needs_attention')
+    .argument('<session>', 'a session_id, folder name or row number')
+    .requiredOption('--reason <text>', 'why (recorded with your user and host)')
+    .addOption(configOption())
+    .addHelpText('after', examples('uploader-agent dismiss BAT-2026-11-001 --reason "folder deleted: test run, no data" --config config.yaml'))
+    .action(async (ref: string, o: { config: string; reason: string }) => done(await (await import('./dismiss-command.js')).dismiss(o.config, ref, o.reason)));
+
+  cmd
     .command('doctor')
     .description('check everything before the first real bytes: config, roots (readable, writable, mounted), state DB and migrations, S3 write/read of a probe object, clock skew')
     .addOption(configOption())

@@ -1,5 +1,4 @@
 import { realpath, stat } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { dirname, resolve, sep } from 'node:path';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
 import type { AgentConfig } from '../config/schema.js';
@@ -14,6 +13,7 @@ import { listFileRecords } from '../state/queries/file-records.js';
 import { listEvents, listSessions, listSessionsInState, requeueSession } from '../state/queries/operator.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
+import { operatorName } from './dismiss-command.js';
 import { CliExit, EXIT } from './exit-codes.js';
 import { findSessionsByRef } from './find-session.js';
 import { openStateDb, readConfig, shareFor } from './runtime.js';
@@ -87,7 +87,7 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
   const config = await readConfig(configFile);
   const { logger, flush } = createLogger({ stream: 'stderr', logDir: config.storage.log_dir });
   const db = await openStateDb(config, process.env, logger, { migrate: true, shareWithRunningAgent: true });
-  const who = `${userInfo().username}@cli`;
+  const who = operatorName();
   try {
     let targets: SessionRow[];
     if (ref) {
@@ -95,7 +95,8 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
       targets = found.filter((s) => s.status === 'failed' || s.status === 'needs_attention');
       if (targets.length === 0) {
-        throw new CliExit(EXIT.sessionFailed, `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')})`);
+        const dismissed = found.some((s) => s.status === 'dismissed') ? '; a dismissed session stays dismissed: if its folder is back, the agent takes it as a new session' : '';
+        throw new CliExit(EXIT.sessionFailed, `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')})${dismissed}`);
       }
       if (targets.length > 1) throw new CliExit(EXIT.usage, `${ref} matches several sessions (rows ${targets.map((s) => s.pk).join(', ')}): name one by its row number`);
     } else {

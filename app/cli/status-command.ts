@@ -18,6 +18,7 @@ export function sessionJson(s: SessionRow) {
     last_error: s.lastError,
     lease_holder: s.leaseOwner,
     lease_expires_at: s.leaseExpiresAt?.toISOString() ?? null,
+    dismissed: s.dismissedAt ? { by: s.dismissedBy, reason: s.dismissedReason, at: s.dismissedAt.toISOString() } : null,
     manifest_hash: s.manifestHash,
     discovered_at: s.discoveredAt.toISOString(),
     updated_at: s.updatedAt.toISOString(),
@@ -50,7 +51,7 @@ export function formatTable(sessions: SessionRow[], now: Date, columns: { maxRet
       s.totalBytes === null ? '-' : humanBytes(s.totalBytes),
       `${retriesStarted(s)}/${columns.maxRetries}`,
       s.status === 'failed' && s.nextAttemptAt ? s.nextAttemptAt.toISOString().replace(/\.\d+Z$/, 'Z') : '-',
-      s.lastError ?? '',
+      s.status === 'dismissed' ? `dismissed by ${s.dismissedBy ?? '?'}: ${s.dismissedReason ?? ''}` : (s.lastError ?? ''),
       leaseText(s, now),
       s.processedPath ?? s.folderPath,
     ].map(cell),
@@ -68,6 +69,7 @@ export function formatTable(sessions: SessionRow[], now: Date, columns: { maxRet
 export function formatHistory(s: SessionRow, events: SessionEvent[], files: FileRecord[]): string {
   const lines = [`session ${cell(s.sessionId ?? s.folderName)} (row ${s.pk}): ${s.status}`, `  folder: ${cell(s.folderPath)}`];
   if (s.processedPath) lines.push(`  processed: ${cell(s.processedPath)}`);
+  if (s.dismissedAt) lines.push(`  dismissed: ${s.dismissedAt.toISOString()} by ${cell(s.dismissedBy ?? '?')}: ${cell(s.dismissedReason ?? '')}`);
   if (s.lastError) lines.push(`  last error: ${cell(s.lastError)}`);
   if (s.leaseOwner && s.leaseExpiresAt) lines.push(`  lease: held by ${cell(s.leaseOwner)} until ${s.leaseExpiresAt.toISOString()}`);
   lines.push('  history:');
