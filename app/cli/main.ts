@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
 import type { AgentConfig } from '../config/schema.js';
 import { uncountedMetrics } from '../health/metrics-api.js';
-import { LOG_LEVELS, createLogger } from '../logging/logger.js';
+import { LOG_FORMATS, LOG_LEVELS, createLogger } from '../logging/logger.js';
 import { runCycle } from '../scheduler.js';
 import { SESSION_STATES, type SessionStatus } from '../state/states.js';
 import { CliExit, EXIT } from './exit-codes.js';
@@ -37,7 +37,7 @@ function program(): Command {
     .addHelpText(
       'after',
       `\nExit codes: 0 success · 1 a session failed in this cycle · 2 usage or configuration error · 3 state DB or S3 unavailable at start
-Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credentials chain, AWS_ENDPOINT_URL_S3, PORT, LOG_LEVEL`,
+Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credentials chain, AWS_ENDPOINT_URL_S3, PORT, LOG_LEVEL, LOG_FORMAT (json or pretty; unset: pretty at a terminal)`,
     );
 
   cmd
@@ -169,16 +169,20 @@ function done(code: number): void {
 }
 
 /** pino throws on an unknown level from deep inside the first command that logs. */
-function checkLogLevel(env: NodeJS.ProcessEnv): void {
+function checkLogEnvironment(env: NodeJS.ProcessEnv): void {
   const level = env.LOG_LEVEL;
   if (level !== undefined && level !== '' && !LOG_LEVELS.includes(level)) {
     throw new CliExit(EXIT.usage, `LOG_LEVEL=${JSON.stringify(level)} is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const format = env.LOG_FORMAT;
+  if (format !== undefined && format !== '' && !LOG_FORMATS.some((f) => f === format)) {
+    throw new CliExit(EXIT.usage, `LOG_FORMAT=${JSON.stringify(format)} is not a log format; use json or pretty (unset: pretty at a terminal, else json)`);
   }
 }
 
 async function main(argv: string[]): Promise<number> {
   try {
-    checkLogLevel(process.env);
+    checkLogEnvironment(process.env);
     await program().parseAsync(argv);
     return exitCode;
   } catch (err) {
