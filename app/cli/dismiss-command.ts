@@ -1,10 +1,10 @@
-import { lstat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { createLogger } from '../logging/logger.js';
+import { pathExists } from '../share/share.js';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
 import { dismissSession, findSessions } from '../state/queries/operator.js';
 import { CliExit, EXIT } from './exit-codes.js';
-import { openStateDb, readConfig } from './runtime.js';
+import { openStateDb, readConfig, shareFor } from './runtime.js';
 
 /** Who ran an operator command: recorded with what it did. */
 export function operatorName(): string {
@@ -18,6 +18,7 @@ export function operatorName(): string {
 export async function dismiss(configFile: string, ref: string, reason: string): Promise<number> {
   if (reason.trim() === '') throw new CliExit(EXIT.usage, '--reason must say why the session is dismissed');
   const config = await readConfig(configFile);
+  const share = shareFor(config);
   const { logger, flush } = createLogger({ stream: 'stderr', logDir: config.storage.log_dir });
   const db = await openStateDb(config, process.env, logger, { migrate: true, shareWithRunningAgent: true });
   try {
@@ -29,7 +30,7 @@ export async function dismiss(configFile: string, ref: string, reason: string): 
     const target = targets[0] as (typeof targets)[number];
     const name = `${target.sessionId ?? target.folderName} (row ${target.pk})`;
     // A folder still in the root would come back as a new session at the next scan.
-    if (await lstat(target.folderPath).then(() => true, () => false)) {
+    if (await pathExists(share, target.folderPath)) {
       throw new CliExit(EXIT.sessionFailed, `session ${name}: its folder ${target.folderPath} still exists; fix it and retry, or move it out of the root first, then dismiss`);
     }
     const who = operatorName();
