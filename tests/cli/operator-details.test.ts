@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { writeSession } from '../helpers/fixtures.js';
 import { listKeys } from '../helpers/s3.js';
-import { CliProcess, closedPort, logLines, runCli, uniqueName, writeAgentConfig } from './harness.js';
+import { CliProcess, closedPort, freePort, logLines, runCli, uniqueName, writeAgentConfig } from './harness.js';
 import { cliSuite } from './world.js';
 
 // Each child process starts in ~1 s; a test runs several in sequence.
@@ -141,7 +141,7 @@ describe('run', { timeout: SLOW }, () => {
   it('session_interrupted names the state the session was in: uploading', async () => {
     await writeFile(t.cfg.path, (await readFile(t.cfg.path, 'utf8')).replace('max_retries: 3', 'max_retries: 3\n  max_bytes_per_second: 200000'));
     await writeSession(join(t.cfg.root, 'run-slow'), { 'data.bin': randomBytes(3_000_000), 'session_summary.json': '{}' });
-    const agent = new CliProcess(['run', '--config', t.cfg.path], t.world.env());
+    const agent = new CliProcess(['run', '--config', t.cfg.path], t.world.env({ PORT: String(await freePort()) }));
     await agent.waitForEvent('upload_started', 60_000);
     agent.kill('SIGTERM');
     expect((await agent.exited).code, agent.err).toBe(0);
