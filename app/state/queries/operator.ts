@@ -71,9 +71,9 @@ export async function findActiveByFolders(db: Pick<Db, 'query'>, folderPaths: st
   return new Map(res.rows.map(toSessionRow).map((r) => [r.folderPath, r]));
 }
 
-/** Sessions whose session_id is not recorded yet (not stable so far). */
+/** Sessions whose session_id is not recorded yet (not stable so far); a dismissed one is over and its folder gone. */
 export async function listUnnamedSessions(db: Pick<Db, 'query'>): Promise<SessionRow[]> {
-  const res = await db.query(`SELECT * FROM uploader_sessions WHERE session_id IS NULL AND status <> 'processed' ORDER BY id`);
+  const res = await db.query(`SELECT * FROM uploader_sessions WHERE session_id IS NULL AND status <> 'processed' AND status <> 'dismissed' ORDER BY id`);
   return res.rows.map(toSessionRow);
 }
 
