@@ -84,7 +84,10 @@ export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, l
     await db?.close().catch(() => undefined);
     const e = classifyError(err);
     if (e.code === 'STATE_DIR_LOCKED') throw new CliExit(EXIT.infrastructure, e.message, false, e.code);
-    throw new CliExit(EXIT.infrastructure, `state database unavailable: ${where}: ${redactSecrets(e.message)}`, e.kind === 'db' && e.retryable);
+    // A connection cut while connecting can surface as a bare "read ECONNRESET", which the
+    // classifier cannot tell from a share's socket: with DATABASE_URL it is the database's.
+    const cut = url !== undefined && /^FS_E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(e.code);
+    throw new CliExit(EXIT.infrastructure, `state database unavailable: ${where}: ${redactSecrets(e.message)}`, e.retryable && (e.kind === 'db' || cut));
   }
 }
 
