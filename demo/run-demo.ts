@@ -3,13 +3,13 @@ import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LOCAL_S3_CREDENTIALS, startLocalS3 } from './local-s3.js';
+import { DEMO_BUCKET, DEMO_S3_PORT, LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3 } from './local-s3.js';
 import { writeSampleShare } from './sample-share.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(repo, 'dist', 'app', 'cli', 'uploader-agent.cjs');
 const work = join(repo, '.demo');
-const bucket = 'lab-demo-bucket';
+const bucket = DEMO_BUCKET;
 
 async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const root = join(work, 'share', 'lab1', 'sessions');
   await mkdir(root, { recursive: true });
   await writeSampleShare(root);
-  const s3 = await startLocalS3([bucket]);
+  const s3 = await startDemoS3();
   const configFile = join(work, 'config.yaml');
   await writeFile(
     configFile,
@@ -57,9 +57,37 @@ storage: {manifest_cache_dir: ${join(work, 'state', 'manifests')}, log_dir: ${jo
     console.log('── uploader-agent status ──');
     process.stdout.write((await run(['status', '--config', configFile], env)).stdout);
     console.log(`\nThe folders that landed were moved to ${join(root, 'processed')}; battery-2026-11-003 has no session_summary.json yet, so it waits.`);
-  } finally {
+    console.log(`The demo's configuration is ${configFile}; README.md, "Your own folder", points it at a folder of yours.`);
+  } catch (err) {
     await s3.close();
+    throw err;
   }
+  await keepServing(s3);
+}
+
+/** On the port a config can keep pointing at (another one if that is taken), objects kept in .demo/s3. */
+async function startDemoS3(): Promise<LocalS3> {
+  const directory = join(work, 's3');
+  try {
+    return await startLocalS3([bucket], undefined, { port: DEMO_S3_PORT, directory });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    console.log(`(port ${DEMO_S3_PORT} is taken, perhaps by \`npm run local-s3\`: this demo's server gets another one)`);
+    return startLocalS3([bucket], undefined, { port: 0, directory });
+  }
+}
+
+/** A person at a terminal keeps the server to look around (aws s3 ls, the agent's own commands); a script gets its exit. */
+async function keepServing(s3: LocalS3): Promise<void> {
+  const again = `\`npm run local-s3\` starts it again on port ${DEMO_S3_PORT} with the same objects.`;
+  if (!process.stdout.isTTY) {
+    await s3.close();
+    console.log(`\nThe local S3 server has stopped; ${again}`);
+    return;
+  }
+  console.log(`\nThe local S3 server stays up at ${s3.endpoint} (credentials ${LOCAL_S3_CREDENTIALS.accessKeyId} / ${LOCAL_S3_CREDENTIALS.secretAccessKey}); Ctrl-C stops it, and ${again}`);
+  await new Promise<void>((resolvePromise) => process.once('SIGINT', () => resolvePromise()));
+  await s3.close();
 }
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string }> {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, ConfigError, formatProblem } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import { classifyError, redactSecrets } from '../errors.js';
@@ -14,7 +14,8 @@ import type { Db } from '../state/db.js';
 import { loadMigrations } from '../state/migrate.js';
 import { SKEW_WARNING_SECONDS, describeSkew } from '../state/clock-skew.js';
 import { DatabaseTime } from '../state/database-time.js';
-import { openStateDb } from './runtime.js';
+import { CliExit } from './exit-codes.js';
+import { openStateDb, stateDir } from './runtime.js';
 
 export interface Check {
   name: string;
@@ -24,6 +25,12 @@ export interface Check {
 }
 
 const MAX_SKEW_SECONDS = 60;
+
+const DB_NAMES: Record<Db['kind'], string> = {
+  postgres: 'PostgreSQL (DATABASE_URL)',
+  pglite: 'embedded PGlite',
+  'pglite-served': 'embedded PGlite, served by the running agent,',
+};
 
 /** Every check an operator would otherwise do by hand before the first real bytes. */
 export async function runDoctor(configFile: string, env: NodeJS.ProcessEnv): Promise<Check[]> {
@@ -88,14 +95,14 @@ async function rootCheck(config: AgentConfig, rootPath: string, share: Share, mo
 async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<Check[]> {
   let db: Db | undefined;
   try {
-    db = await openStateDb(config, env, silentLogger());
+    db = await openStateDb(config, env, silentLogger(), { migrate: true, shareWithRunningAgent: true });
     const applied = await db.query<{ id: number }>('SELECT id FROM uploader_migrations');
     const known = (await loadMigrations()).map((m) => m.id);
     const missing = known.filter((id) => !applied.rows.some((r) => Number(r.id) === id));
     if (missing.length > 0) return [{ name: 'state database', ok: false, detail: `migrations missing: ${missing.join(', ')}` }];
     const skew = await new DatabaseTime(db).align();
     return [
-      { name: 'state database', ok: true, detail: `${db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'} answers; migrations ${known.join(', ')} applied` },
+      { name: 'state database', ok: true, detail: `${DB_NAMES[db.kind]} answers; migrations ${known.join(', ')} applied` },
       {
         name: 'clock skew against the state database',
         ok: Math.abs(skew) <= SKEW_WARNING_SECONDS,
@@ -104,7 +111,15 @@ async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Prom
       },
     ];
   } catch (err) {
-    return [{ name: 'state database', ok: false, detail: redactSecrets((err as Error).message), hint: 'check DATABASE_URL, the network path and the security group' }];
+    const hint =
+      err instanceof CliExit && err.code === 'DATABASE_URL_INVALID'
+        ? 'set DATABASE_URL to postgres://USER@HOST:5432/DATABASE (the password in PGPASSWORD or the URL), or unset it for the embedded database'
+        : err instanceof CliExit && err.code === 'STATE_DIR_LOCKED'
+        ? 'another uploader-agent process (scan-once, or a run that cannot serve its database) has it open: run doctor again when it has finished, or give this one a DATABASE_URL'
+        : env.DATABASE_URL
+          ? 'check DATABASE_URL, the network path and the security group'
+          : `check that storage.state_dir (${stateDir(config)}) is writable by this user`;
+    return [{ name: 'state database', ok: false, detail: redactSecrets((err as Error).message), hint }];
   } finally {
     await db?.close().catch(() => undefined);
   }
@@ -121,7 +136,11 @@ async function s3Checks(s3: S3Client, config: AgentConfig): Promise<Check[]> {
     const text = await got.Body?.transformToString();
     if (text !== body) return [{ name, ok: false, detail: `wrote ${body.length} bytes, read back ${text?.length ?? 0} different bytes`, hint: 'the server mangles bodies; check upload.s3_endpoint' }];
     const serverDate = got.LastModified ?? null;
-    const checks: Check[] = [{ name, ok: true, detail: `probe written and read back (ETag ${put.ETag ?? '?'})` }];
+    const removed = await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: AbortSignal.timeout(30_000) }).then(
+      () => 'and removed',
+      (err: unknown) => `but not removed (${redactSecrets(classifyError(err).message)}): delete it by hand, or allow s3:DeleteObject under the prefix`,
+    );
+    const checks: Check[] = [{ name, ok: true, detail: `probe written, read back ${removed} (ETag ${put.ETag ?? '?'})` }];
     if (serverDate) {
       const skew = Math.abs(Date.now() - serverDate.getTime()) / 1000;
       checks.push({

@@ -12,6 +12,8 @@ export class CliExit extends Error {
     message: string,
     /** A dependency that may come back (unreachable, refusing): `run` waits for it instead of exiting. */
     readonly waitable = false,
+    /** The AgentError code behind it, when there is one. */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'CliExit';

@@ -4,11 +4,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
 import type { AgentConfig } from '../config/schema.js';
 import { uncountedMetrics } from '../health/metrics-api.js';
-import { createLogger } from '../logging/logger.js';
+import { LOG_FORMATS, LOG_LEVELS, createLogger } from '../logging/logger.js';
 import { runCycle } from '../scheduler.js';
 import { SESSION_STATES, type SessionStatus } from '../state/states.js';
 import { CliExit, EXIT } from './exit-codes.js';
 import { openRuntime, openStateDb, readConfig, shareFor } from './runtime.js';
+import { agentVersion } from './version.js';
 
 // Each command loads only what it uses: start-up time is paid by every scan-once.
 const runCommands = () => import('./run-command.js');
@@ -30,12 +31,13 @@ const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ $
 function program(): Command {
   const cmd = new Command('uploader-agent')
     .description('Moves finished lab sessions from NFS shares into S3, exactly once and intact, and signals downstream ETL with a _COMPLETE object.')
+    .version(agentVersion(), '-V, --version')
     .showHelpAfterError()
     .exitOverride()
     .addHelpText(
       'after',
       `\nExit codes: 0 success · 1 a session failed in this cycle · 2 usage or configuration error · 3 state DB or S3 unavailable at start
-Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credentials chain, AWS_ENDPOINT_URL_S3, PORT, LOG_LEVEL`,
+Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credentials chain, AWS_ENDPOINT_URL_S3, PORT, LOG_LEVEL, LOG_FORMAT (json or pretty; unset: pretty at a terminal)`,
     );
 
   cmd
@@ -67,7 +69,7 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
 
   cmd
     .command('print-manifest')
-    .description('stdout: exactly the manifest.json that would be uploaded for DIR; stderr: its manifest hash')
+    .description('stdout: exactly the manifest.json that would be uploaded for DIR; stderr: "manifest-sha256: HASH", its manifest hash')
     .requiredOption('-s, --session <dir>', 'session folder')
     .addOption(configOption())
     .addHelpText('after', examples('uploader-agent print-manifest --session /mnt/lab1/sessions/run-042 --config config.yaml | jq .file_count'))
@@ -91,6 +93,15 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .option('--all-needs-attention', 'requeue every needs_attention session')
     .addHelpText('after', examples('uploader-agent retry BAT-2026-11-001 --config config.yaml', 'uploader-agent retry --all-needs-attention --config config.yaml'))
     .action(async (ref: string | undefined, o: { config: string; allNeedsAttention?: boolean }) => done(await (await operatorCommands()).retry(o.config, ref, o)));
+
+  cmd
+    .command('dismiss')
+    .description('give up on a failed or needs_attention session whose folder is gone, for good: recorded with who and why, shown as dismissed, no longer counted as needs_attention')
+    .argument('<session>', 'a session_id, folder name or row number')
+    .requiredOption('--reason <text>', 'why (recorded with your user and host)')
+    .addOption(configOption())
+    .addHelpText('after', examples('uploader-agent dismiss BAT-2026-11-001 --reason "folder deleted: test run, no data" --config config.yaml'))
+    .action(async (ref: string, o: { config: string; reason: string }) => done(await (await import('./dismiss-command.js')).dismiss(o.config, ref, o.reason)));
 
   cmd
     .command('doctor')
@@ -124,7 +135,7 @@ async function dryRun(configFile: string, json: boolean): Promise<number> {
   const config = await readConfig(configFile);
   const share = shareFor(config);
   const { logger, flush } = createLogger({ stream: 'stderr' });
-  const db = await openStateDb(config, process.env, logger, { migrate: false });
+  const db = await openStateDb(config, process.env, logger, { migrate: false, shareWithRunningAgent: true });
   try {
     const { formatPlan, planCycle } = await import('./dry-run.js');
     const { createS3Client } = await import('../s3/client.js');
@@ -158,8 +169,21 @@ function done(code: number): void {
   exitCode = code;
 }
 
+/** pino throws on an unknown level from deep inside the first command that logs. */
+function checkLogEnvironment(env: NodeJS.ProcessEnv): void {
+  const level = env.LOG_LEVEL;
+  if (level !== undefined && level !== '' && !LOG_LEVELS.includes(level)) {
+    throw new CliExit(EXIT.usage, `LOG_LEVEL=${JSON.stringify(level)} is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const format = env.LOG_FORMAT;
+  if (format !== undefined && format !== '' && !LOG_FORMATS.some((f) => f === format)) {
+    throw new CliExit(EXIT.usage, `LOG_FORMAT=${JSON.stringify(format)} is not a log format; use json or pretty (unset: pretty at a terminal, else json)`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   try {
+    checkLogEnvironment(process.env);
     await program().parseAsync(argv);
     return exitCode;
   } catch (err) {

@@ -1,5 +1,4 @@
-import { realpath } from 'node:fs/promises';
-import { userInfo } from 'node:os';
+import { realpath, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
 import type { AgentConfig } from '../config/schema.js';
@@ -16,6 +15,7 @@ import { listEvents, listSessions, listSessionsInState, requeueSession } from '.
 import type { Db } from '../state/db.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
+import { operatorName } from './dismiss-command.js';
 import { CliExit, EXIT } from './exit-codes.js';
 import { findSessionsByRef } from './find-session.js';
 import { openStateDb, readConfig, shareFor } from './runtime.js';
@@ -28,6 +28,7 @@ export async function printManifest(sessionDir: string, configFile: string): Pro
   const folder = await realpath(resolve(sessionDir)).catch(() => {
     throw new CliExit(EXIT.usage, `session folder ${sessionDir} does not exist`);
   });
+  if (!(await stat(folder)).isDirectory()) throw new CliExit(EXIT.usage, `${sessionDir} is a file; --session takes a session folder`);
   const root = await rootOf(config, folder);
   const profile = root ? config.profiles[root.profile] : undefined;
   const listing = await listSessionFiles(share, folder, ignoreMatcher(profile?.ignore_patterns ?? []));
@@ -39,7 +40,7 @@ export async function printManifest(sessionDir: string, configFile: string): Pro
   });
   const manifest = await manifestForFolder(share, config, { sessionId, folderPath: folder, listing }, new AbortController().signal);
   process.stdout.write(prettyManifest(manifest));
-  process.stderr.write(`${manifestHash(manifest)}\n`);
+  process.stderr.write(`manifest-sha256: ${manifestHash(manifest)}\n`);
   return EXIT.ok;
 }
 
@@ -64,7 +65,7 @@ async function findSessionsOnShares(db: Pick<Db, 'query'>, config: AgentConfig, 
 export async function status(configFile: string, ref: string | undefined, o: { json?: boolean; state?: SessionStatus[] }): Promise<number> {
   const config = await readConfig(configFile);
   const { logger, flush } = createLogger({ stream: 'stderr' });
-  const db = await openStateDb(config, process.env, logger);
+  const db = await openStateDb(config, process.env, logger, { migrate: true, shareWithRunningAgent: true });
   try {
     if (ref) {
       const found = await findSessionsOnShares(db, config, ref);
@@ -82,7 +83,10 @@ export async function status(configFile: string, ref: string | undefined, o: { j
       return EXIT.ok;
     }
     const sessions = await listSessions(db, o.state);
-    process.stdout.write(o.json ? `${JSON.stringify(sessions.map(sessionJson), null, 2)}\n` : formatTable(sessions, await readDatabaseClock(db)));
+    const columns = { maxRetries: config.upload.max_retries };
+    if (o.json) process.stdout.write(`${JSON.stringify(sessions.map((s) => sessionJson(s)), null, 2)}\n`);
+    else if (sessions.length === 0) process.stdout.write(o.state?.length ? `no sessions in state ${o.state.join(' or ')}\n` : 'no sessions recorded\n');
+    else process.stdout.write(formatTable(sessions, await readDatabaseClock(db), columns));
     return EXIT.ok;
   } finally {
     await db.close();
@@ -95,8 +99,8 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
   if (!ref === !o.allNeedsAttention) throw new CliExit(EXIT.usage, 'name one session, or pass --all-needs-attention');
   const config = await readConfig(configFile);
   const { logger, flush } = createLogger({ stream: 'stderr', logDir: config.storage.log_dir });
-  const db = await openStateDb(config, process.env, logger);
-  const who = `${userInfo().username}@cli`;
+  const db = await openStateDb(config, process.env, logger, { migrate: true, shareWithRunningAgent: true });
+  const who = operatorName();
   try {
     let targets: SessionRow[];
     if (ref) {
@@ -104,7 +108,8 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
       targets = found.filter((s) => s.status === 'failed' || s.status === 'needs_attention');
       if (targets.length === 0) {
-        throw new CliExit(EXIT.sessionFailed, `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')})`);
+        const dismissed = found.some((s) => s.status === 'dismissed') ? '; a dismissed session stays dismissed: if its folder is back, the agent takes it as a new session' : '';
+        throw new CliExit(EXIT.sessionFailed, `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')})${dismissed}`);
       }
       if (targets.length > 1) throw new CliExit(EXIT.usage, `${ref} matches several sessions (rows ${targets.map((s) => s.pk).join(', ')}): name one by its row number`);
     } else {

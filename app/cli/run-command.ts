@@ -41,7 +41,7 @@ export async function runCommand(configFile: string): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   try {
-    rt = await openRuntime(config, { stream: 'stdout', checkS3: true, metrics, wait: { signal: stopping.signal, report: (p) => void (bootProblem = p) } });
+    rt = await openRuntime(config, { stream: 'stdout', checkS3: true, metrics, serveEmbeddedDb: true, wait: { signal: stopping.signal, report: (p) => void (bootProblem = p) } });
   } catch (err) {
     await health.close();
     if (stopping.signal.aborted) return EXIT.ok;

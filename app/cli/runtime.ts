@@ -12,6 +12,7 @@ import { S3AccessGate, probePrefix } from '../s3/access-gate.js';
 import { createS3Client } from '../s3/client.js';
 import { openShare } from '../share/open-share.js';
 import type { Share } from '../share/share.js';
+import { checkDatabaseUrl, describeDatabaseUrl } from '../state/database-url.js';
 import { createPgDb, type Db } from '../state/db.js';
 import { openEmbeddedDb } from '../state/embedded-db.js';
 import { migrate } from '../state/migrate.js';
@@ -39,12 +40,34 @@ export function stateDir(config: AgentConfig): string {
   return config.storage.state_dir ?? dirname(config.storage.manifest_cache_dir.replace(/\/+$/, ''));
 }
 
+export interface StateDbOptions {
+  migrate: boolean;
+  /** `run`: serve the embedded database on a local socket for the operator commands. */
+  serve?: boolean;
+  /** Operator commands: use the embedded database through the socket of the `run` holding it. */
+  shareWithRunningAgent?: boolean;
+}
+
 /** PostgreSQL when DATABASE_URL is set, else the embedded PGlite; migrated; exit 3 when it cannot be reached. */
-export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, log: LoggerHandle['logger'], options: { migrate: boolean } = { migrate: true }): Promise<Db> {
+export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, log: LoggerHandle['logger'], options: StateDbOptions = { migrate: true }): Promise<Db> {
   const url = env.DATABASE_URL;
+  let where = `embedded database in ${stateDir(config)}`;
+  if (url) {
+    try {
+      where = `PostgreSQL at ${describeDatabaseUrl(checkDatabaseUrl(url))} (DATABASE_URL)`;
+    } catch (err) {
+      throw new CliExit(EXIT.usage, classifyError(err).message, false, 'DATABASE_URL_INVALID');
+    }
+  }
   let db: Db | undefined;
   try {
-    db = url ? createPgDb(url, { onError: (err) => log.warn({ event: 'db_connection_error', err }, 'database connection dropped') }) : await openEmbeddedDb(stateDir(config));
+    db = url
+      ? createPgDb(url, { onError: (err) => log.warn({ event: 'db_connection_error', err }, 'database connection dropped') })
+      : await openEmbeddedDb(stateDir(config), {
+          serve: options.serve ?? false,
+          shareWithRunningAgent: options.shareWithRunningAgent ?? false,
+          onNotServed: (reason) => log.warn({ event: 'embedded_db_not_served', reason }, 'status, retry and doctor cannot reach the embedded database while this agent runs'),
+        });
     if (!options.migrate) {
       await db.query('SELECT 1');
       return db;
@@ -55,9 +78,11 @@ export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, l
   } catch (err) {
     await db?.close().catch(() => undefined);
     const e = classifyError(err);
-    if (e.code === 'STATE_DIR_LOCKED') throw new CliExit(EXIT.infrastructure, e.message);
-    const where = url ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${stateDir(config)}`;
-    throw new CliExit(EXIT.infrastructure, `state database unavailable: ${where}: ${redactSecrets(e.message)}`, e.kind === 'db' && e.retryable);
+    if (e.code === 'STATE_DIR_LOCKED') throw new CliExit(EXIT.infrastructure, e.message, false, e.code);
+    // A connection cut while connecting can surface as a bare "read ECONNRESET", which the
+    // classifier cannot tell from a share's socket: with DATABASE_URL it is the database's.
+    const cut = url !== undefined && /^FS_E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(e.code);
+    throw new CliExit(EXIT.infrastructure, `state database unavailable: ${where}: ${redactSecrets(e.message)}`, e.retryable && (e.kind === 'db' || cut));
   }
 }
 
@@ -98,14 +123,14 @@ export interface Runtime {
  */
 export async function openRuntime(
   config: AgentConfig,
-  options: { stream: 'stdout' | 'stderr'; checkS3: boolean; metrics: Metrics; terminal?: NodeJS.WritableStream; wait?: DependencyWait },
+  options: { stream: 'stdout' | 'stderr'; checkS3: boolean; metrics: Metrics; terminal?: NodeJS.WritableStream; wait?: DependencyWait; serveEmbeddedDb?: boolean },
   env = process.env,
 ): Promise<Runtime> {
   const share = shareFor(config);
   const logs = createLogger({ stream: options.stream, logDir: config.storage.log_dir, ...(options.terminal ? { terminal: options.terminal } : {}) });
   const logger = logs.logger;
   const s3 = createS3Client(config.upload, env);
-  const openDb = () => openStateDb(config, env, logger);
+  const openDb = () => openStateDb(config, env, logger, { migrate: true, serve: options.serveEmbeddedDb ?? false });
   // Both checks at once (≈25 ms of every start); a database problem is the one reported.
   const [opened, reached] = await Promise.allSettled([
     options.wait ? openWhenReachable(openDb, options.wait, logger) : openDb(),

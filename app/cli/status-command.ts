@@ -12,11 +12,13 @@ export function sessionJson(s: SessionRow) {
     processed_path: s.processedPath,
     files: s.fileCount,
     bytes: s.totalBytes,
-    retries: s.attempts,
+    retries: retriesStarted(s),
+    failed_attempts: s.attempts,
     next_attempt_at: s.nextAttemptAt?.toISOString() ?? null,
     last_error: s.lastError,
     lease_holder: s.leaseOwner,
     lease_expires_at: s.leaseExpiresAt?.toISOString() ?? null,
+    dismissed: s.dismissedAt ? { by: s.dismissedBy, reason: s.dismissedReason, at: s.dismissedAt.toISOString() } : null,
     manifest_hash: s.manifestHash,
     discovered_at: s.discoveredAt.toISOString(),
     updated_at: s.updatedAt.toISOString(),
@@ -25,20 +27,35 @@ export function sessionJson(s: SessionRow) {
   };
 }
 
-export function formatTable(sessions: SessionRow[], now: Date): string {
-  if (sessions.length === 0) return 'no sessions recorded\n';
-  const rows = sessions.map((s) => [
-    s.sessionId ?? s.folderName,
-    s.status,
-    age(now.getTime() - s.discoveredAt.getTime()),
-    s.fileCount === null ? '-' : String(s.fileCount),
-    s.totalBytes === null ? '-' : humanBytes(s.totalBytes),
-    String(s.attempts),
-    s.status === 'failed' && s.nextAttemptAt ? s.nextAttemptAt.toISOString().replace(/\.\d+Z$/, 'Z') : '-',
-    s.lastError ?? '',
-    leaseText(s, now),
-    s.processedPath ?? s.folderPath,
-  ]);
+/**
+ * Retries begun after the first attempt, the count `upload.max_retries` limits: `attempts`
+ * counts failed attempts, and a failed session's latest failure has not been retried yet.
+ */
+export function retriesStarted(s: Pick<SessionRow, 'attempts' | 'status'>): number {
+  return s.status === 'failed' || s.status === 'needs_attention' ? Math.max(0, s.attempts - 1) : s.attempts;
+}
+
+/** One table cell: a newline or other control character in a folder name must not break the row. */
+export function cell(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
+export function formatTable(sessions: SessionRow[], now: Date, columns: { maxRetries: number }): string {
+  const rows = sessions.map((s) =>
+    [
+      s.sessionId ?? s.folderName,
+      s.status,
+      age(now.getTime() - s.discoveredAt.getTime()),
+      s.fileCount === null ? '-' : String(s.fileCount),
+      s.totalBytes === null ? '-' : humanBytes(s.totalBytes),
+      `${retriesStarted(s)}/${columns.maxRetries}`,
+      s.status === 'failed' && s.nextAttemptAt ? s.nextAttemptAt.toISOString().replace(/\.\d+Z$/, 'Z') : '-',
+      s.status === 'dismissed' ? `dismissed by ${s.dismissedBy ?? '?'}: ${s.dismissedReason ?? ''}` : (s.lastError ?? ''),
+      leaseText(s, now),
+      s.processedPath ?? s.folderPath,
+    ].map(cell),
+  );
   const header = ['SESSION', 'STATUS', 'AGE', 'FILES', 'SIZE', 'RETRIES', 'NEXT RETRY', 'LAST ERROR / WAITING FOR', 'HELD BY', 'PATH'];
   const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => (r[i] as string).length))));
   const line = (cells: string[]) =>
@@ -50,16 +67,17 @@ export function formatTable(sessions: SessionRow[], now: Date): string {
 }
 
 export function formatHistory(s: SessionRow, events: SessionEvent[], files: FileRecord[]): string {
-  const lines = [`session ${s.sessionId ?? s.folderName} (row ${s.pk}): ${s.status}`, `  folder: ${s.folderPath}`];
-  if (s.processedPath) lines.push(`  processed: ${s.processedPath}`);
-  if (s.lastError) lines.push(`  last error: ${s.lastError}`);
-  if (s.leaseOwner && s.leaseExpiresAt) lines.push(`  lease: held by ${s.leaseOwner} until ${s.leaseExpiresAt.toISOString()}`);
+  const lines = [`session ${cell(s.sessionId ?? s.folderName)} (row ${s.pk}): ${s.status}`, `  folder: ${cell(s.folderPath)}`];
+  if (s.processedPath) lines.push(`  processed: ${cell(s.processedPath)}`);
+  if (s.dismissedAt) lines.push(`  dismissed: ${s.dismissedAt.toISOString()} by ${cell(s.dismissedBy ?? '?')}: ${cell(s.dismissedReason ?? '')}`);
+  if (s.lastError) lines.push(`  last error: ${cell(s.lastError)}`);
+  if (s.leaseOwner && s.leaseExpiresAt) lines.push(`  lease: held by ${cell(s.leaseOwner)} until ${s.leaseExpiresAt.toISOString()}`);
   lines.push('  history:');
-  for (const e of events) lines.push(`    ${e.at.toISOString()}  ${e.from ?? '-'} → ${e.to}  ${e.reason ?? ''}  (${e.agentId})`);
+  for (const e of events) lines.push(`    ${e.at.toISOString()}  ${e.from ?? '-'} → ${e.to}  ${cell(e.reason ?? '')}  (${e.agentId})`);
   if (files.length > 0) {
     const uploaded = files.filter((f) => f.status === 'uploaded').length;
     lines.push(`  files: ${uploaded} of ${files.length} uploaded`);
-    for (const f of files.slice(0, 50)) lines.push(`    ${f.status.padEnd(8)}  ${humanBytes(f.size).padStart(10)}  ${f.sha256 ?? ''.padEnd(64)}  ${f.relativePath}`);
+    for (const f of files.slice(0, 50)) lines.push(`    ${f.status.padEnd(8)}  ${humanBytes(f.size).padStart(10)}  ${f.sha256 ?? ''.padEnd(64)}  ${cell(f.relativePath)}`);
     if (files.length > 50) lines.push(`    … ${files.length - 50} more (status --json has them all)`);
   }
   return `${lines.join('\n')}\n`;

@@ -2,6 +2,7 @@ import type { Deps } from '../deps.js';
 import { LeaseLostError, SessionChangedError, classifyError, redactSecrets, sessionProblem } from '../errors.js';
 import { releaseLease, renewLease } from '../state/queries/lease.js';
 import { recordObservation } from '../state/queries/record-observation.js';
+import { readSessionStatus } from '../state/queries/session-status.js';
 import { transitionSession } from '../state/queries/transition-session.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
@@ -131,7 +132,9 @@ async function recordFailure(
     return { pk: row.pk, status: row.status, failed: false };
   }
   if (shutdown.aborted) {
-    logger.info({ event: 'session_interrupted', ...ctx, status: row.status }, 'stopping: the session resumes from here on the next start');
+    // The row in hand may predate the upload's own transition to uploading: ask the database.
+    const status = await readSessionStatus(db, row.pk).catch(() => row.status);
+    logger.info({ event: 'session_interrupted', ...ctx, status }, 'stopping: the session resumes from here on the next start');
     return { pk: row.pk, status: row.status, failed: false };
   }
   const error = { code: e.code, message: redactSecrets(e.message) };

@@ -30,7 +30,8 @@ export async function resolveSessionId(share: Share, folder: string, folderName:
     if (st.size > MAX_METADATA_BYTES) throw sessionProblem('BAD_METADATA', `metadata file ${rel} is ${st.size} bytes (at most ${MAX_METADATA_BYTES} are read)`);
     let parsed: unknown;
     try {
-      parsed = JSON.parse((await readWholeFile(share, path, st.size)).toString('utf8'));
+      // Windows Notepad and PowerShell 5 start UTF-8 files with a byte order mark; JSON.parse refuses it.
+      parsed = JSON.parse((await readWholeFile(share, path, st.size)).toString('utf8').replace(/^\uFEFF/, ''));
     } catch (err) {
       throw sessionProblem('BAD_METADATA', `metadata file ${rel} is not valid JSON: ${(err as Error).message}`);
     }

@@ -101,7 +101,13 @@ export async function uploadStableSession(
   const cachePath = await writeManifestCopy(config.storage.manifest_cache_dir, manifest, hash);
   logger.info({ event: 'manifest_created', manifest_hash: hash, files: manifest.file_count, bytes: manifest.total_bytes, cache_path: cachePath }, 'manifest created');
   await putSmallObject(s3, { bucket, key: manifestKey(prefix, sessionId), body: prettyManifest(manifest), contentType: 'application/json', metadata: { [MANIFEST_HASH_METADATA]: hash } }, signal);
-  logger.info({ event: 'upload_completed', files: manifest.file_count, bytes: manifest.total_bytes, seconds: (Date.now() - t0) / 1000, db_round_trips: db.roundTrips - roundTrips0 }, 'all files and manifest.json are in S3');
+  const seconds = (Date.now() - t0) / 1000;
+  const mbPerSecond = seconds > 0 ? Math.round(manifest.total_bytes / 1e6 / seconds * 10) / 10 : null;
+  // folder and session_id come with the session's logger.
+  logger.info(
+    { event: 'upload_completed', files: manifest.file_count, bytes: manifest.total_bytes, seconds, mb_per_s: mbPerSecond, db_round_trips: db.roundTrips - roundTrips0 },
+    `all files and manifest.json are in S3: ${manifest.file_count} files, ${(manifest.total_bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s${mbPerSecond === null ? '' : ` (${mbPerSecond} MB/s)`}`,
+  );
 
   await removeLeftovers(deps, sessionId, manifest.files.map((f) => f.relative_path), signal);
   const written = await writeCompleteMarker(s3, { bucket, key: completeKey(prefix, sessionId), manifestHash: hash }, signal);

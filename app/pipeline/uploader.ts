@@ -121,10 +121,13 @@ export async function uploadSessionFiles(
       );
       sha256.set(file.relativePath, result.sha256);
       metrics.filesUploaded.inc();
-      logger.info(
-        { event: 'upload_file_succeeded', file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
-        'file uploaded',
-      );
+      // Debug: one line per file is thousands for a large session (upload_completed sums them up).
+      if (logger.isLevelEnabled('debug')) {
+        logger.debug(
+          { event: 'upload_file_succeeded', file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
+          'file uploaded',
+        );
+      }
       pending.push({ relativePath: file.relativePath, sha256: result.sha256, etag: result.etag });
       if (pending.length >= RECORD_BATCH) await flush();
     }

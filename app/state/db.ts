@@ -8,7 +8,8 @@ export interface QueryResult<T> {
 
 /** What the repository needs from a database: PostgreSQL through `pg`, or embedded PGlite. */
 export interface Db {
-  readonly kind: 'postgres' | 'pglite';
+  /** pglite-served: the embedded database of a running agent, through its local socket. */
+  readonly kind: 'postgres' | 'pglite' | 'pglite-served';
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
   /** Runs `fn` in one transaction on one connection. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
@@ -23,9 +24,12 @@ export interface Tx {
   exec(sql: string): Promise<void>;
 }
 
-export function createPgDb(url: string, options: { onError?: (err: Error) => void; max?: number } = {}): Db {
+export function createPgDb(
+  connection: string | Pick<pg.PoolConfig, 'host' | 'user' | 'database'>,
+  options: { onError?: (err: Error) => void; max?: number; kind?: Db['kind'] } = {},
+): Db {
   const pool = new pg.Pool({
-    connectionString: url,
+    ...(typeof connection === 'string' ? { connectionString: connection } : connection),
     max: options.max ?? 4,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
@@ -37,7 +41,7 @@ export function createPgDb(url: string, options: { onError?: (err: Error) => voi
   pool.on('error', (err) => options.onError?.(new Error(redactSecrets(err.message))));
   let roundTrips = 0;
   return {
-    kind: 'postgres',
+    kind: options.kind ?? 'postgres',
     get roundTrips() {
       return roundTrips;
     },

@@ -1,19 +1,67 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors.js';
-import type { Db, Tx } from './db.js';
+import { createPgDb, type Db, type Tx } from './db.js';
+import { DbGate } from './db-gate.js';
+import { serveEmbeddedDb, servedSocketExists, socketDir } from './embedded-socket.js';
+
+export interface EmbeddedDbOptions {
+  /** Serve the database on a local socket for the operator commands (`run`). */
+  serve?: boolean;
+  /** When a live agent holds the lock and serves the database, use it through its socket. */
+  shareWithRunningAgent?: boolean;
+  /** Told when the database cannot be served (the path is too long for a unix socket). */
+  onNotServed?: (reason: string) => void;
+}
 
 /**
  * PGlite in `stateDir`, guarded by a lock file: PGlite's data directory must never be
- * opened by two processes, so a second agent on the same directory fails fast.
+ * opened by two processes, so a second agent on the same directory fails fast. An operator
+ * command may instead reach it through the socket of the `run` that holds it.
  */
-export async function openEmbeddedDb(stateDir: string): Promise<Db> {
+export async function openEmbeddedDb(stateDir: string, options: EmbeddedDbOptions = {}): Promise<Db> {
+  try {
+    return await openOwnEmbeddedDb(stateDir, options);
+  } catch (err) {
+    if (options.shareWithRunningAgent && err instanceof AgentError && err.code === 'STATE_DIR_LOCKED' && (await servedSocketExists(stateDir))) {
+      return connectToServedDb(stateDir);
+    }
+    throw err;
+  }
+}
+
+/**
+ * The database a running agent serves. It serves one client at a time and turns others away,
+ * so a command started beside another one waits its turn (up to SERVED_WAIT_MS).
+ */
+async function connectToServedDb(stateDir: string): Promise<Db> {
+  const db = createPgDb({ host: socketDir(stateDir), user: 'postgres', database: 'postgres' }, { max: 1, kind: 'pglite-served' });
+  const deadline = Date.now() + SERVED_WAIT_MS;
+  for (;;) {
+    try {
+      await db.query('SELECT 1');
+      return db;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        await db.close().catch(() => undefined);
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+const SERVED_WAIT_MS = 15_000;
+
+async function openOwnEmbeddedDb(stateDir: string, options: EmbeddedDbOptions): Promise<Db> {
   const dataDir = join(stateDir, 'pglite');
   await mkdir(dataDir, { recursive: true });
   const releaseLock = await acquireLock(join(stateDir, 'agent.lock'));
   try {
     const { PGlite } = await import('@electric-sql/pglite');
     const pglite = await PGlite.create(dataDir);
+    const gate = new DbGate();
+    const served = options.serve ? await serveEmbeddedDb(pglite, stateDir, gate) : null;
+    if (options.serve && !served) options.onNotServed?.(`${socketDir(stateDir)} is too long a path for a unix socket`);
     let roundTrips = 0;
     return {
       kind: 'pglite',
@@ -22,25 +70,28 @@ export async function openEmbeddedDb(stateDir: string): Promise<Db> {
       },
       async query<T>(sql: string, params: unknown[] = []) {
         roundTrips++;
-        const res = await pglite.query<T>(sql, params);
+        const res = await gate.run(() => pglite.query<T>(sql, params));
         return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
       },
       async transaction<T>(fn: (tx: Tx) => Promise<T>) {
-        return pglite.transaction(async (tx) =>
-          fn({
-            async query<R>(sql: string, params: unknown[] = []) {
-              roundTrips++;
-              const res = await tx.query<R>(sql, params);
-              return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
-            },
-            async exec(sql: string) {
-              roundTrips++;
-              await tx.exec(sql);
-            },
-          }),
+        return gate.run(() =>
+          pglite.transaction(async (tx) =>
+            fn({
+              async query<R>(sql: string, params: unknown[] = []) {
+                roundTrips++;
+                const res = await tx.query<R>(sql, params);
+                return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+              },
+              async exec(sql: string) {
+                roundTrips++;
+                await tx.exec(sql);
+              },
+            }),
+          ),
         );
       },
       async close() {
+        await served?.stop();
         await pglite.close();
         await releaseLock();
       },

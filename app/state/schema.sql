@@ -89,7 +89,10 @@ CREATE TABLE uploader_sessions (
     stable_at timestamp with time zone,
     uploaded_at timestamp with time zone,
     processed_at timestamp with time zone,
-    CONSTRAINT uploader_sessions_status_check CHECK ((status = ANY (ARRAY['waiting_for_stable'::text, 'ready_to_upload'::text, 'uploading'::text, 'uploaded'::text, 'processed'::text, 'failed'::text, 'needs_attention'::text])))
+    dismissed_by text,
+    dismissed_reason text,
+    dismissed_at timestamp with time zone,
+    CONSTRAINT uploader_sessions_status_check CHECK ((status = ANY (ARRAY['waiting_for_stable'::text, 'ready_to_upload'::text, 'uploading'::text, 'uploaded'::text, 'processed'::text, 'failed'::text, 'needs_attention'::text, 'dismissed'::text])))
 );
 
 CREATE SEQUENCE uploader_sessions_id_seq
@@ -128,7 +131,7 @@ ALTER TABLE ONLY uploader_sessions
 
 CREATE INDEX uploader_events_session ON uploader_events USING btree (session_pk, id);
 
-CREATE UNIQUE INDEX uploader_sessions_active_folder ON uploader_sessions USING btree (folder_path) WHERE (status <> 'processed'::text);
+CREATE UNIQUE INDEX uploader_sessions_active_folder ON uploader_sessions USING btree (folder_path) WHERE ((status <> 'processed'::text) AND (status <> 'dismissed'::text));
 
 CREATE INDEX uploader_sessions_due ON uploader_sessions USING btree (root_path, status, next_attempt_at) WHERE (status <> 'processed'::text);
 

@@ -27,6 +27,9 @@ export interface SessionRow {
   stableAt: Date | null;
   uploadedAt: Date | null;
   processedAt: Date | null;
+  dismissedBy: string | null;
+  dismissedReason: string | null;
+  dismissedAt: Date | null;
 }
 
 type Raw = Record<string, unknown>;
@@ -63,5 +66,8 @@ export function toSessionRow(r: Raw): SessionRow {
     stableAt: date(r.stable_at),
     uploadedAt: date(r.uploaded_at),
     processedAt: date(r.processed_at),
+    dismissedBy: str(r.dismissed_by),
+    dismissedReason: str(r.dismissed_reason),
+    dismissedAt: date(r.dismissed_at),
   };
 }

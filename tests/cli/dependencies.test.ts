@@ -83,7 +83,7 @@ describe('S3 refusing the agent, and dependencies down at start', { timeout: 120
     await agent.waitForEvent('dependency_unavailable');
     const noDb = await waitFor(() => health(port).catch(() => undefined), 10_000, '/health');
     expect(noDb?.status).toBe(503);
-    expect(noDb?.reason).toMatch(/^starting: state database unavailable: PostgreSQL \(DATABASE_URL\)/);
+    expect(noDb?.reason).toMatch(/^starting: state database unavailable: PostgreSQL at 127\.0\.0\.1:\d+\/\w+ \(DATABASE_URL\)/);
     expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
 
     dbProxy.fault = 'none';

@@ -129,9 +129,9 @@ describe('print-manifest', { timeout: SLOW }, () => {
 
     const printed = await runCli(['print-manifest', '--session', folder, '--config', t.cfg.path], t.world.env());
     expect(printed.code, printed.err).toBe(0);
-    const hash = printed.err.trim();
+    const hash = printed.err.replace(/^manifest-sha256: /, '').trim();
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(printed.err).toBe(`${hash}\n`); // nothing else on stderr: no log lines
+    expect(printed.err).toBe(`manifest-sha256: ${hash}\n`); // nothing else on stderr: no log lines
     const manifest = JSON.parse(printed.out) as { session_id: string; files: { relative_path: string }[]; file_count: number };
     expect(manifest.session_id).toBe(id);
     expect(manifest.files.map((f) => f.relative_path)).not.toContain('scratch.tmp');

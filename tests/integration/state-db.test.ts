@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { LeaseLostError } from '../../app/errors.js';
 import { runCycle } from '../../app/scheduler.js';
 import { createPgDb } from '../../app/state/db.js';
-import { migrate } from '../../app/state/migrate.js';
+import { loadMigrations, migrate } from '../../app/state/migrate.js';
 import { claimNextSession } from '../../app/state/queries/claim-next-session.js';
 import { listSessions } from '../../app/state/queries/operator.js';
 import { recordDiscovered } from '../../app/state/queries/record-discovered.js';
@@ -49,7 +49,7 @@ describe('state database', () => {
       const dbs = fresh.url ? Array.from({ length: 4 }, () => createPgDb(fresh.url as string)) : [fresh.db];
       await Promise.all(dbs.map((db) => migrate(db)));
       const rows = await fresh.db.query<{ id: number }>('SELECT id FROM uploader_migrations ORDER BY id');
-      expect(rows.rows.map((r) => Number(r.id))).toEqual([1, 2]);
+      expect(rows.rows.map((r) => Number(r.id))).toEqual((await loadMigrations()).map((m) => m.id));
       await fresh.db.query('SELECT count(*) FROM uploader_sessions');
       if (fresh.url) await Promise.all(dbs.map((db) => db.close()));
     } finally {

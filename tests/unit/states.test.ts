@@ -7,8 +7,12 @@ describe('canTransition', () => {
     for (const to of SESSION_STATES) expect(canTransition('processed', to)).toBe(false);
   });
 
-  it('needs_attention only goes back to waiting_for_stable', () => {
-    expect(SESSION_STATES.filter((to) => canTransition('needs_attention', to))).toEqual(['waiting_for_stable']);
+  it('needs_attention only goes back to waiting_for_stable or is dismissed', () => {
+    expect(SESSION_STATES.filter((to) => canTransition('needs_attention', to))).toEqual(['waiting_for_stable', 'dismissed']);
+  });
+
+  it('dismissed is terminal', () => {
+    for (const to of SESSION_STATES) expect(canTransition('dismissed', to)).toBe(false);
   });
 
   it('uploaded goes to processed, uploaded or needs_attention only', () => {
@@ -41,9 +45,9 @@ describe('canTransition', () => {
 });
 
 describe('SESSION_STATES', () => {
-  it('matches the CHECK list in 001_initial.sql', () => {
-    const sql = readFileSync(new URL('../../app/state/migrations/001_initial.sql', import.meta.url), 'utf8');
-    const check = /status text NOT NULL[^]*?CHECK \(status IN \(([^)]*)\)\)/.exec(sql);
+  it('matches the CHECK list on uploader_sessions.status in the migrated schema (schema.sql)', () => {
+    const sql = readFileSync(new URL('../../app/state/schema.sql', import.meta.url), 'utf8');
+    const check = /CONSTRAINT uploader_sessions_status_check CHECK \(\(status = ANY \(ARRAY\[([^\]]*)\]/.exec(sql);
     expect(check).not.toBeNull();
     const inSql = [...(check?.[1] ?? '').matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
     expect(new Set(inSql)).toEqual(new Set(SESSION_STATES));

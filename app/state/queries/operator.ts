@@ -67,17 +67,45 @@ export async function requeueSession(db: Pick<Db, 'query'>, pk: number, who: str
 
 /** The active rows for these folders (read only: for dry runs). */
 export async function findActiveByFolders(db: Pick<Db, 'query'>, folderPaths: string[]): Promise<Map<string, SessionRow>> {
-  const res = await db.query(`SELECT * FROM uploader_sessions WHERE folder_path = ANY($1::text[]) AND status <> 'processed'`, [folderPaths]);
+  const res = await db.query(`SELECT * FROM uploader_sessions WHERE folder_path = ANY($1::text[]) AND status <> 'processed' AND status <> 'dismissed'`, [folderPaths]);
   return new Map(res.rows.map(toSessionRow).map((r) => [r.folderPath, r]));
 }
 
-/** Sessions whose session_id is not recorded yet (not stable so far). */
+/** Sessions whose session_id is not recorded yet (not stable so far); a dismissed one is over and its folder gone. */
 export async function listUnnamedSessions(db: Pick<Db, 'query'>): Promise<SessionRow[]> {
-  const res = await db.query(`SELECT * FROM uploader_sessions WHERE session_id IS NULL AND status <> 'processed' ORDER BY id`);
+  const res = await db.query(`SELECT * FROM uploader_sessions WHERE session_id IS NULL AND status <> 'processed' AND status <> 'dismissed' ORDER BY id`);
   return res.rows.map(toSessionRow);
 }
 
 export async function listSessionsInState(db: Pick<Db, 'query'>, status: SessionStatus): Promise<SessionRow[]> {
   const res = await db.query('SELECT * FROM uploader_sessions WHERE status = $1 ORDER BY id', [status]);
   return res.rows.map(toSessionRow);
+}
+
+/**
+ * Dismisses a failed or needs_attention session for good, recording who and why. A session
+ * that never completed an upload gives its session_id back, so a folder that later carries
+ * that id is uploaded rather than held as a collision. Refused while an agent holds it.
+ */
+export async function dismissSession(db: Pick<Db, 'query'>, pk: number, dismissal: { who: string; reason: string; now: Date }): Promise<SessionStatus | null> {
+  const res = await db.query<{ from_status: SessionStatus }>(
+    `WITH prev AS (
+       SELECT id, status, uploaded_at FROM uploader_sessions
+        WHERE id = $1 AND status IN ('failed', 'needs_attention') AND (lease_token IS NULL OR lease_expires_at < $2)
+        FOR UPDATE),
+     upd AS (
+       UPDATE uploader_sessions s
+          SET status = 'dismissed', dismissed_by = $3, dismissed_reason = $4, dismissed_at = $2, next_attempt_at = NULL,
+              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $2
+         FROM prev WHERE s.id = prev.id
+       RETURNING s.id, prev.status AS from_status, prev.uploaded_at),
+     released AS (
+       DELETE FROM uploader_session_ids WHERE session_pk IN (SELECT id FROM upd WHERE uploaded_at IS NULL)),
+     ev AS (
+       INSERT INTO uploader_events (session_pk, from_status, to_status, reason, agent_id, at)
+       SELECT id, from_status, 'dismissed', 'dismissed by ' || $3 || ': ' || $4, $3, $2 FROM upd)
+     SELECT from_status FROM upd`,
+    [pk, dismissal.now, dismissal.who, dismissal.reason],
+  );
+  return res.rows[0]?.from_status ?? null;
 }

@@ -20,7 +20,7 @@ export async function recordDiscovered(
        INSERT INTO uploader_sessions (folder_path, folder_name, root_path, profile, discovered_at, updated_at)
        SELECT f.path, f.name, f.root, f.profile, $5, $5
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS f(path, name, root, profile)
-       ON CONFLICT (folder_path) WHERE status <> 'processed' DO NOTHING
+       ON CONFLICT (folder_path) WHERE status <> 'processed' AND status <> 'dismissed' DO NOTHING
        RETURNING id, folder_path),
      ev AS (
        INSERT INTO uploader_events (session_pk, from_status, to_status, reason, agent_id, at)
