@@ -76,6 +76,18 @@ async function runToEnd(args: string[], env: NodeJS.ProcessEnv = process.env): P
   return { exit, logs };
 }
 
+/** The agent's JSON log lines among the container's output (the entrypoint's own lines are plain text). */
+function logEvents(logs: string): Record<string, unknown>[] {
+  return logs.split('\n').flatMap((line) => {
+    if (!line.startsWith('{')) return [];
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
 const agentNeverStarted = (logs: string) => !logs.includes('starting uploader-agent') && !logs.includes('"agent_started"');
 
 async function imageChecks(built: BuiltImage, f: Fixtures): Promise<void> {
@@ -215,7 +227,7 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
   await check('SIGTERM through tini, mid-upload, drains the agent and exits 0 within the task stopTimeout', async () => {
     const timeout = stopTimeoutSeconds();
     addSession(f.lab, 'ct-session-2', 64 * 1024 * 1024); // 16 s at the configured 4 MB/s
-    await until('the upload of ct-session-2 to start', 60_000, async () => ((await containerLogs()).includes('"upload_started","session_id":"ct-session-2"') ? true : undefined));
+    await until('the upload of ct-session-2 to start', 60_000, async () => (logEvents(await containerLogs()).some((e) => e.event === 'upload_started' && e.session_id === 'ct-session-2') ? true : undefined));
     await new Promise((r) => setTimeout(r, 2000));
     const started = Date.now();
     await podmanOk(['stop', '--time', String(timeout), NAME], { timeoutMs: (timeout + 30) * 1000 });
