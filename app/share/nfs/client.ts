@@ -277,19 +277,7 @@ export class NfsClient {
       if (status === NFS4_OK) throw new NfsError('NFS4ERR_EXIST', `${what}: the target exists`, 17);
       if (status !== NFS4ERR_NOENT) throw nfsStatusError(status, what);
     });
-    await this.run(what, false, options, async (session, signal) => {
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(fromDir.fh);
-        w.u32(Op.SAVEFH);
-        w.u32(Op.PUTFH).opaque(toDir.fh);
-        w.u32(Op.RENAME).string(fromName).string(toName);
-        return 4;
-      }, this.timeoutMs, signal);
-      results.next(Op.PUTFH);
-      results.next(Op.SAVEFH);
-      results.next(Op.PUTFH);
-      results.next(Op.RENAME);
-    });
+    await this.serverRename(what, fromDir, fromName, toDir, toName, options);
   }
 
   /**
@@ -300,6 +288,11 @@ export class NfsClient {
    */
   async renameFolderOnto(fromDir: NfsHandle, fromName: string, toDir: NfsHandle, toName: string, options?: CallOptions): Promise<void> {
     const what = `rename ${childPath(fromDir, fromName)} to ${childPath(toDir, toName)}`;
+    await this.serverRename(what, fromDir, fromName, toDir, toName, options);
+  }
+
+  /** The RENAME compound itself: SAVEFH holds the source folder, the current handle the target's. */
+  private async serverRename(what: string, fromDir: NfsHandle, fromName: string, toDir: NfsHandle, toName: string, options?: CallOptions): Promise<void> {
     await this.run(what, false, options, async (session, signal) => {
       const results = await session.compound(what, (w) => {
         w.u32(Op.PUTFH).opaque(fromDir.fh);
