@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
+import { onTestFailed } from 'vitest';
 import { ManualClock } from '../../app/clock.js';
 import type { AgentConfig } from '../../app/config/schema.js';
 import { configSchema } from '../../app/config/schema.js';
@@ -67,5 +68,18 @@ export function testDeps(config: AgentConfig, database: TestDatabase, s3: Pick<T
   const s3Client = createS3Client(config.upload, {});
   const s3Access = new S3AccessGate({ s3: s3Client, upload: config.upload, clock, logger });
   const deps: Deps = { db: database.db, s3: s3Client, share: new LocalShare(), s3Access, clock, logger, config, metrics: createMetrics(), agentId: 'test-agent' };
+  dumpLogsOnFailure(lines);
   return { deps, clock, logs: { lines, events: (name) => lines.filter((l) => l.event === name) } };
+}
+
+/** A failed or timed-out test prints the agent's last log lines: CI output is all there is to read. */
+function dumpLogsOnFailure(lines: Record<string, unknown>[]): void {
+  try {
+    onTestFailed(() => {
+      console.log(`[tests] the agent's last ${Math.min(lines.length, 40)} of ${lines.length} log lines:`);
+      for (const line of lines.slice(-40)) console.log(JSON.stringify(line));
+    });
+  } catch {
+    // Called outside a running test (a beforeAll): nothing to attach to.
+  }
 }
