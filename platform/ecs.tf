@@ -11,6 +11,9 @@ locals {
   # and so where the agent's NFS connections go: one value for both ends.
   tailscale_socks5 = "127.0.0.1:1055"
 
+  # The agent's /health and /metrics port: the config, the port mapping and the health check use this one value.
+  health_port = 8000
+
   # The agent config without secrets; entrypoint.sh writes it to AGENT_CONFIG.
   agent_config = yamlencode(merge(
     {
@@ -19,7 +22,7 @@ locals {
         lab_id                = var.agent.lab_id
         scan_interval_seconds = var.agent.scan_interval_seconds
         stable_window_seconds = var.agent.stable_window_seconds
-        health_port           = 8000
+        health_port           = local.health_port
       }
       watch    = { session_roots = var.agent.session_roots }
       profiles = var.agent.profiles
@@ -42,7 +45,7 @@ locals {
       image        = var.image_digest == "" ? "${aws_ecr_repository.agent.repository_url}:${var.image_tag}" : "${aws_ecr_repository.agent.repository_url}@${var.image_digest}"
       essential    = true
       stopTimeout  = 30 # the agent drains in 25 s after SIGTERM
-      portMappings = [{ containerPort = 8000, protocol = "tcp" }]
+      portMappings = [{ containerPort = local.health_port, protocol = "tcp" }]
       environment = concat(
         [
           { name = "LAUNCH_TYPE", value = var.launch_type },
@@ -60,7 +63,7 @@ locals {
         { name = "TS_AUTHKEY", valueFrom = aws_secretsmanager_secret.ts_authkey.arn },
       ]
       healthCheck = {
-        command     = ["CMD", "node", "-e", "fetch('http://127.0.0.1:8000/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+        command     = ["CMD", "node", "-e", "fetch('http://127.0.0.1:${local.health_port}/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
         interval    = 30
         timeout     = 5
         retries     = 3
