@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors.js';
+import type { PGlite } from '@electric-sql/pglite';
 import { createPgDb, type Db, type Tx } from './db.js';
 import { DbGate } from './db-gate.js';
 import { serveEmbeddedDb, servedSocketExists, socketDir } from './embedded-socket.js';
@@ -62,44 +63,56 @@ async function openOwnEmbeddedDb(stateDir: string, options: EmbeddedDbOptions): 
     const gate = new DbGate();
     const served = options.serve ? await serveEmbeddedDb(pglite, stateDir, gate) : null;
     if (options.serve && !served) options.onNotServed?.(`${socketDir(stateDir)} is too long a path for a unix socket`);
-    let roundTrips = 0;
-    return {
-      kind: 'pglite',
-      get roundTrips() {
-        return roundTrips;
-      },
-      async query<T>(sql: string, params: unknown[] = []) {
-        roundTrips++;
-        const res = await gate.run(() => pglite.query<T>(sql, params));
-        return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
-      },
-      async transaction<T>(fn: (tx: Tx) => Promise<T>) {
-        return gate.run(() =>
-          pglite.transaction(async (tx) =>
-            fn({
-              async query<R>(sql: string, params: unknown[] = []) {
-                roundTrips++;
-                const res = await tx.query<R>(sql, params);
-                return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
-              },
-              async exec(sql: string) {
-                roundTrips++;
-                await tx.exec(sql);
-              },
-            }),
-          ),
-        );
-      },
+    return pgliteDb(pglite, {
+      gate,
       async close() {
         await served?.stop();
         await pglite.close();
         await releaseLock();
       },
-    };
+    });
   } catch (err) {
     await releaseLock();
     throw err;
   }
+}
+
+/**
+ * A PGlite instance as a Db (also the tests' database without a server). `gate`: the turns it
+ * takes with the clients its socket serves; `close`: what closing it involves (else the instance).
+ */
+export function pgliteDb(pglite: PGlite, options: { gate?: DbGate; close?: () => Promise<void> } = {}): Db {
+  const gate = options.gate ?? new DbGate();
+  let roundTrips = 0;
+  return {
+    kind: 'pglite',
+    get roundTrips() {
+      return roundTrips;
+    },
+    async query<T>(sql: string, params: unknown[] = []) {
+      roundTrips++;
+      const res = await gate.run(() => pglite.query<T>(sql, params));
+      return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+    },
+    async transaction<T>(fn: (tx: Tx) => Promise<T>) {
+      return gate.run(() =>
+        pglite.transaction(async (tx) =>
+          fn({
+            async query<R>(sql: string, params: unknown[] = []) {
+              roundTrips++;
+              const res = await tx.query<R>(sql, params);
+              return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+            },
+            async exec(sql: string) {
+              roundTrips++;
+              await tx.exec(sql);
+            },
+          }),
+        ),
+      );
+    },
+    close: options.close ?? (() => pglite.close()),
+  };
 }
 
 async function acquireLock(lockFile: string): Promise<() => Promise<void>> {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createPgDb, type Db } from '../../app/state/db.js';
+import { pgliteDb } from '../../app/state/embedded-db.js';
 import { migrate } from '../../app/state/migrate.js';
 
 export interface TestDatabase {
@@ -44,25 +45,7 @@ export async function openTestDatabase(): Promise<TestDatabase> {
   if (!base) {
     const { PGlite } = await import('@electric-sql/pglite');
     const lite = await PGlite.create();
-    const db: Db = {
-      kind: 'pglite',
-      roundTrips: 0,
-      query: async <T>(sql: string, params: unknown[] = []) => {
-        const r = await lite.query<T>(sql, params);
-        return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
-      },
-      transaction: (fn) =>
-        lite.transaction((tx) =>
-          fn({
-            query: async <T>(sql: string, params: unknown[] = []) => {
-              const r = await tx.query<T>(sql, params);
-              return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
-            },
-            exec: async (sql: string) => void (await tx.exec(sql)),
-          }),
-        ),
-      close: () => lite.close(),
-    };
+    const db = pgliteDb(lite);
     await migrate(db);
     return { db, url: null, kind: 'pglite', close: () => lite.close() };
   }
