@@ -1,6 +1,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
+import { isNfsRoot } from '../config/root-path.js';
 import type { AgentConfig } from '../config/schema.js';
 import { createLogger } from '../logging/logger.js';
 import { ignoreMatcher } from '../share/ignore-patterns.js';
@@ -44,9 +45,11 @@ export async function printManifest(sessionDir: string, configFile: string): Pro
   return EXIT.ok;
 }
 
+/** The root holding `folder`, a real path; roots come normalised from the config, only links are resolved here. */
 async function rootOf(config: AgentConfig, folder: string) {
   for (const root of config.watch.session_roots) {
-    const real = await realpath(root.path).catch(() => resolve(root.path));
+    if (isNfsRoot(root.path)) continue;
+    const real = await realpath(root.path).catch(() => root.path);
     if (dirname(folder) === real || folder.startsWith(real + sep)) return root;
   }
   return undefined;

@@ -1,3 +1,5 @@
+import { posix } from 'node:path';
+
 /** `nfs://HOST[:PORT]/PATH`: NFSv4 reached from the process itself (PATH from the server's pseudo-root). */
 const NFS_ROOT = /^nfs:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\/[^?#]*)$/;
 
@@ -17,12 +19,13 @@ export function rootPathProblem(path: string): string | null {
 }
 
 /**
- * The one spelling of a root, fixed when the config is loaded: without trailing slashes
- * (`/mnt/lab1/` is `/mnt/lab1`; `/` and `nfs://host/` stay), so folder paths recorded in the
- * database, the scan and the watcher all agree.
+ * The one spelling of a root, fixed when the config is loaded: no `.`, `..`, doubled or
+ * trailing slashes (`/mnt/lab1/` is `/mnt/lab1`; `/` and `nfs://host/` stay), so folder paths
+ * recorded in the database, the scan, the watcher and the operator commands all agree. Only
+ * the path of an `nfs://` root is normalised: its host is not a path.
  */
 export function normalizeRootPath(path: string): string {
-  const trimmed = path.replace(/\/+$/, '');
-  if (trimmed === '') return '/';
-  return isNfsRoot(path) && !trimmed.slice('nfs://'.length).includes('/') ? `${trimmed}/` : trimmed;
+  if (!isNfsRoot(path)) return posix.normalize(path).replace(/(.)\/$/, '$1');
+  const pathStart = path.indexOf('/', 'nfs://'.length);
+  return pathStart < 0 ? path : `${path.slice(0, pathStart)}${normalizeRootPath(path.slice(pathStart))}`;
 }

@@ -85,6 +85,8 @@ storage: {manifest_cache_dir: /data/m, log_dir: /data/l}
   it('are normalised once when the config is loaded', () => {
     expect(parseConfig(config('/mnt/lab1///')).watch.session_roots[0]?.path).toBe('/mnt/lab1');
     expect(normalizeRootPath('/')).toBe('/');
+    expect(parseConfig(config('/mnt//lab1/./x/..')).watch.session_roots[0]?.path).toBe('/mnt/lab1');
+    expect(parseConfig(config('nfs://labpc//export/./sessions/')).watch.session_roots[0]?.path).toBe('nfs://labpc/export/sessions');
     expect(parseConfig(config('nfs://labpc:2050/export/sessions/')).watch.session_roots[0]?.path).toBe('nfs://labpc:2050/export/sessions');
     expect(parseConfig(config('nfs://labpc/')).watch.session_roots[0]?.path).toBe('nfs://labpc/');
   });
