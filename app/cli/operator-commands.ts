@@ -2,15 +2,13 @@ import { realpath, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
 import { isNfsRoot } from '../config/root-path.js';
-import type { AgentConfig } from '../config/schema.js';
+import type { AgentConfig, Profile } from '../config/schema.js';
+import { classifyError } from '../errors.js';
 import { createLogger } from '../logging/logger.js';
-import { ignoreMatcher } from '../share/ignore-patterns.js';
 import { manifestHash, prettyManifest } from '../pipeline/manifest.js';
 import { manifestForFolder } from '../pipeline/manifest-for-folder.js';
-import { resolveSessionId } from '../pipeline/session-id.js';
+import { preflightWithProfile } from '../pipeline/preflight.js';
 import { LocalShare } from '../share/local-share.js';
-import { listSessionFiles } from '../share/session-listing.js';
-import { contentProblem } from '../pipeline/content-checks.js';
 import { listFileRecords } from '../state/queries/file-records.js';
 import { listEvents, listSessions, listSessionsInState, requeueSession } from '../state/queries/operator.js';
 import type { Db } from '../state/db.js';
@@ -19,6 +17,7 @@ import type { SessionStatus } from '../state/states.js';
 import { operatorName } from './dismiss-command.js';
 import { CliExit, EXIT } from './exit-codes.js';
 import { findSessionsByRef } from './find-session.js';
+import { foreseeSessions } from './foresee-folder.js';
 import { openStateDb, readConfig, shareFor } from './runtime.js';
 import { formatHistory, formatTable, sessionJson } from './status-command.js';
 
@@ -31,19 +30,22 @@ export async function printManifest(sessionDir: string, configFile: string): Pro
   });
   if (!(await stat(folder)).isDirectory()) throw new CliExit(EXIT.usage, `${sessionDir} is a file; --session takes a session folder`);
   const root = await rootOf(config, folder);
-  const profile = root ? config.profiles[root.profile] : undefined;
-  const listing = await listSessionFiles(share, folder, ignoreMatcher(profile?.ignore_patterns ?? []));
-  const problem = contentProblem(listing);
-  if (problem) throw new CliExit(EXIT.sessionFailed, `${folder}: ${problem}`);
+  const profile = (root ? config.profiles[root.profile] : undefined) ?? NO_PROFILE;
   const folderName = folder.slice(folder.lastIndexOf(sep) + 1);
-  const { sessionId } = await resolveSessionId(share, folder, folderName, profile?.metadata_files ?? []).catch((err: Error) => {
-    throw new CliExit(EXIT.sessionFailed, `${folder}: ${err.message}`);
+  // The cycle's own preflight: a folder it would not upload gets no manifest either.
+  const { listing, sessionId } = await preflightWithProfile(share, config.upload.s3_prefix, profile, { folderPath: folder, folderName }).catch((err: unknown) => {
+    const e = classifyError(err);
+    if (e.kind !== 'session') throw err;
+    throw new CliExit(EXIT.sessionFailed, `${folder}: ${e.message}`);
   });
   const manifest = await manifestForFolder(share, config, { sessionId, folderPath: folder, listing }, new AbortController().signal);
   process.stdout.write(prettyManifest(manifest));
   process.stderr.write(`manifest-sha256: ${manifestHash(manifest)}\n`);
   return EXIT.ok;
 }
+
+/** A folder in no configured root: no markers, nothing ignored, the session_id from the folder name. */
+const NO_PROFILE: Profile = { required_markers: [], ignore_patterns: [], metadata_files: [] };
 
 /** The root holding `folder`, a real path; roots come normalised from the config, only links are resolved here. */
 async function rootOf(config: AgentConfig, folder: string) {
@@ -65,33 +67,38 @@ async function findSessionsOnShares(db: Pick<Db, 'query'>, config: AgentConfig, 
   }
 }
 
+/** The sessions, each with what the next cycle will do with it (nextStep, as the dry run decides). */
 export async function status(configFile: string, ref: string | undefined, o: { json?: boolean; state?: SessionStatus[] }): Promise<number> {
   const config = await readConfig(configFile);
   const { logger, flush } = createLogger({ stream: 'stderr' });
   const db = await openStateDb(config, process.env, logger, { migrate: true, shareWithRunningAgent: true });
+  const share = shareFor(config);
   try {
+    const now = await readDatabaseClock(db);
     if (ref) {
-      const found = await findSessionsOnShares(db, config, ref);
+      const found = await findSessionsByRef(db, share, config, ref);
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
+      const next = await foreseeSessions({ config, db, share, now }, found);
       const detailed = await Promise.all(found.map(async (s) => ({ s, events: await listEvents(db, s.pk), files: await listFileRecords(db, s.pk) })));
       process.stdout.write(
         o.json
           ? `${JSON.stringify(
-              detailed.map(({ s, events, files }) => ({ ...sessionJson(s), history: events, file_records: files })),
+              detailed.map(({ s, events, files }) => ({ ...sessionJson(s, next.get(s.pk)), history: events, file_records: files })),
               null,
               2,
             )}\n`
-          : detailed.map(({ s, events, files }) => formatHistory(s, events, files)).join('\n'),
+          : detailed.map(({ s, events, files }) => formatHistory(s, events, files, next.get(s.pk))).join('\n'),
       );
       return EXIT.ok;
     }
     const sessions = await listSessions(db, o.state);
-    const columns = { maxRetries: config.upload.max_retries };
-    if (o.json) process.stdout.write(`${JSON.stringify(sessions.map((s) => sessionJson(s)), null, 2)}\n`);
+    const next = await foreseeSessions({ config, db, share, now }, sessions);
+    if (o.json) process.stdout.write(`${JSON.stringify(sessions.map((s) => sessionJson(s, next.get(s.pk))), null, 2)}\n`);
     else if (sessions.length === 0) process.stdout.write(o.state?.length ? `no sessions in state ${o.state.join(' or ')}\n` : 'no sessions recorded\n');
-    else process.stdout.write(formatTable(sessions, await readDatabaseClock(db), columns));
+    else process.stdout.write(formatTable(sessions, now, { maxRetries: config.upload.max_retries, next }));
     return EXIT.ok;
   } finally {
+    await share.close();
     await db.close();
     flush();
   }

@@ -3,7 +3,13 @@ import type { SessionRow } from '../state/session-row.js';
 import type { SessionEvent } from '../state/queries/operator.js';
 import type { FileRecord } from '../state/queries/file-records.js';
 
-export function sessionJson(s: SessionRow) {
+/** What the next cycle will do with a session (nextStep's verdict), as `status` shows it. */
+export interface NextStepView {
+  action: string;
+  reason: string;
+}
+
+export function sessionJson(s: SessionRow, next?: NextStepView) {
   return {
     id: s.sessionId ?? s.folderName,
     row: s.pk,
@@ -24,6 +30,7 @@ export function sessionJson(s: SessionRow) {
     updated_at: s.updatedAt.toISOString(),
     uploaded_at: s.uploadedAt?.toISOString() ?? null,
     processed_at: s.processedAt?.toISOString() ?? null,
+    ...(next ? { next: { action: next.action, reason: next.reason } } : {}),
   };
 }
 
@@ -41,7 +48,7 @@ export function cell(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
-export function formatTable(sessions: SessionRow[], now: Date, columns: { maxRetries: number }): string {
+export function formatTable(sessions: SessionRow[], now: Date, columns: { maxRetries: number; next: ReadonlyMap<number, NextStepView> }): string {
   const rows = sessions.map((s) =>
     [
       s.sessionId ?? s.folderName,
@@ -51,13 +58,14 @@ export function formatTable(sessions: SessionRow[], now: Date, columns: { maxRet
       s.totalBytes === null ? '-' : humanBytes(s.totalBytes),
       `${retriesStarted(s)}/${columns.maxRetries}`,
       s.status === 'failed' && s.nextAttemptAt ? s.nextAttemptAt.toISOString().replace(/\.\d+Z$/, 'Z') : '-',
-      s.status === 'dismissed' ? `dismissed by ${s.dismissedBy ?? '?'}: ${s.dismissedReason ?? ''}` : (s.lastError ?? ''),
+      columns.next.get(s.pk)?.reason ?? '',
       leaseText(s, now),
       s.processedPath ?? s.folderPath,
     ].map(cell),
   );
-  const header = ['SESSION', 'STATUS', 'AGE', 'FILES', 'SIZE', 'RETRIES', 'NEXT RETRY', 'LAST ERROR / WAITING FOR', 'HELD BY', 'PATH'];
-  const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => (r[i] as string).length))));
+  const header = ['SESSION', 'STATUS', 'AGE', 'FILES', 'SIZE', 'RETRIES', 'NEXT RETRY', 'NEXT', 'HELD BY', 'PATH'];
+  // NEXT is the column an operator reads: what will happen, and what to do about it.
+  const widths = header.map((h, i) => Math.min(h === 'NEXT' ? 100 : 60, Math.max(h.length, ...rows.map((r) => (r[i] as string).length))));
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : truncate(c, widths[i] as number).padEnd(widths[i] as number)))
@@ -66,8 +74,10 @@ export function formatTable(sessions: SessionRow[], now: Date, columns: { maxRet
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
-export function formatHistory(s: SessionRow, events: SessionEvent[], files: FileRecord[]): string {
-  const lines = [`session ${cell(s.sessionId ?? s.folderName)} (row ${s.pk}): ${s.status}`, `  folder: ${cell(s.folderPath)}`];
+export function formatHistory(s: SessionRow, events: SessionEvent[], files: FileRecord[], next?: NextStepView): string {
+  const lines = [`session ${cell(s.sessionId ?? s.folderName)} (row ${s.pk}): ${s.status}`];
+  if (next) lines.push(`  next: ${cell(next.reason)}`);
+  lines.push(`  folder: ${cell(s.folderPath)}`);
   if (s.processedPath) lines.push(`  processed: ${cell(s.processedPath)}`);
   if (s.dismissedAt) lines.push(`  dismissed: ${s.dismissedAt.toISOString()} by ${cell(s.dismissedBy ?? '?')}: ${cell(s.dismissedReason ?? '')}`);
   if (s.lastError) lines.push(`  last error: ${cell(s.lastError)}`);

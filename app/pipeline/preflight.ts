@@ -1,4 +1,4 @@
-import type { AgentConfig } from '../config/schema.js';
+import type { AgentConfig, Profile } from '../config/schema.js';
 import { sessionProblem } from '../errors.js';
 import type { SessionIdOwner } from '../state/queries/claim-session-id.js';
 import { contentProblem, keyProblem } from './content-checks.js';
@@ -14,8 +14,8 @@ export interface Preflight {
 
 /**
  * What must hold before any byte of a folder goes to S3: its listing, no reserved or invalid
- * names, a valid session_id, every key within S3's limit. The cycle, the dry run and
- * print-manifest all ask here; a problem is a session problem (needs_attention).
+ * names, a valid session_id, every key within S3's limit. The cycle, the dry run, `status`
+ * and print-manifest all ask here; a problem is a session problem (needs_attention).
  * `judged`: the listing the folder was just found stable on (otherwise it is listed now).
  * `onSessionId` hears the session_id as soon as it is resolved.
  */
@@ -28,13 +28,25 @@ export async function preflight(
 ): Promise<Preflight> {
   const profile = config.profiles[folder.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${folder.profile}" is no longer in the configuration`);
+  return preflightWithProfile(share, config.upload.s3_prefix, profile, folder, judged, onSessionId);
+}
+
+/** The same checks under a profile given as it is: print-manifest's folder may lie in no root, so under no profile. */
+export async function preflightWithProfile(
+  share: Share,
+  s3Prefix: string,
+  profile: Profile,
+  folder: { folderPath: string; folderName: string },
+  judged?: SessionListing,
+  onSessionId?: (sessionId: string) => void,
+): Promise<Preflight> {
   const listing = judged ?? (await listSessionFiles(share, folder.folderPath, ignoreMatcher(profile.ignore_patterns)));
   const problem = contentProblem(listing);
   if (problem) throw sessionProblem('RESERVED_OR_INVALID_NAME', problem);
   const { sessionId } = await resolveSessionId(share, folder.folderPath, folder.folderName, profile.metadata_files);
   // Known from here on, also to the lines about a problem found next.
   onSessionId?.(sessionId);
-  const keyTrouble = keyProblem(config.upload.s3_prefix, sessionId, listing);
+  const keyTrouble = keyProblem(s3Prefix, sessionId, listing);
   if (keyTrouble) throw sessionProblem('KEY_TOO_LONG', keyTrouble);
   return { listing, sessionId };
 }
@@ -44,7 +56,8 @@ export type OwnerDecision = { go: 'upload' } | { go: 'duplicate_if_identical'; o
 /**
  * What the session_id's recorded owner means for this folder: its own (upload), another
  * folder's finished upload (a duplicate when the manifests are identical, else a collision),
- * or another folder still in play (a collision). The cycle and the dry run both decide here.
+ * or another folder still in play (a collision). The cycle decides here, and so does nextStep
+ * for the dry run and `status`.
  */
 export function ownerDecision(pk: number | null, folderPath: string, sessionId: string, owner: SessionIdOwner | null): OwnerDecision {
   if (!owner || owner.pk === pk) return { go: 'upload' };
