@@ -1,13 +1,14 @@
-import { appendFile, mkdir, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCycle } from '../../app/scheduler.js';
 import { listSessions } from '../../app/state/queries/operator.js';
-import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
 import { expectCompletedSessionsIntact } from '../helpers/integrity.js';
 import { S3Proxy, type Exchange } from '../helpers/s3-proxy.js';
-import { emptyBucket, getObject, listKeys, startTestS3, type TestS3 } from '../helpers/s3.js';
+import { getObject, listKeys, type TestS3 } from '../helpers/s3.js';
+import { useSessionRig } from '../helpers/session-rig.js';
 
 let database: TestDatabase;
 let s3: TestS3;
@@ -15,24 +16,7 @@ let work: { path: string; remove(): Promise<void> };
 let root: string;
 let proxy: S3Proxy;
 
-beforeAll(async () => {
-  [database, s3] = await Promise.all([openTestDatabase(), startTestS3('changes-bucket')]);
-});
-afterAll(async () => {
-  await Promise.all([database?.close(), s3?.close()]);
-});
-beforeEach(async () => {
-  work = await tempDir();
-  root = join(work.path, 'sessions');
-  await mkdir(root);
-  proxy = await new S3Proxy(s3.endpoint, s3.bucket, s3.client).start();
-  await emptyTables(database.db);
-  await emptyBucket(s3);
-});
-afterEach(async () => {
-  await proxy.close();
-  await work.remove();
-});
+useSessionRig('changes-bucket', (rig) => ({ database, s3, work, root, proxy } = rig), { proxy: true });
 
 const FILES = { 'a.csv': 'first file\n', 'b.csv': 'second file\n', 'session_summary.json': '{}' };
 const folder = () => join(root, 'live');

@@ -3,35 +3,21 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCycle } from '../../app/scheduler.js';
 import { listSessions } from '../../app/state/queries/operator.js';
-import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
 import { S3Proxy } from '../helpers/s3-proxy.js';
-import { emptyBucket, getObject, listKeys, sha256, startTestS3, type TestS3 } from '../helpers/s3.js';
+import { getObject, listKeys, sha256, type TestS3 } from '../helpers/s3.js';
+import { useSessionRig } from '../helpers/session-rig.js';
 
 let database: TestDatabase;
 let s3: TestS3;
 let work: { path: string; remove(): Promise<void> };
 let root: string;
 
-beforeAll(async () => {
-  [database, s3] = await Promise.all([openTestDatabase(), startTestS3('sessions-bucket')]);
-});
-afterAll(async () => {
-  await Promise.all([database?.close(), s3?.close()]);
-});
-beforeEach(async () => {
-  work = await tempDir();
-  root = join(work.path, 'sessions');
-  await mkdir(root);
-  await emptyTables(database.db);
-  await emptyBucket(s3);
-});
-afterEach(async () => {
-  await work.remove();
-});
+useSessionRig('sessions-bucket', (rig) => ({ database, s3, work, root } = rig));
 
 const signal = new AbortController().signal;
 const setup = (overrides?: Parameters<typeof testConfig>[0]['overrides']) => testDeps(testConfig({ root, work: work.path, s3, overrides }), database, s3);

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../../app/errors.js';
 import { runCycle } from '../../app/scheduler.js';
 import { createPgDb } from '../../app/state/db.js';
@@ -10,11 +9,12 @@ import { claimNextSession } from '../../app/state/queries/claim-next-session.js'
 import { listSessions } from '../../app/state/queries/operator.js';
 import { recordDiscovered } from '../../app/state/queries/record-discovered.js';
 import { transitionSession } from '../../app/state/queries/transition-session.js';
-import { emptyTables, openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import { tempDir, testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
+import { testConfig, testDeps, writeSession } from '../helpers/fixtures.js';
 import { expectCompletedSessionsIntact } from '../helpers/integrity.js';
-import { emptyBucket, listKeys, startTestS3, type TestS3 } from '../helpers/s3.js';
+import { listKeys, type TestS3 } from '../helpers/s3.js';
+import { useSessionRig } from '../helpers/session-rig.js';
 
 let database: TestDatabase;
 let s3: TestS3;
@@ -22,22 +22,7 @@ let work: { path: string; remove(): Promise<void> };
 let root: string;
 const signal = new AbortController().signal;
 
-beforeAll(async () => {
-  [database, s3] = await Promise.all([openTestDatabase(), startTestS3('state-bucket')]);
-});
-afterAll(async () => {
-  await Promise.all([database?.close(), s3?.close()]);
-});
-beforeEach(async () => {
-  work = await tempDir();
-  root = join(work.path, 'sessions');
-  await mkdir(root);
-  await emptyTables(database.db);
-  await emptyBucket(s3);
-});
-afterEach(async () => {
-  await work.remove();
-});
+useSessionRig('state-bucket', (rig) => ({ database, s3, work, root } = rig));
 
 const config = (overrides?: Parameters<typeof testConfig>[0]['overrides'], endpoint = s3.endpoint) => testConfig({ root, work: work.path, s3: { endpoint, bucket: s3.bucket }, overrides });
 
