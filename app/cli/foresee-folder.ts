@@ -101,8 +101,9 @@ export type Foreseen = Verdict | { action: 'unknown'; reason: string };
 
 /**
  * The verdict on each recorded session (for `status`), in the order the cycle claims them.
- * One that cannot be judged now says why; after a passing error the rest of that root is not
- * asked again (an unreachable NFS server would cost its timeout per session).
+ * One that cannot be judged now says why. `status` is what an operator runs when something
+ * is wrong, so a share gets SHARE_ANSWER_MS per session (a hung kernel NFS mount never
+ * answers), and after a passing error or silence the rest of that root is not asked again.
  */
 export async function foreseeSessions(deps: ForeseeDeps, rows: readonly SessionRow[]): Promise<Map<number, Foreseen>> {
   const taken = nothingTaken();
@@ -115,7 +116,7 @@ export async function foreseeSessions(deps: ForeseeDeps, rows: readonly SessionR
       continue;
     }
     try {
-      verdicts.set(row.pk, (await foreseeFolder(deps, row, row, taken)).verdict);
+      verdicts.set(row.pk, (await withinDeadline(foreseeFolder(deps, row, row, taken), SHARE_ANSWER_MS)).verdict);
     } catch (err) {
       const e = classifyError(err);
       const message = redactSecrets(e.message);
@@ -124,6 +125,18 @@ export async function foreseeSessions(deps: ForeseeDeps, rows: readonly SessionR
     }
   }
   return verdicts;
+}
+
+const SHARE_ANSWER_MS = 10_000;
+
+/** `work`, or ETIMEDOUT (a passing share error) once `ms` pass without its answer; the work itself is left to finish or hang. */
+function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`the share did not answer within ${ms / 1000} s`), { code: 'ETIMEDOUT' })), ms);
+    timer.unref();
+  });
+  return Promise.race([work, silence]).finally(() => clearTimeout(timer));
 }
 
 async function learn<K extends FactName>(facts: FolderFacts, name: K, gather: { [N in FactName]: () => Promise<Exclude<FolderFacts[N], undefined>> }): Promise<void> {
