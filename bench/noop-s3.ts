@@ -1,26 +1,39 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export interface NoopS3 {
   endpoint: string;
-  /** Request counts by operation, and body bytes received (discarded). */
-  stats(): { requests: Record<string, number>; bytes: number };
+  /** Request counts by operation, body bytes received (discarded), and UploadPart body sizes (bytes → count). */
+  stats(): { requests: Record<string, number>; bytes: number; partSizes: Record<string, number> };
   close(): Promise<void>;
+}
+
+export interface LinkShape {
+  /** Added to every response: the round trip of a long link. */
+  latencyMs?: number;
+  /** One cap for all request bodies together, Mbit/s (a WAN uplink shared by every connection). */
+  linkMbps?: number;
 }
 
 /**
  * A tiny S3 endpoint that answers what uploaders send and throws every body away, so a
  * benchmark against it measures the client's cost only. It keeps each key's size and
  * metadata (not its bytes) so that HeadObject after a PutObject answers as S3 would, and a
- * second `If-None-Match: *` write gets 412.
+ * second `If-None-Match: *` write gets 412. With a `LinkShape` it behaves like S3 at the far
+ * end of a long link: bodies are read no faster than the shared cap, and every answer waits
+ * the latency.
  */
-export async function startNoopS3(): Promise<NoopS3> {
+export async function startNoopS3(shape: LinkShape = {}): Promise<NoopS3> {
   const objects = new Map<string, { size: number; etag: string; meta: [string, string][] }>();
   const uploads = new Map<string, { key: string; size: number }>();
   const requests: Record<string, number> = {};
+  const partSizes: Record<string, number> = {};
   let bytes = 0;
   const count = (op: string) => (requests[op] = (requests[op] ?? 0) + 1);
+  const link = shape.linkMbps ? linkTimeline(shape.linkMbps) : null;
+  const latencyMs = shape.latencyMs ?? 0;
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -30,10 +43,12 @@ export async function startNoopS3(): Promise<NoopS3> {
     // S3's ETag of a single PUT is the body's MD5, and rclone checks it: hash those bodies
     // (parts get random ETags, as nobody can check a multipart ETag).
     const md5 = req.method === 'PUT' && key && !q.has('uploadId') ? createHash('md5') : null;
-    drain(req, md5).then(
+    drain(req, md5, link).then(
       (size) => {
         bytes += size;
-        handle(req, res, { bucket, key, q, size, md5: md5?.digest('hex') });
+        const answer = () => handle(req, res, { bucket, key, q, size, md5: md5?.digest('hex') });
+        if (latencyMs > 0) setTimeout(answer, latencyMs);
+        else answer();
       },
       () => res.destroy(),
     );
@@ -50,6 +65,7 @@ export async function startNoopS3(): Promise<NoopS3> {
         if (!key) return void (count('CreateBucket'), reply(res, 200));
         if (q.has('uploadId')) {
           count('UploadPart');
+          partSizes[size] = (partSizes[size] ?? 0) + 1;
           const u = uploads.get(q.get('uploadId') ?? '');
           if (u) u.size += size;
           return reply(res, 200, { ETag: etag, ...checksumHeader });
@@ -110,7 +126,7 @@ export async function startNoopS3(): Promise<NoopS3> {
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    stats: () => ({ requests: { ...requests }, bytes }),
+    stats: () => ({ requests: { ...requests }, bytes, partSizes: { ...partSizes } }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -121,14 +137,41 @@ export async function startNoopS3(): Promise<NoopS3> {
 
 const xmlType = { 'Content-Type': 'application/xml' };
 
-function drain(req: IncomingMessage, md5: Hash | null): Promise<number> {
+/**
+ * A link shared by every connection: each body chunk is booked on one timeline that advances
+ * at the link's rate (no burst allowance), and the returned time (performance.now() ms) is
+ * when its last bit has crossed. Many connections together cannot exceed the rate.
+ */
+export function linkTimeline(mbps: number, now: () => number = () => performance.now()): (bytes: number) => number {
+  let free = 0;
+  return (bytes) => {
+    free = Math.max(free, now()) + (bytes * 8) / (mbps * 1000);
+    return free;
+  };
+}
+
+/** Reads a body (counting and, for single PUTs, hashing it); on a shaped link, no faster than the link and not done before its last byte has crossed. */
+function drain(req: IncomingMessage, md5: Hash | null, link: ((bytes: number) => number) | null): Promise<number> {
   return new Promise((resolve, reject) => {
     let n = 0;
+    let due = 0;
     req.on('data', (chunk: Buffer) => {
       n += chunk.length;
       md5?.update(chunk);
+      if (!link) return;
+      due = link(chunk.length);
+      const wait = due - performance.now();
+      // Not reading is what slows the sender: its socket buffers fill and its writes wait.
+      if (wait >= 1) {
+        req.pause();
+        setTimeout(() => req.resume(), wait);
+      }
     });
-    req.on('end', () => resolve(n));
+    req.on('end', () => {
+      const wait = due - performance.now();
+      if (wait > 0) setTimeout(() => resolve(n), wait);
+      else resolve(n);
+    });
     req.on('error', reject);
   });
 }
