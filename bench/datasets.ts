@@ -19,7 +19,14 @@ export interface Dataset extends DatasetSpec {
   totalBytes: number;
 }
 
-const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** "1T", "16G", "512M" → bytes (binary units). */
+export function parseSize(text: string): number {
+  const m = /^(\d+)([KMGT]?)$/i.exec(text.trim());
+  if (!m) throw new Error(`size "${text}": expected a number with an optional K, M, G or T, e.g. 1T`);
+  return Number(m[1]) * (UNITS[(m[2] ?? '').toUpperCase()] ?? 1);
+}
 
 /** "big=4x256M,small=5000x16K/50" → specs (count × size, optionally /folders). */
 export function parseDatasets(text: string): DatasetSpec[] {
@@ -27,7 +34,7 @@ export function parseDatasets(text: string): DatasetSpec[] {
     .split(',')
     .filter(Boolean)
     .map((item) => {
-      const m = /^([a-z0-9_-]+)=(\d+)x(\d+)([KMG]?)(?:\/(\d+))?$/i.exec(item.trim());
+      const m = /^([a-z0-9_-]+)=(\d+)x(\d+)([KMGT]?)(?:\/(\d+))?$/i.exec(item.trim());
       if (!m) throw new Error(`dataset "${item}": expected name=COUNTxSIZE[K|M|G][/FOLDERS], e.g. small=5000x16K/50`);
       return { name: m[1] as string, files: Number(m[2]), fileSize: Number(m[3]) * (UNITS[(m[4] ?? '').toUpperCase()] ?? 1), folders: Number(m[5] ?? 0) };
     });
@@ -62,4 +69,19 @@ export async function ensureDataset(dataDir: string, spec: DatasetSpec): Promise
   }
   await writeFile(specFile, wanted);
   return dataset;
+}
+
+/** One sparse file of `bytes` (a hole: nothing written, no disk used), in a session folder of its own. */
+export async function ensureSparseDataset(dataDir: string, bytes: number): Promise<Dataset> {
+  const spec: DatasetSpec = { name: `sparse-${bytes}`, files: 1, fileSize: bytes, folders: 0 };
+  const root = join(dataDir, spec.name, 'root');
+  const sessionDir = join(root, `bench-${spec.name}`);
+  await mkdir(sessionDir, { recursive: true });
+  const fh = await open(join(sessionDir, 'sparse.bin'), 'w');
+  try {
+    await fh.truncate(bytes);
+  } finally {
+    await fh.close();
+  }
+  return { ...spec, root, sessionDir, totalBytes: bytes };
 }
