@@ -4,7 +4,7 @@
  * Not a test: it prints tables and writes bench/results/latest.json. Flags (or BENCH_*
  * environment variables):
  *   --runs 3                      full runs; each run times every tool once, starting with a different one
- *   --datasets big=4x256M,...     name=COUNTxSIZE[/FOLDERS]; default big=4x256M, medium=200x2M,
+ *   --datasets big=4x256M,...     name=COUNTxSIZE[/FOLDERS]; default big=4x256M,
  *                                 small=5000x16K/50, tiny=5x16K
  *   --quick                       2 runs of big=4x16M, small=300x16K/10, tiny=5x16K (about 2 minutes)
  *   --endpoints noop,wan          noop: in-process sink that discards bodies; wan: the same sink at the
@@ -74,7 +74,7 @@ function options() {
   const quick = bool('quick');
   return {
     runs: Number(flag('runs', quick ? '2' : '3')),
-    datasets: parseDatasets(flag('datasets', quick ? 'big=4x16M,small=300x16K/10,tiny=5x16K' : 'big=4x256M,medium=200x2M,small=5000x16K/50,tiny=5x16K')),
+    datasets: parseDatasets(flag('datasets', quick ? 'big=4x16M,small=300x16K/10,tiny=5x16K' : 'big=4x256M,small=5000x16K/50,tiny=5x16K')),
     endpoints: list<EndpointKind>('endpoints', 'noop,wan', ['noop', 'wan', 's3rver']),
     tools: list<Tool>('tools', 'agent,rclone,rclone16,aws', ['agent', 'rclone', 'rclone16', 'aws']),
     latencyMs: Number(flag('latency-ms', '40')),
