@@ -25,11 +25,16 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
  */
 export async function migrate(db: Db, migrations?: Migration[]): Promise<number[]> {
   const all = migrations ?? (await loadMigrations());
-  await createMigrationsTable(db);
+  // Every start asks this: one round trip when nothing is pending (it was one per migration,
+  // plus a CREATE TABLE IF NOT EXISTS, each a round trip to a database that may be far away).
+  let done = await appliedMigrations(db);
+  if (done === null) {
+    await createMigrationsTable(db);
+    done = new Set();
+  }
   const applied: number[] = [];
   for (const m of all) {
-    const done = await db.query('SELECT 1 FROM uploader_migrations WHERE id = $1', [m.id]);
-    if (done.rowCount > 0) continue;
+    if (done.has(m.id)) continue;
     try {
       await db.transaction(async (tx) => {
         await tx.query('INSERT INTO uploader_migrations (id, name, applied_at) VALUES ($1, $2, now())', [m.id, m.name]);
@@ -41,6 +46,17 @@ export async function migrate(db: Db, migrations?: Migration[]): Promise<number[
     }
   }
   return applied;
+}
+
+/** The ids of the migrations applied, or null when the table that records them does not exist yet. */
+async function appliedMigrations(db: Db): Promise<Set<number> | null> {
+  try {
+    const res = await db.query<{ id: number }>('SELECT id FROM uploader_migrations');
+    return new Set(res.rows.map((r) => r.id));
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01') return null; // undefined_table
+    throw err;
+  }
 }
 
 async function createMigrationsTable(db: Db): Promise<void> {

@@ -42,6 +42,19 @@ describe('state database', () => {
     }
   });
 
+  it('an up-to-date database is checked in one statement, every start', async () => {
+    const asked: string[] = [];
+    const db = {
+      ...database.db,
+      query: <T = Record<string, unknown>>(sql: string, params?: unknown[]) => {
+        asked.push(sql);
+        return database.db.query<T>(sql, params);
+      },
+    };
+    expect(await migrate(db)).toEqual([]);
+    expect(asked).toEqual(['SELECT id FROM uploader_migrations']);
+  });
+
   it('a stale agent cannot overwrite the state written by the agent that took its expired claim', async () => {
     const now = new Date();
     await recordDiscovered(database.db, [{ folderPath: join(root, 'x'), folderName: 'x', rootPath: root, profile: 'p' }], 'a', now);
