@@ -8,13 +8,18 @@ import { directPutFor } from '../s3/direct-put.js';
 import { bandwidthLimiterFor } from '../s3/bandwidth.js';
 import type { MultipartJournal } from '../s3/multipart-upload.js';
 import { abortUnknownUploads } from '../s3/stale-uploads.js';
-import { deleteFileRecordsExcept, listFileRecords, markFilesUploaded, upsertFileRecords } from '../state/queries/file-records.js';
+import { deleteFileRecordsExcept, markFilesUploaded, upsertFileRecords } from '../state/queries/file-records.js';
 import { findMultipart, forgetMultipart, listMultipartUploadIds, recordMultipartCreated, recordPart } from '../state/queries/multipart.js';
 import { uploadProgress } from './progress.js';
 import { objectKey } from './s3-keys.js';
 import type { SessionFile } from '../share/session-listing.js';
 
-const RECORD_BATCH = 500;
+/**
+ * Uploaded files are recorded every 5,000 files or 1 GiB, whichever comes first: a crash
+ * sends at most that much again, and a 100,000-file session costs 20 statements.
+ */
+const RECORD_EVERY_FILES = 5_000;
+const RECORD_EVERY_BYTES = 1024 ** 3;
 
 /**
  * Uploads every file of the session (several at once), skipping files an earlier attempt
@@ -30,7 +35,7 @@ export async function uploadSessionFiles(
   const { db, s3, config, logger, clock, metrics } = deps;
   const bucket = config.upload.s3_bucket;
   const partSize = config.upload.part_size_mb * 1024 * 1024;
-  await upsertFileRecords(
+  const uploadedBefore = await upsertFileRecords(
     db,
     session.pk,
     files.map((f) => ({ relativePath: f.relativePath, size: f.size, mtimeNs: String(f.mtimeNs) })),
@@ -40,13 +45,14 @@ export async function uploadSessionFiles(
     session.pk,
     files.map((f) => f.relativePath),
   );
-  const records = new Map((await listFileRecords(db, session.pk)).map((r) => [r.relativePath, r]));
   const aborted = await abortUnknownUploads(s3, bucket, `${objectKey(config.upload.s3_prefix, session.sessionId, '')}/`, await listMultipartUploadIds(db, session.pk), signal);
   if (aborted.length > 0) logger.warn({ event: 'stale_uploads_aborted', keys: aborted }, 'aborted multipart uploads no record knows');
   const sha256 = new Map<string, string>();
   const pending: { relativePath: string; sha256: string; etag: string | null }[] = [];
+  let pendingBytes = 0;
   const flush = async () => {
     const batch = pending.splice(0, pending.length);
+    pendingBytes = 0;
     await markFilesUploaded(db, session.pk, batch, clock.now());
   };
 
@@ -80,12 +86,12 @@ export async function uploadSessionFiles(
     for (let file = queue.shift(); file; file = queue.shift()) {
       signal.throwIfAborted();
       const key = objectKey(config.upload.s3_prefix, session.sessionId, file.relativePath);
-      const record = records.get(file.relativePath);
-      if (record?.status === 'uploaded' && record.sha256) {
+      const recordedSha = uploadedBefore.get(file.relativePath);
+      if (recordedSha) {
         const head = await limiter.run(signal, () => headObject(s3, bucket, key, signal));
         const metaSha = head?.metadata.sha256;
-        if (head && head.size === file.size && (metaSha === undefined || metaSha === record.sha256)) {
-          sha256.set(file.relativePath, record.sha256);
+        if (head && head.size === file.size && (metaSha === undefined || metaSha === recordedSha)) {
+          sha256.set(file.relativePath, recordedSha);
           progress.add(file.size);
           resumed++;
           continue;
@@ -129,7 +135,8 @@ export async function uploadSessionFiles(
         );
       }
       pending.push({ relativePath: file.relativePath, sha256: result.sha256, etag: result.etag });
-      if (pending.length >= RECORD_BATCH) await flush();
+      pendingBytes += file.size;
+      if (pending.length >= RECORD_EVERY_FILES || pendingBytes >= RECORD_EVERY_BYTES) await flush();
     }
   };
   const workers = Array.from({ length: Math.min(config.upload.concurrency, Math.max(files.length, 1)) }, worker);
