@@ -57,36 +57,89 @@ export function isoFromNs(ns: bigint): string {
 
 /** Sorted keys, no whitespace: the form the manifest hash is taken over. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+  return [...jsonPieces(value, '', '')].join('');
 }
 
-/** The bytes of manifest.json in S3: the same object pretty-printed with sorted keys. */
+/**
+ * The bytes of manifest.json in S3: the same object pretty-printed with sorted keys. Built
+ * once per upload (a 100,000-file manifest is ~20 MB) and written from that one buffer.
+ */
 export function prettyManifest(manifest: Manifest): Buffer {
-  return Buffer.from(`${JSON.stringify(sortKeys(manifest), null, 2)}\n`, 'utf8');
+  const chunks: Buffer[] = [];
+  for (const text of batched(jsonPieces(manifest, '  ', ''))) chunks.push(Buffer.from(text, 'utf8'));
+  chunks.push(Buffer.from('\n'));
+  return Buffer.concat(chunks);
 }
 
+/** The SHA-256 of the canonical JSON, taken piece by piece (no copy of the whole manifest as one string). */
 export function manifestHash(manifest: Manifest): string {
-  return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
+  const hash = createHash('sha256');
+  for (const text of batched(jsonPieces(manifest, '', ''))) hash.update(text, 'utf8');
+  return hash.digest('hex');
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
-    );
+/**
+ * `JSON.stringify(value, null, indent)` with every object's keys sorted, as a sequence of
+ * pieces (one per value), so a large manifest is never held as a sorted copy or one string.
+ */
+function* jsonPieces(value: unknown, indent: string, depth: string): Generator<string> {
+  const inner = depth + indent;
+  const open = indent ? `\n${inner}` : '';
+  if (Array.isArray(value)) {
+    if (value.length === 0) {
+      yield '[]';
+      return;
+    }
+    for (let i = 0; i < value.length; i++) {
+      yield `${i === 0 ? '[' : ','}${open}`;
+      // As JSON.stringify: what has no JSON form is null inside an array.
+      yield* value[i] === undefined || typeof value[i] === 'function' ? ['null'] : jsonPieces(value[i], indent, inner);
+    }
+    yield `${indent ? `\n${depth}` : ''}]`;
+    return;
   }
-  return value;
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record)
+      .filter((k) => record[k] !== undefined && typeof record[k] !== 'function')
+      .sort();
+    if (keys.length === 0) {
+      yield '{}';
+      return;
+    }
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      yield `${i === 0 ? '{' : ','}${open}${JSON.stringify(key)}:${indent ? ' ' : ''}`;
+      yield* jsonPieces(record[key], indent, inner);
+    }
+    yield `${indent ? `\n${depth}` : ''}}`;
+    return;
+  }
+  yield JSON.stringify(value);
 }
 
-/** Keeps `{dir}/{session_id}_{hash}.json`, written atomically. */
-export async function writeManifestCopy(dir: string, manifest: Manifest, hash: string): Promise<string> {
+/** Joins small pieces into strings of about 64 KiB: one hash update or buffer per batch, not per piece. */
+function* batched(pieces: Iterable<string>): Generator<string> {
+  let parts: string[] = [];
+  let length = 0;
+  for (const p of pieces) {
+    parts.push(p);
+    length += p.length;
+    if (length >= 65_536) {
+      yield parts.join('');
+      parts = [];
+      length = 0;
+    }
+  }
+  if (parts.length > 0) yield parts.join('');
+}
+
+/** Keeps `{dir}/{session_id}_{hash}.json` (the bytes of manifest.json), written atomically. */
+export async function writeManifestCopy(dir: string, sessionId: string, body: Buffer, hash: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const path = join(dir, `${manifest.session_id}_${hash}.json`);
+  const path = join(dir, `${sessionId}_${hash}.json`);
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, prettyManifest(manifest));
+  await writeFile(tmp, body);
   await rename(tmp, path);
   return path;
 }

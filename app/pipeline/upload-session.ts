@@ -98,9 +98,10 @@ export async function uploadStableSession(
     skipped: listing.skipped,
   });
   const hash = manifestHash(manifest);
-  const cachePath = await writeManifestCopy(config.storage.manifest_cache_dir, manifest, hash);
+  const body = prettyManifest(manifest);
+  const cachePath = await writeManifestCopy(config.storage.manifest_cache_dir, sessionId, body, hash);
   logger.info({ event: 'manifest_created', manifest_hash: hash, files: manifest.file_count, bytes: manifest.total_bytes, cache_path: cachePath }, 'manifest created');
-  await putSmallObject(s3, { bucket, key: manifestKey(prefix, sessionId), body: prettyManifest(manifest), contentType: 'application/json', metadata: { [MANIFEST_HASH_METADATA]: hash } }, signal);
+  await putSmallObject(s3, { bucket, key: manifestKey(prefix, sessionId), body, contentType: 'application/json', metadata: { [MANIFEST_HASH_METADATA]: hash } }, signal);
   const seconds = (Date.now() - t0) / 1000;
   const mbPerSecond = seconds > 0 ? Math.round(manifest.total_bytes / 1e6 / seconds * 10) / 10 : null;
   // folder and session_id come with the session's logger.

@@ -66,6 +66,32 @@ describe('manifest bytes and hash', () => {
     expect(manifestHash({ ...m, lab_id: 'other' })).not.toBe(expected);
   });
 
+  it('the bytes are exactly JSON.stringify of the key-sorted object (pretty and canonical), for any content', () => {
+    const sortKeys = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(sortKeys) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])])) : v;
+    const odd: SessionFile[] = ['q"uote\\back', 'ü/ñ/€', '😀 emoji', 'tab\tnew\nline', ...Array.from({ length: 3000 }, (_, i) => `d${i % 7}/f${i}.bin`)].map((p, i) => ({
+      relativePath: p,
+      absolutePath: `/r/${p}`,
+      size: i * 1000,
+      mtimeNs: BigInt(i) * 1_000_000_007n,
+      change: null,
+    }));
+    const big = buildManifest({
+      sessionId: 'S "2"',
+      machineId: 'm',
+      labId: 'l',
+      sessionPath: '/r',
+      files: odd,
+      sha256: new Map(odd.map((f, i) => [f.relativePath, sha(String(i % 10))])),
+      skipped: [{ relative_path: 'link', type: 'symlink' }],
+    });
+    for (const value of [big, m, { ...m, files: [] }]) {
+      expect(prettyManifest(value).toString('utf8')).toBe(`${JSON.stringify(sortKeys(value), null, 2)}\n`);
+      expect(canonicalJson(value)).toBe(JSON.stringify(sortKeys(value)));
+      expect(manifestHash(value)).toBe(createHash('sha256').update(JSON.stringify(sortKeys(value)), 'utf8').digest('hex'));
+    }
+  });
+
   it('the hash does not depend on key insertion order', () => {
     const reordered = Object.fromEntries(Object.entries(m).reverse()) as unknown as Manifest;
     expect(manifestHash(reordered)).toBe(manifestHash(m));
