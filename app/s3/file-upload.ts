@@ -4,7 +4,8 @@ import { SessionChangedError } from '../errors.js';
 import type { Limiter } from './limiter.js';
 import { putMultipart, type MultipartJournal } from './multipart-upload.js';
 import type { BandwidthLimiter } from './bandwidth.js';
-import { setPayloadHash, type BufferPool } from './payload.js';
+import { BufferPool, setPayloadHash } from './payload.js';
+import { partsInFlight } from './part-size.js';
 import type { DirectPut } from './direct-put.js';
 import { openListedFile } from '../share/open-listed-file.js';
 import type { Share, ShareAttributes, ShareFile } from '../share/share.js';
@@ -52,15 +53,7 @@ export async function uploadFile(share: Share, s3: S3Client, limiter: Limiter, j
     const result =
       req.expectedSize <= req.partSize
         ? await putWhole(s3, limiter, handle, req, signal)
-        : await putMultipart(
-            s3,
-            limiter,
-            journal,
-            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes, pool: req.pool, bandwidth: req.bandwidth, hasher: req.hasher, direct: req.direct },
-            (length, position) => readExactly(handle, length, position, req),
-            handle,
-            signal,
-          );
+        : await putLargeFile(s3, limiter, journal, handle, req, signal);
     // A large file is checked again at its end; a small one was read in one call, and the
     // session's re-listing before manifest.json checks every file's size and mtime anyway.
     if (req.expectedSize > req.partSize) checkUnchanged(await handle.currentAttributes(), req);
@@ -68,6 +61,28 @@ export async function uploadFile(share: Share, s3: S3Client, limiter: Limiter, j
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A file in parts. Parts larger than the shared buffers (a file past 10,000 parts of the
+ * configured size) get buffers of their own, reused part after part, and only as many parts
+ * in flight as the shared budget holds: memory stays flat however large the file.
+ */
+async function putLargeFile(s3: S3Client, limiter: Limiter, journal: MultipartJournal, handle: ShareFile, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
+  const shared = req.pool;
+  const enlarged = shared !== undefined && req.partSize > shared.bufferSize;
+  const inFlight = enlarged ? partsInFlight(req.partSize, shared.bufferSize * shared.maxFree, limiter.size) : limiter.size;
+  const pool = enlarged ? new BufferPool(req.partSize, inFlight) : shared;
+  const own = { ...req, pool };
+  return putMultipart(
+    s3,
+    limiter,
+    journal,
+    { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes, pool, bandwidth: req.bandwidth, hasher: req.hasher, direct: req.direct, maxPartsInFlight: inFlight },
+    (length, position) => readExactly(handle, length, position, own),
+    handle,
+    signal,
+  );
 }
 
 function checkUnchanged(now: ShareAttributes, req: FileUploadRequest): void {

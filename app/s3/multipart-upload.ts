@@ -8,7 +8,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { AgentError, classifyError, httpStatus, SessionChangedError } from '../errors.js';
-import type { Limiter } from './limiter.js';
+import { Limiter } from './limiter.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 import { UNSIGNED_PAYLOAD, setPayloadHash, type BufferPool } from './payload.js';
 import { hashOnThisThread, type HashWorker } from './hash-worker.js';
@@ -52,6 +52,8 @@ export interface MultipartRequest {
   hasher?: HashWorker;
   /** The lean UploadPart (see direct-put.ts); none: parts go through the SDK. */
   direct?: DirectPut | null;
+  /** Parts of this file read but not yet sent, at most (see partsInFlight); none: as many as the limiter allows. */
+  maxPartsInFlight?: number;
 }
 
 type ReadPart = (length: number, position: number) => Promise<Buffer>;
@@ -89,16 +91,24 @@ export async function putMultipart(
   const sends: Promise<CompletedPart>[] = [];
   const failed = new AbortController();
   const partSignal = AbortSignal.any([signal, failed.signal]);
+  const window = new Limiter(req.maxPartsInFlight ?? limiter.size);
   try {
     for (let offset = 0, partNumber = 1; offset < req.size; offset += req.partSize, partNumber++) {
       const length = Math.min(req.partSize, req.size - offset);
       const known = done.get(partNumber);
-      await limiter.acquire(partSignal);
+      await window.acquire(partSignal);
+      try {
+        await limiter.acquire(partSignal);
+      } catch (err) {
+        window.release();
+        throw err;
+      }
       let body: Buffer;
       try {
         body = await readPart(length, offset);
       } catch (err) {
         limiter.release();
+        window.release();
         throw err;
       }
       // The buffer goes back to the pool once it is both hashed and sent.
@@ -127,7 +137,10 @@ export async function putMultipart(
           failed.abort(err);
           throw err;
         })
-        .finally(() => limiter.release());
+        .finally(() => {
+          limiter.release();
+          window.release();
+        });
       send.catch(() => undefined);
       sends.push(send);
     }

@@ -11,3 +11,13 @@ export function partSizeFor(fileSize: number, configuredPartSize: number): numbe
   if (fileSize <= configuredPartSize * MAX_PARTS) return configuredPartSize;
   return Math.ceil(fileSize / MAX_PARTS / MIB) * MIB;
 }
+
+/**
+ * How many parts of one file may be in flight (read, hashed, sent) at once: as many as the
+ * shared part-buffer budget (part_size_mb × concurrency) holds, at least one, at most
+ * `concurrency`. Only a file whose parts were enlarged gets fewer, so a 1 TiB file's 105 MiB
+ * parts go one at a time and memory stays near one part, not `concurrency` of them.
+ */
+export function partsInFlight(partSize: number, budgetBytes: number, concurrency: number): number {
+  return Math.max(1, Math.min(concurrency, Math.floor(budgetBytes / partSize)));
+}
