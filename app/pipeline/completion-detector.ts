@@ -78,7 +78,7 @@ export function judgeListing(
   const state = observedState(files);
   const decision = decideCompletion({
     requiredMarkers,
-    presentPaths: new Set(files.map((f) => f.relativePath)),
+    presentPaths: presentMarkers(files, requiredMarkers),
     fileCount: files.length,
     current: state,
     previous: recorded?.observedState && recorded.observedSince ? { state: recorded.observedState, since: recorded.observedSince } : null,
@@ -86,4 +86,13 @@ export function judgeListing(
     stableWindowSeconds,
   });
   return { ...decision, state };
+}
+
+/** Which of the required markers the listing has: a set of a few names, not of every file's path. */
+function presentMarkers(files: readonly SessionFile[], requiredMarkers: readonly string[]): Set<string> {
+  const wanted = new Set(requiredMarkers);
+  const present = new Set<string>();
+  if (wanted.size === 0) return present;
+  for (const f of files) if (wanted.has(f.relativePath)) present.add(f.relativePath);
+  return present;
 }
