@@ -62,13 +62,17 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * The bytes of manifest.json in S3: the same object pretty-printed with sorted keys. Built
- * once per upload (a 100,000-file manifest is ~20 MB) and written from that one buffer.
+ * once per upload (a 100,000-file manifest is ~20 MB) and written from that one buffer. Two
+ * passes, one to measure and one to write, so the bytes are never held twice.
  */
 export function prettyManifest(manifest: Manifest): Buffer {
-  const chunks: Buffer[] = [];
-  for (const text of batched(jsonPieces(manifest, '  ', ''))) chunks.push(Buffer.from(text, 'utf8'));
-  chunks.push(Buffer.from('\n'));
-  return Buffer.concat(chunks);
+  let length = 1;
+  for (const text of batched(jsonPieces(manifest, '  ', ''))) length += Buffer.byteLength(text, 'utf8');
+  const body = Buffer.allocUnsafe(length);
+  let offset = 0;
+  for (const text of batched(jsonPieces(manifest, '  ', ''))) offset += body.write(text, offset, 'utf8');
+  body.write('\n', offset);
+  return body;
 }
 
 /** The SHA-256 of the canonical JSON, taken piece by piece (no copy of the whole manifest as one string). */
@@ -80,7 +84,8 @@ export function manifestHash(manifest: Manifest): string {
 
 /**
  * `JSON.stringify(value, null, indent)` with every object's keys sorted, as a sequence of
- * pieces (one per value), so a large manifest is never held as a sorted copy or one string.
+ * pieces (an array's elements one by one), so a large manifest is never held as a sorted copy
+ * or one string.
  */
 function* jsonPieces(value: unknown, indent: string, depth: string): Generator<string> {
   const inner = depth + indent;
@@ -92,8 +97,7 @@ function* jsonPieces(value: unknown, indent: string, depth: string): Generator<s
     }
     for (let i = 0; i < value.length; i++) {
       yield `${i === 0 ? '[' : ','}${open}`;
-      // As JSON.stringify: what has no JSON form is null inside an array.
-      yield* value[i] === undefined || typeof value[i] === 'function' ? ['null'] : jsonPieces(value[i], indent, inner);
+      yield element(value[i], indent, inner);
     }
     yield `${indent ? `\n${depth}` : ''}]`;
     return;
@@ -116,6 +120,27 @@ function* jsonPieces(value: unknown, indent: string, depth: string): Generator<s
     return;
   }
   yield JSON.stringify(value);
+}
+
+/**
+ * One array element (a file entry: small), by JSON.stringify itself: nested at `depth`, its
+ * lines only gain that indentation. What has no JSON form is null inside an array.
+ */
+function element(value: unknown, indent: string, depth: string): string {
+  const text = JSON.stringify(sortKeys(value), null, indent) as string | undefined;
+  if (text === undefined) return 'null';
+  return indent ? text.replaceAll('\n', `\n${depth}`) : text;
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(record).sort()) sorted[k] = sortKeys(record[k]);
+    return sorted;
+  }
+  return value;
 }
 
 /** Joins small pieces into strings of about 64 KiB: one hash update or buffer per batch, not per piece. */
