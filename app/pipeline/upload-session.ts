@@ -84,9 +84,10 @@ export async function uploadStableSession(
   const sha256 = await uploadSessionFiles(deps, { pk: row.pk, sessionId }, listing.files, signal);
 
   // Metadata only (no second read): anything added, removed or touched voids the attempt.
-  const after = await listSessionFiles(share, row.folderPath, ignoreMatcher(config.profiles[row.profile]?.ignore_patterns ?? []));
+  // Only its state is kept: a second listing of a large folder is not held beside the first.
+  const afterState = observedState((await listSessionFiles(share, row.folderPath, ignoreMatcher(config.profiles[row.profile]?.ignore_patterns ?? []))).files);
   const uploadedState = observedState(listing.files);
-  if (observedState(after.files) !== uploadedState) throw new SessionChangedError('files were added, removed or changed during the upload');
+  if (afterState !== uploadedState) throw new SessionChangedError('files were added, removed or changed during the upload');
 
   const manifest = buildManifest({
     sessionId,
