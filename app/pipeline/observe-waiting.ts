@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { eachConcurrently } from '../each-concurrently.js';
 import type { Deps } from '../deps.js';
 import { claimWaitingBatch, recordObservationsAndRelease } from '../state/queries/observe-batch.js';
 import { judgeListing } from './completion-detector.js';
@@ -36,34 +37,29 @@ export async function observeWaitingSessions(deps: Deps, roots: string[], signal
     const releaseOnly: { pk: number; leaseToken: string }[] = [];
     const logs = new Map<number, () => void>();
     const rechecks = new Map<number, number>();
-    const queue = [...batch];
-    await Promise.all(
-      Array.from({ length: LIST_CONCURRENCY }, async () => {
-        for (let row = queue.shift(); row; row = queue.shift()) {
-          seen.push(row.pk);
-          const token = row.leaseToken as string;
-          const profile = config.profiles[row.profile];
-          if (!profile || signal.aborted) {
-            releaseOnly.push({ pk: row.pk, leaseToken: token });
-            continue;
-          }
-          const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns)).catch(() => null);
-          if (!listing) {
-            releaseOnly.push({ pk: row.pk, leaseToken: token });
-            continue;
-          }
-          const decision = judgeListing(listing.files, profile.required_markers, row, clock.now(), config.agent.stable_window_seconds);
-          const state = decision.state;
-          if (decision.complete) {
-            releaseOnly.push({ pk: row.pk, leaseToken: token });
-            continue;
-          }
-          observed.push({ pk: row.pk, leaseToken: token, state, since: decision.since, waitingReason: decision.reason });
-          if (decision.recheckAfterSeconds !== null) rechecks.set(row.pk, decision.recheckAfterSeconds);
-          logs.set(row.pk, () => logger.info({ event: 'session_waiting', session_pk: row.pk, folder: row.folderPath, ...(row.sessionId ? { session_id: row.sessionId } : {}), files: listing.files.length, reason: decision.reason }, 'session not complete yet'));
-        }
-      }),
-    );
+    await eachConcurrently(batch, LIST_CONCURRENCY, async (row) => {
+      seen.push(row.pk);
+      const token = row.leaseToken as string;
+      const profile = config.profiles[row.profile];
+      if (!profile || signal.aborted) {
+        releaseOnly.push({ pk: row.pk, leaseToken: token });
+        return;
+      }
+      const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns)).catch(() => null);
+      if (!listing) {
+        releaseOnly.push({ pk: row.pk, leaseToken: token });
+        return;
+      }
+      const decision = judgeListing(listing.files, profile.required_markers, row, clock.now(), config.agent.stable_window_seconds);
+      const state = decision.state;
+      if (decision.complete) {
+        releaseOnly.push({ pk: row.pk, leaseToken: token });
+        return;
+      }
+      observed.push({ pk: row.pk, leaseToken: token, state, since: decision.since, waitingReason: decision.reason });
+      if (decision.recheckAfterSeconds !== null) rechecks.set(row.pk, decision.recheckAfterSeconds);
+      logs.set(row.pk, () => logger.info({ event: 'session_waiting', session_pk: row.pk, folder: row.folderPath, ...(row.sessionId ? { session_id: row.sessionId } : {}), files: listing.files.length, reason: decision.reason }, 'session not complete yet'));
+    });
     const recorded = await recordObservationsAndRelease(db, { observed, releaseOnly, now: clock.now() });
     for (const pk of recorded) {
       logs.get(pk)?.();

@@ -1,4 +1,5 @@
 import { access, constants, lstat, mkdir, readdir, rename, rmdir, type BigIntStats } from 'node:fs';
+import { eachConcurrently } from '../each-concurrently.js';
 import { attributesOf } from './local-attributes.js';
 import { LocalFile } from './local-file.js';
 import { childPath, type Share, type ShareAttributes, type ShareEntry, type ShareFile } from './share.js';
@@ -20,22 +21,14 @@ export class LocalShare implements Share {
   async list(path: string): Promise<ShareEntry[]> {
     const names = await new Promise<Buffer[]>((resolve, reject) => readdir(path, { encoding: 'buffer' }, (err, n) => (err ? reject(err) : resolve(n))));
     const stats = new Array<BigIntStats | null>(names.length);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(STAT_CONCURRENCY, names.length) }, async () => {
-        for (let i = next++; i < names.length; i = next++) {
-          try {
-            stats[i] = await lstatBigint(entryPath(path, names[i] as Buffer));
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code === 'ENOENT') stats[i] = null;
-            else {
-              next = names.length; // the listing has failed: start no more
-              throw err;
-            }
-          }
-        }
-      }),
-    );
+    await eachConcurrently(names, STAT_CONCURRENCY, async (name, i) => {
+      try {
+        stats[i] = await lstatBigint(entryPath(path, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        stats[i] = null;
+      }
+    });
     const entries: ShareEntry[] = [];
     names.forEach((name, i) => {
       const st = stats[i];

@@ -1,3 +1,4 @@
+import { eachConcurrently } from '../each-concurrently.js';
 import type { NfsClient, NfsHandle } from './nfs/client.js';
 import { nfsAttributes } from './nfs-attributes.js';
 import type { ShareAttributes, ShareFile } from './share.js';
@@ -24,7 +25,6 @@ export class NfsFile implements ShareFile {
     const chunk = this.client.readSize;
     const count = Math.ceil(length / chunk);
     const filled = new Array<number>(count).fill(0);
-    let next = 0;
     let endAt = count; // the first chunk that reached the end of the file: none after it is read
     const readChunk = async (i: number) => {
       const start = i * chunk;
@@ -42,10 +42,7 @@ export class NfsFile implements ShareFile {
       }
       filled[i] = got;
     };
-    const worker = async () => {
-      for (let i = next++; i < count && i <= endAt; i = next++) await readChunk(i);
-    };
-    await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, count) }, worker));
+    await eachConcurrently(filled, READS_IN_FLIGHT, (_, i) => (i <= endAt ? readChunk(i) : Promise.resolve()));
     let total = 0;
     for (const [i, got] of filled.entries()) {
       total += got;
