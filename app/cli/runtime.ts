@@ -10,6 +10,7 @@ import { createLogger, type LoggerHandle } from '../logging/logger.js';
 import { nfsWindowWarnings } from '../share/nfs-window.js';
 import { S3AccessGate, probePrefix } from '../s3/access-gate.js';
 import { createS3Client } from '../s3/client.js';
+import { Transfer } from '../s3/transfer.js';
 import { openShare } from '../share/open-share.js';
 import type { Share } from '../share/share.js';
 import { checkDatabaseUrl, describeDatabaseUrl } from '../state/database-url.js';
@@ -154,12 +155,14 @@ export async function openRuntime(
   await warnAboutClockSkew(clock, logger);
   const s3Access = new S3AccessGate({ s3, upload: config.upload, clock, logger });
   if (s3Problem) s3Access.pause(s3Problem);
-  const deps: Deps = { db, s3, share, s3Access, clock, logger, config, metrics: options.metrics, agentId: newAgentId() };
+  const transfer = new Transfer(s3, config.upload, config.agent.timezone);
+  const deps: Deps = { db, s3, transfer, share, s3Access, clock, logger, config, metrics: options.metrics, agentId: newAgentId() };
   return {
     deps,
     logs,
     mounts,
     async close() {
+      await transfer.close();
       s3.destroy();
       await share.close().catch(() => undefined);
       await deps.db.close();

@@ -3,7 +3,7 @@
 import * as z from 'zod/mini';
 import { en } from 'zod/locales';
 import { normalizeRootPath, rootPathProblem } from './root-path.js';
-import { DEFAULT_CONCURRENCY, DEFAULT_PARALLEL_SESSIONS, MAX_CONCURRENCY, MAX_PARALLEL_SESSIONS } from './limits.cjs';
+import { DEFAULT_BUFFERED_PARTS, DEFAULT_CONCURRENCY, DEFAULT_PARALLEL_SESSIONS, MAX_CONCURRENCY, MAX_PARALLEL_SESSIONS } from './limits.cjs';
 
 z.config(en());
 
@@ -55,7 +55,9 @@ const profileSchema = z.strictObject({
   metadata_files: z._default(z.array(nonEmpty()), []),
 });
 
-const uploadSchema = z.strictObject({
+const DEFAULT_PART_SIZE_MB = 8;
+
+const uploadFields = z.strictObject({
   s3_bucket: z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')),
   s3_region: z._default(nonEmpty(), 'ca-central-1'),
   s3_prefix: z._default(
@@ -68,11 +70,15 @@ const uploadSchema = z.strictObject({
   initial_backoff_seconds: z._default(z.number().check(z.gte(0)), 30),
   max_backoff_seconds: z._default(z.number().check(z.gte(0)), 3600),
   // S3 rejects parts under 5 MiB (except the last) and over 5 GiB.
-  part_size_mb: z._default(int(5, 5120), 8),
-  // Requests to S3 in flight at once across all files of a session; also bounds buffered memory.
+  part_size_mb: z._default(int(5, 5120), DEFAULT_PART_SIZE_MB),
+  // Requests to S3 in flight at once, across every file and session of the agent: many, since
+  // over a link with tens of ms of round trip small files are bound by it (see s3/transfer.ts).
   concurrency: z._default(int(1, MAX_CONCURRENCY), DEFAULT_CONCURRENCY),
+  // MiB of file data in memory at once (request bodies: whole small files and parts), shared by
+  // every upload of the agent. Unset: room for DEFAULT_BUFFERED_PARTS parts.
+  buffer_memory_mb: z.optional(int(5, 1024 * 1024)),
   // Sessions uploaded at once by this agent, so a small session does not wait behind a large
-  // one. They share the `concurrency` requests and their part buffers (uploadSlotsFor).
+  // one. They share the `concurrency` requests and `buffer_memory_mb`.
   parallel_sessions: z._default(int(1, MAX_PARALLEL_SESSIONS), DEFAULT_PARALLEL_SESSIONS),
   // Bytes per second across all uploads of this agent (labs share a VPN with instruments).
   // Unset: no limit.
@@ -90,6 +96,11 @@ const uploadSchema = z.strictObject({
     [],
   ),
 });
+
+const uploadSchema = z.pipe(
+  uploadFields,
+  z.transform((u) => ({ ...u, buffer_memory_mb: u.buffer_memory_mb ?? DEFAULT_BUFFERED_PARTS * u.part_size_mb })),
+);
 
 const storageSchema = z.strictObject({
   manifest_cache_dir: nonEmpty(),
@@ -131,7 +142,7 @@ export const configSchema = z.strictObject({
  * agent's own directories are not inside a root (they would become sessions).
  */
 export function crossFieldProblems(raw: unknown): { path: (string | number)[]; message: string }[] {
-  const cfg = raw as { watch?: { session_roots?: unknown }; profiles?: unknown; storage?: Record<string, unknown> } | null;
+  const cfg = raw as { watch?: { session_roots?: unknown }; profiles?: unknown; upload?: Record<string, unknown> | null; storage?: Record<string, unknown> } | null;
   const roots = Array.isArray(cfg?.watch?.session_roots) ? (cfg.watch.session_roots as { path?: unknown; profile?: unknown }[]) : [];
   const profiles = cfg?.profiles !== null && typeof cfg?.profiles === 'object' ? Object.keys(cfg.profiles as object) : null;
   const problems: { path: (string | number)[]; message: string }[] = [];
@@ -148,6 +159,14 @@ export function crossFieldProblems(raw: unknown): { path: (string | number)[]; m
     const outer = paths.findIndex((p, j) => j !== i && p !== null && p !== mine && inside(mine, p));
     if (outer >= 0) problems.push({ path: ['watch', 'session_roots', i, 'path'], message: `is inside session_roots[${outer}] (${paths[outer]}): the outer root would take it for a session` });
   });
+  const upload = cfg?.upload;
+  if (upload !== null && typeof upload === 'object') {
+    const partMb = Number.isInteger(upload.part_size_mb) ? (upload.part_size_mb as number) : DEFAULT_PART_SIZE_MB;
+    const bufferMb = upload.buffer_memory_mb;
+    if (Number.isInteger(bufferMb) && (bufferMb as number) >= 5 && (bufferMb as number) < partMb) {
+      problems.push({ path: ['upload', 'buffer_memory_mb'], message: `must be at least part_size_mb (${partMb}): a part must fit in it` });
+    }
+  }
   for (const key of ['manifest_cache_dir', 'log_dir', 'state_dir']) {
     const dir = cfg?.storage?.[key];
     if (typeof dir !== 'string') continue;

@@ -1,11 +1,9 @@
 import type { Deps } from '../deps.js';
 import { headObject } from '../s3/objects.js';
 import { uploadFile } from '../s3/file-upload.js';
-import { uploadSlotsFor } from '../s3/limiter.js';
 import { HashWorker } from '../s3/hash-worker.js';
 import { partSizeFor } from '../s3/part-size.js';
-import { directPutFor } from '../s3/direct-put.js';
-import { bandwidthLimiterFor } from '../s3/bandwidth.js';
+import { eachConcurrently } from '../each-concurrently.js';
 import type { MultipartJournal } from '../s3/multipart-upload.js';
 import { abortUnknownUploads } from '../s3/stale-uploads.js';
 import { deleteFileRecordsExcept, markFilesUploaded, upsertFileRecords } from '../state/queries/file-records.js';
@@ -57,97 +55,84 @@ export async function uploadSessionFiles(
   };
 
   const progress = uploadProgress(logger, files.reduce((n, f) => n + f.size, 0));
-  // Every body is a part-sized buffer held by one of `concurrency` requests, shared with the
-  // sessions uploaded beside this one: memory for file data is part_size_mb × concurrency,
-  // whatever the number or size of files and sessions.
-  const { limiter, pool } = uploadSlotsFor(config.upload);
-  const bandwidth = bandwidthLimiterFor(config.upload, config.agent.timezone);
-  // Whole files and parts skip the SDK's per-request stack (the endpoint is still the SDK's, resolved once).
-  const direct = files.length > 0 ? await directPutFor(s3, bucket, config.upload.concurrency * 2) : null;
+  // Requests in flight and the memory for their bodies are the process's (deps.transfer),
+  // shared with the sessions uploaded beside this one.
+  const { transfer } = deps;
   // Large files are hashed on a worker thread, beside their requests.
   const hasher = files.some((f) => f.size > partSize) ? new HashWorker() : undefined;
-  const queue = [...files];
   let resumed = 0;
-  // The first failure stops the other workers; it is the error reported.
+  // The first failure stops the other files; it is the error reported.
   const stop = new AbortController();
-  let firstError: unknown;
   signal = AbortSignal.any([signal, stop.signal]);
-  const worker = async () => {
-    try {
-      await drain();
-    } catch (err) {
-      if (!stop.signal.aborted) {
-        firstError = err;
-        stop.abort(err);
+  const uploadOne = async (file: SessionFile) => {
+    signal.throwIfAborted();
+    const key = objectKey(config.upload.s3_prefix, session.sessionId, file.relativePath);
+    const recordedSha = uploadedBefore.get(file.relativePath);
+    if (recordedSha) {
+      const head = await transfer.requests.run(signal, () => headObject(s3, bucket, key, signal));
+      const metaSha = head?.metadata.sha256;
+      if (head && head.size === file.size && (metaSha === undefined || metaSha === recordedSha)) {
+        sha256.set(file.relativePath, recordedSha);
+        progress.add(file.size);
+        resumed++;
+        return;
       }
     }
-  };
-  const drain = async () => {
-    for (let file = queue.shift(); file; file = queue.shift()) {
-      signal.throwIfAborted();
-      const key = objectKey(config.upload.s3_prefix, session.sessionId, file.relativePath);
-      const recordedSha = uploadedBefore.get(file.relativePath);
-      if (recordedSha) {
-        const head = await limiter.run(signal, () => headObject(s3, bucket, key, signal));
-        const metaSha = head?.metadata.sha256;
-        if (head && head.size === file.size && (metaSha === undefined || metaSha === recordedSha)) {
-          sha256.set(file.relativePath, recordedSha);
-          progress.add(file.size);
-          resumed++;
-          continue;
-        }
-      }
-      const started = Date.now();
-      // More than 10,000 parts of the configured size: larger parts, for this file only.
-      const filePartSize = partSizeFor(file.size, partSize);
-      const result = await uploadFile(
-        deps.share,
-        s3,
-        limiter,
-        await journalFor(deps, session.pk, file, key, filePartSize),
-        {
-          bucket,
-          key,
-          absolutePath: file.absolutePath,
-          relativePath: file.relativePath,
-          expectedSize: file.size,
-          expectedMtimeNs: file.mtimeNs,
-          expectedChange: file.change,
-          partSize: filePartSize,
-          pool,
-          direct,
-          hasher,
-          ...(bandwidth ? { bandwidth } : {}),
-          onBytes: (n) => {
-            metrics.bytesUploaded.inc(n);
-            progress.add(n);
-          },
+    const started = Date.now();
+    // More than 10,000 parts of the configured size: larger parts, for this file only.
+    const filePartSize = partSizeFor(file.size, partSize);
+    const result = await uploadFile(
+      deps.share,
+      transfer,
+      await journalFor(deps, session.pk, file, key, filePartSize),
+      {
+        bucket,
+        key,
+        absolutePath: file.absolutePath,
+        relativePath: file.relativePath,
+        expectedSize: file.size,
+        expectedMtimeNs: file.mtimeNs,
+        expectedChange: file.change,
+        partSize: filePartSize,
+        hasher,
+        onBytes: (n) => {
+          metrics.bytesUploaded.inc(n);
+          progress.add(n);
         },
-        signal,
+      },
+      signal,
+    );
+    sha256.set(file.relativePath, result.sha256);
+    metrics.filesUploaded.inc();
+    // Debug: one line per file is thousands for a large session (upload_completed sums them up).
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug(
+        { event: 'upload_file_succeeded', file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
+        'file uploaded',
       );
-      sha256.set(file.relativePath, result.sha256);
-      metrics.filesUploaded.inc();
-      // Debug: one line per file is thousands for a large session (upload_completed sums them up).
-      if (logger.isLevelEnabled('debug')) {
-        logger.debug(
-          { event: 'upload_file_succeeded', file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
-          'file uploaded',
-        );
-      }
-      pending.push({ relativePath: file.relativePath, sha256: result.sha256, etag: result.etag });
-      pendingBytes += file.size;
-      if (pending.length >= RECORD_EVERY_FILES || pendingBytes >= RECORD_EVERY_BYTES) await flush();
     }
+    pending.push({ relativePath: file.relativePath, sha256: result.sha256, etag: result.etag });
+    pendingBytes += file.size;
+    if (pending.length >= RECORD_EVERY_FILES || pendingBytes >= RECORD_EVERY_BYTES) await flush();
   };
-  const workers = Array.from({ length: Math.min(config.upload.concurrency, Math.max(files.length, 1)) }, worker);
+  let failure: { err: unknown } | null = null;
   try {
-    await Promise.all(workers);
+    await eachConcurrently(files, config.upload.concurrency, async (file) => {
+      try {
+        await uploadOne(file);
+      } catch (err) {
+        stop.abort(err);
+        throw err;
+      }
+    });
+  } catch (err) {
+    failure = { err };
   } finally {
     await hasher?.close();
   }
   // What did reach S3 is recorded even when another file failed, so the retry resumes.
   await flush();
-  if (stop.signal.aborted) throw firstError;
+  if (failure) throw failure.err;
   if (resumed > 0) logger.info({ event: 'upload_resumed', files_skipped: resumed }, 'files already in S3 were not sent again');
   return sha256;
 }

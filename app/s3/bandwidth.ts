@@ -68,15 +68,8 @@ export class BandwidthLimiter {
   }
 }
 
-const shared = new WeakMap<object, BandwidthLimiter>();
-
-/** One limiter per upload configuration, so every session and file of the process shares it. */
-export function bandwidthLimiterFor(upload: BandwidthSettings, timeZone: string): BandwidthLimiter | undefined {
-  if (upload.max_bytes_per_second === undefined && (upload.bandwidth_windows ?? []).length === 0) return undefined;
-  let limiter = shared.get(upload);
-  if (!limiter) {
-    limiter = new BandwidthLimiter(() => bandwidthAt(upload, new Date(), timeZone));
-    shared.set(upload, limiter);
-  }
-  return limiter;
+/** The process's limiter for the configured limits; null when none is configured. */
+export function bandwidthLimiterFor(upload: BandwidthSettings, timeZone: string): BandwidthLimiter | null {
+  if (upload.max_bytes_per_second === undefined && (upload.bandwidth_windows ?? []).length === 0) return null;
+  return new BandwidthLimiter(() => bandwidthAt(upload, new Date(), timeZone));
 }

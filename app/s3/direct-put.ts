@@ -6,52 +6,7 @@ import { httpStatus, S3_RETRYABLE_REQUEST_CODES } from '../errors.js';
 import { Http1Connections } from './http1-connections.js';
 import { crc32Base64 } from './hash-worker.js';
 import { UNSIGNED_PAYLOAD } from './payload.js';
-
-/**
- * A lean `PutObject` for every file that goes up whole (up to the part size), and a lean
- * `UploadPart` for the parts of larger ones: one signed HTTP PUT, without the AWS SDK's
- * per-request middleware stack (endpoint ruleset, schema serde, user agent, retry strategy,
- * checksum middleware, XML deserialisation), which costs about 1 ms of CPU per request and
- * dominated the upload of many small files; for 2 MiB bodies the SDK's path measured several
- * ms each (200 × 2 MiB: 2.7 → 1.9 s, 2.9 → 1.8 CPU-s). Nor does it send the SDK's
- * `Expect: 100-continue` (added to every body of 2 MiB or more), which held each part for a
- * round trip to the server before its first byte.
- *
- * What the SDK decides stays the SDK's: the endpoint (URL, path or virtual-host style, signing
- * region and name) is resolved by the SDK itself, once per bucket, by running a PutObject
- * through its serialisation and stopping it before anything is signed or sent; credentials
- * come from the client's own (memoised) provider chain; the clock offset is the one the SDK
- * learnt from earlier responses. Anything but plain SigV4 (S3 Express, SigV4a, …) keeps using
- * the SDK. The request carries what the SDK's would: `x-amz-content-sha256` (a whole file's
- * SHA-256, which S3 checks; UNSIGNED-PAYLOAD for a part, see payload.ts),
- * `x-amz-checksum-crc32` (which S3 verifies), the body as a buffer with its Content-Length.
- * Creating, listing, completing and aborting multipart uploads stay with the SDK (a few
- * requests per file). Failures are retried like the SDK's standard strategy (4 attempts,
- * jittered exponential backoff, on network errors, 5xx, 429, throttling and timeouts); the
- * error thrown after that looks like the SDK's (`name` = S3 error code,
- * `$metadata.httpStatusCode`), so error classification is unchanged.
- */
-export interface DirectPut {
-  put(req: LeanPutRequest, signal: AbortSignal): Promise<{ etag: string | null }>;
-  /** One part of a multipart upload (`UploadPart`), sent as UNSIGNED-PAYLOAD with its CRC32. */
-  putPart(req: LeanPartRequest, signal: AbortSignal): Promise<{ etag: string | null; checksumCrc32: string | null }>;
-}
-
-export interface LeanPutRequest {
-  key: string;
-  body: Buffer;
-  sha256: string;
-  metadata?: Record<string, string>;
-}
-
-export interface LeanPartRequest {
-  key: string;
-  uploadId: string;
-  partNumber: number;
-  body: Buffer;
-  /** The part's CRC32, base64 (taken beside the file's SHA-256). */
-  checksumCrc32: string;
-}
+import type { PartPut, PutTransport, WholePut } from './put-transport.js';
 
 /** What is signed and sent for one PUT. */
 interface SignedPut {
@@ -68,25 +23,35 @@ const MAX_ATTEMPTS = 4;
 const CONNECT_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 120_000;
 
-const cache = new WeakMap<S3Client, Map<string, Promise<DirectPut | null>>>();
-
 /**
- * The lean PUT for `bucket` through `s3`'s endpoint and credentials, or null when the endpoint
- * needs something other than plain SigV4 (then the SDK is used). Resolved once per client and
- * bucket.
+ * A lean `PutObject` for every file that goes up whole (up to the part size), and a lean
+ * `UploadPart` for the parts of larger ones: one signed HTTP PUT, without the AWS SDK's
+ * per-request middleware stack (endpoint ruleset, schema serde, user agent, retry strategy,
+ * checksum middleware, XML deserialisation), which costs about 1 ms of CPU per request and
+ * dominated the upload of many small files; for 2 MiB bodies the SDK's path measured several
+ * ms each (200 × 2 MiB: 2.7 → 1.9 s, 2.9 → 1.8 CPU-s). Nor does it send the SDK's
+ * `Expect: 100-continue` (added to every body of 2 MiB or more), which held each part for a
+ * round trip to the server before its first byte.
+ *
+ * What the SDK decides stays the SDK's: the endpoint (URL, path or virtual-host style, signing
+ * region and name) is resolved by the SDK itself, once per transport, by running a PutObject
+ * through its serialisation and stopping it before anything is signed or sent; credentials
+ * come from the client's own (memoised) provider chain; the clock offset is the one the SDK
+ * learnt from earlier responses. Anything but plain SigV4 (S3 Express, SigV4a, …) keeps using
+ * the SDK. The request carries what the SDK's would: `x-amz-content-sha256` (a whole file's
+ * SHA-256, which S3 checks; UNSIGNED-PAYLOAD for a part, see payload.ts),
+ * `x-amz-checksum-crc32` (which S3 verifies), the body as a buffer with its Content-Length.
+ * Creating, listing, completing and aborting multipart uploads stay with the SDK (a few
+ * requests per file). Failures are retried like the SDK's standard strategy (4 attempts,
+ * jittered exponential backoff, on network errors, 5xx, 429, throttling and timeouts); the
+ * error thrown after that looks like the SDK's (`name` = S3 error code,
+ * `$metadata.httpStatusCode`), so error classification is unchanged.
+ *
+ * Null when the endpoint needs something other than plain SigV4 (then the SDK is used).
  */
-export function directPutFor(s3: S3Client, bucket: string, maxSockets: number): Promise<DirectPut | null> {
-  let byBucket = cache.get(s3);
-  if (!byBucket) cache.set(s3, (byBucket = new Map()));
-  let found = byBucket.get(bucket);
-  if (!found) {
-    found = resolveEndpoint(s3, bucket).then(
-      (ep) => (ep ? new LeanPut(s3, ep, maxSockets) : null),
-      () => null,
-    );
-    byBucket.set(bucket, found);
-  }
-  return found;
+export async function leanPutFor(s3: S3Client, bucket: string, maxSockets: number): Promise<PutTransport | null> {
+  const ep = await resolveEndpoint(s3, bucket).catch(() => null);
+  return ep ? new LeanPut(s3, ep, maxSockets) : null;
 }
 
 interface Endpoint {
@@ -140,7 +105,7 @@ async function resolveEndpoint(s3: S3Client, bucket: string): Promise<Endpoint |
   }
 }
 
-class LeanPut implements DirectPut {
+class LeanPut implements PutTransport {
   private readonly connections: Http1Connections;
   private readonly host: string;
   private signingKey: { scope: string; secret: string; key: Buffer } | null = null;
@@ -155,15 +120,19 @@ class LeanPut implements DirectPut {
     this.host = ep.port && ep.port !== defaultPort ? `${ep.hostname}:${ep.port}` : ep.hostname;
   }
 
-  put(req: LeanPutRequest, signal: AbortSignal): Promise<{ etag: string | null }> {
+  putObject(req: WholePut, signal: AbortSignal): Promise<{ etag: string | null }> {
     const put = { path: this.pathOf(req.key), query: '', payloadHash: req.sha256, checksumCrc32: crc32Base64(crc32(req.body)), body: req.body, metadata: req.metadata };
     return this.send(put, signal);
   }
 
-  putPart(req: LeanPartRequest, signal: AbortSignal): Promise<{ etag: string | null; checksumCrc32: string | null }> {
+  putPart(req: PartPut, signal: AbortSignal): Promise<{ etag: string | null; checksumCrc32: string | null }> {
     const query = `partNumber=${req.partNumber}&uploadId=${encodeSegment(req.uploadId)}`;
     const put = { path: this.pathOf(req.key), query, payloadHash: UNSIGNED_PAYLOAD, checksumCrc32: req.checksumCrc32, body: req.body };
     return this.send(put, signal);
+  }
+
+  close(): void {
+    this.connections.close();
   }
 
   private pathOf(key: string): string {

@@ -45,7 +45,7 @@ export interface FileHash {
 /**
  * SHA-256 of large files on a worker thread, beside the requests rather than in front of
  * them: the main thread spends ≈1 s per GiB hashing otherwise, and with it the uploads of a
- * large file were bound to one core. Part buffers on a SharedArrayBuffer (BufferPool's) reach
+ * large file were bound to one core. Part buffers on a SharedArrayBuffer (BufferBudget's) reach
  * the worker without a copy; others are copied. One worker per session upload with large
  * files, ended when that upload ends.
  */

@@ -29,6 +29,7 @@ export class Http1Connections {
   private readonly idle: Connection[] = [];
   private readonly waiting: { grant: (c: Connection | null) => void }[] = [];
   private open = 0;
+  private closed = false;
   private readonly bySignal = new Map<AbortSignal, Set<Connection> & { onAbort: () => void }>();
 
   constructor(
@@ -60,8 +61,9 @@ export class Http1Connections {
     }
   }
 
-  /** Closes every connection; requests in flight fail. */
+  /** Closes the idle connections now and each busy one when its request is over. */
   close(): void {
+    this.closed = true;
     for (const c of this.idle.splice(0)) c.socket.destroy();
   }
 
@@ -92,7 +94,7 @@ export class Http1Connections {
 
   /** Hands the connection to the next waiter, or keeps it idle; a connection not to be reused is closed and its place given. */
   private release(conn: Connection, reusable: boolean): void {
-    if (!reusable) {
+    if (!reusable || this.closed) {
       conn.socket.destroy();
       return;
     }

@@ -1,6 +1,4 @@
-import { BufferPool } from './payload.js';
-
-/** Counts slots (S3 requests in flight, each holding at most one part buffer). */
+/** Counts slots: at most `size` holders at once, served in arrival order. */
 export class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
@@ -42,27 +40,4 @@ export class Limiter {
       this.release();
     }
   }
-}
-
-/** The request slots and the part buffers they hold. */
-export interface UploadSlots {
-  limiter: Limiter;
-  pool: BufferPool;
-}
-
-const shared = new WeakMap<object, UploadSlots>();
-
-/**
- * One set of `concurrency` slots per upload configuration, shared by every session the
- * process uploads at once (`parallel_sessions`): memory for file data stays at
- * part_size_mb × concurrency however many sessions run, and a waiting request of a small
- * session is served in turn with a large one's parts.
- */
-export function uploadSlotsFor(upload: { concurrency: number; part_size_mb: number }): UploadSlots {
-  let slots = shared.get(upload);
-  if (!slots) {
-    slots = { limiter: new Limiter(upload.concurrency), pool: new BufferPool(upload.part_size_mb * 1024 * 1024, upload.concurrency) };
-    shared.set(upload, slots);
-  }
-  return slots;
 }

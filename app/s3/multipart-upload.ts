@@ -3,17 +3,15 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   ListPartsCommand,
-  UploadPartCommand,
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { AgentError, classifyError, httpStatus, SessionChangedError } from '../errors.js';
 import { Limiter } from './limiter.js';
-import type { BandwidthLimiter } from './bandwidth.js';
-import { UNSIGNED_PAYLOAD, setPayloadHash, type BufferPool } from './payload.js';
 import { hashOnThisThread, type HashWorker } from './hash-worker.js';
-import type { DirectPut } from './direct-put.js';
+import { partsInFlight } from './part-size.js';
 import type { ShareFile } from '../share/share.js';
+import type { Transfer } from './transfer.js';
 
 /** A part S3 acknowledged, as the journal keeps it. */
 export interface UploadedPart {
@@ -46,33 +44,30 @@ export interface MultipartRequest {
   size: number;
   partSize: number;
   onBytes?: (n: number) => void;
-  pool?: BufferPool;
-  bandwidth?: BandwidthLimiter;
   /** Where the SHA-256 is taken; none: on this thread, in front of the requests. */
   hasher?: HashWorker;
-  /** The lean UploadPart (see direct-put.ts); none: parts go through the SDK. */
-  direct?: DirectPut | null;
-  /** Parts of this file read but not yet sent, at most (see partsInFlight); none: as many as the limiter allows. */
-  maxPartsInFlight?: number;
 }
 
-type ReadPart = (length: number, position: number) => Promise<Buffer>;
+/** Fills the part's buffer from the file at `position`. */
+type ReadPart = (body: Buffer, position: number) => Promise<void>;
 
 /**
  * Uploads a large file in parts, resuming the parts an interrupted attempt completed: they are
  * read again for the SHA-256 (which must see every byte in order) but not sent again. Parts are
  * confirmed with ListParts where the server has it; elsewhere CompleteMultipartUpload checks
- * the ETags itself.
+ * the ETags itself. One file's parts take at most half the memory budget, so small files find
+ * room beside a large one.
  */
 export async function putMultipart(
-  s3: S3Client,
-  limiter: Limiter,
+  transfer: Transfer,
   journal: MultipartJournal,
   req: MultipartRequest,
   readPart: ReadPart,
   handle: ShareFile,
   signal: AbortSignal,
 ): Promise<{ sha256: string; etag: string | null; resumedParts: number }> {
+  const { s3, buffers } = transfer;
+  const transport = await transfer.put();
   let uploadId: string;
   let done = new Map<number, UploadedPart>();
   const resumable = journal.previous ? await confirmParts(s3, req, journal.previous, signal) : null;
@@ -91,42 +86,43 @@ export async function putMultipart(
   const sends: Promise<CompletedPart>[] = [];
   const failed = new AbortController();
   const partSignal = AbortSignal.any([signal, failed.signal]);
-  const window = new Limiter(req.maxPartsInFlight ?? limiter.size);
+  // Half the memory budget at most, so small files find room beside a large one; one part at
+  // a time for a part larger than that (a file enlarged past 10,000 parts).
+  const inFlight = new Limiter(partsInFlight(req.partSize, buffers.capacity / 2, transfer.requests.size));
   try {
     for (let offset = 0, partNumber = 1; offset < req.size; offset += req.partSize, partNumber++) {
       const length = Math.min(req.partSize, req.size - offset);
       const known = done.get(partNumber);
-      await window.acquire(partSignal);
-      try {
-        await limiter.acquire(partSignal);
-      } catch (err) {
-        window.release();
-        throw err;
-      }
+      await inFlight.acquire(partSignal);
       let body: Buffer;
       try {
-        body = await readPart(length, offset);
+        body = await buffers.take(length, partSignal, req.partSize);
       } catch (err) {
-        limiter.release();
-        window.release();
+        inFlight.release();
         throw err;
       }
-      // The buffer goes back to the pool once it is both hashed and sent.
-      const hashed = hash.update(body);
+      const read = readPart(body, offset);
+      // The buffer goes back once it is both hashed and sent.
+      const hashed = read.then(() => hash.update(body));
       const n = partNumber;
+      let given = false;
+      const giveBack = () => {
+        given = true;
+        buffers.give(body);
+      };
       const settled =
         known && known.size === length
           ? hashed.then(() => {
-              req.pool?.give(body);
+              giveBack();
               return completedPart(known);
             })
           : hashed
               .then(async (crc) => {
-                await req.bandwidth?.take(length, partSignal);
-                return sendPart(s3, req, { uploadId, partNumber: n, body, crc }, partSignal);
+                await transfer.bandwidth?.take(length, partSignal);
+                return transfer.requests.run(partSignal, () => transport.putPart({ key: req.key, uploadId, partNumber: n, body, checksumCrc32: crc }, partSignal));
               })
               .then(async (res) => {
-                req.pool?.give(body);
+                giveBack();
                 const part = { partNumber: n, etag: res.etag ?? '', size: length, checksumCrc32: res.checksumCrc32 };
                 await journal.partDone(uploadId, part);
                 req.onBytes?.(length);
@@ -134,15 +130,15 @@ export async function putMultipart(
               });
       const send = settled
         .catch((err: unknown) => {
+          if (!given) buffers.discard(body);
           failed.abort(err);
           throw err;
         })
-        .finally(() => {
-          limiter.release();
-          window.release();
-        });
+        .finally(() => inFlight.release());
       send.catch(() => undefined);
       sends.push(send);
+      // Parts are read in order, one at a time (the hash must see every byte in order).
+      await read;
     }
     await checkAtEnd(handle, req);
     const parts = await Promise.all(sends);
@@ -173,22 +169,6 @@ export async function putMultipart(
 
 function completedPart(p: UploadedPart): CompletedPart {
   return { PartNumber: p.partNumber, ETag: p.etag, ...(p.checksumCrc32 ? { ChecksumCRC32: p.checksumCrc32 } : {}) };
-}
-
-/** One part, through the lean client where there is one. */
-async function sendPart(
-  s3: S3Client,
-  req: MultipartRequest,
-  part: { uploadId: string; partNumber: number; body: Buffer; crc: string },
-  signal: AbortSignal,
-): Promise<{ etag: string | null; checksumCrc32: string | null }> {
-  if (req.direct) return req.direct.putPart({ key: req.key, uploadId: part.uploadId, partNumber: part.partNumber, body: part.body, checksumCrc32: part.crc }, signal);
-  const command = new UploadPartCommand({ Bucket: req.bucket, Key: req.key, UploadId: part.uploadId, PartNumber: part.partNumber, Body: part.body, ContentLength: part.body.length, ChecksumCRC32: part.crc });
-  // No second SHA-256 pass for the signature: the part's CRC32 (which S3 verifies) and TLS
-  // protect it, the manifest's SHA-256 covers the file.
-  setPayloadHash(command, UNSIGNED_PAYLOAD);
-  const res = await s3.send(command, { abortSignal: signal });
-  return { etag: res.ETag ?? null, checksumCrc32: res.ChecksumCRC32 ?? null };
 }
 
 /**

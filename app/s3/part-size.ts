@@ -13,9 +13,9 @@ export function partSizeFor(fileSize: number, configuredPartSize: number): numbe
 }
 
 /**
- * How many parts of one file may be in flight (read, hashed, sent) at once: as many as the
- * shared part-buffer budget (part_size_mb × concurrency) holds, at least one, at most
- * `concurrency`. Only a file whose parts were enlarged gets fewer, so a 1 TiB file's 105 MiB
+ * How many parts of one file may be in flight (read, hashed, sent) at once: as many as
+ * `budgetBytes` (its share of upload.buffer_memory_mb) holds, at least one, at most
+ * `concurrency`. A file whose parts were enlarged gets fewer, so a 1 TiB file's 105 MiB
  * parts go one at a time and memory stays near one part, not `concurrency` of them.
  */
 export function partsInFlight(partSize: number, budgetBytes: number, concurrency: number): number {

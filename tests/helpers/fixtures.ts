@@ -10,6 +10,7 @@ import type { Deps } from '../../app/deps.js';
 import { createMetrics } from '../../app/health/metrics.js';
 import { S3AccessGate } from '../../app/s3/access-gate.js';
 import { createS3Client } from '../../app/s3/client.js';
+import { Transfer } from '../../app/s3/transfer.js';
 import { LocalShare } from '../../app/share/local-share.js';
 import type { TestDatabase } from './database.js';
 import type { TestS3 } from './s3.js';
@@ -67,7 +68,8 @@ export function testDeps(config: AgentConfig, database: TestDatabase, s3: Pick<T
   process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
   const s3Client = createS3Client(config.upload, {});
   const s3Access = new S3AccessGate({ s3: s3Client, upload: config.upload, clock, logger });
-  const deps: Deps = { db: database.db, s3: s3Client, share: new LocalShare(), s3Access, clock, logger, config, metrics: createMetrics(), agentId: 'test-agent' };
+  const transfer = new Transfer(s3Client, config.upload, config.agent.timezone);
+  const deps: Deps = { db: database.db, s3: s3Client, transfer, share: new LocalShare(), s3Access, clock, logger, config, metrics: createMetrics(), agentId: 'test-agent' };
   dumpLogsOnFailure(lines);
   return { deps, clock, logs: { lines, events: (name) => lines.filter((l) => l.event === name) } };
 }

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Http1Connections } from '../../app/s3/http1-connections.js';
-import { directPutFor } from '../../app/s3/direct-put.js';
+import { leanPutFor } from '../../app/s3/direct-put.js';
 
 /** What the test server does with the n-th request (from 1) on a connection. */
 type Reply = (n: number) => { answer: string; pieces?: number } | 'reset' | 'silence' | 'hold';
@@ -113,9 +113,9 @@ describe('keep-alive HTTP/1.1 connections for the lean PUT', () => {
     const srv = await rawServer(() => ({ answer: `HTTP/1.1 403 Forbidden\r\nx-amz-request-id: R9\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`, pieces: 25 }));
     const s3 = new S3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${srv.port}`, forcePathStyle: true, credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
     try {
-      const direct = await directPutFor(s3, 'bucket', 2);
+      const direct = await leanPutFor(s3, 'bucket', 2);
       if (!direct) throw new Error('expected the lean PUT for a plain endpoint');
-      const err = await direct.put({ key: 'k', body: Buffer.from('abc'), sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' }, signal).then(
+      const err = await direct.putObject({ key: 'k', body: Buffer.from('abc'), sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' }, signal).then(
         () => null,
         (e: unknown) => e,
       );

@@ -40,7 +40,7 @@ describe('parseConfig', () => {
   it('accepts config.example.yaml and fills the defaults', () => {
     const cfg = parseConfig(example);
     expect(cfg.agent).toMatchObject({ machine_id: 'ecs-uploader', lab_id: 'sdl1', scan_interval_seconds: 60, stable_window_seconds: 300, timezone: 'UTC', move_after_upload: true });
-    expect(cfg.upload).toMatchObject({ s3_bucket: 'battery-etl-dev-data', s3_region: 'ca-central-1', s3_prefix: '', max_retries: 10, initial_backoff_seconds: 30, part_size_mb: 8, concurrency: 8 });
+    expect(cfg.upload).toMatchObject({ s3_bucket: 'battery-etl-dev-data', s3_region: 'ca-central-1', s3_prefix: '', max_retries: 10, initial_backoff_seconds: 30, part_size_mb: 8, concurrency: 64, buffer_memory_mb: 64 });
     expect(cfg.watch.session_roots).toEqual([{ path: '/mnt/lab1/sessions', profile: 'battery_session' }]);
     expect(cfg.profiles.battery_session).toEqual({ required_markers: ['session_summary.json'], ignore_patterns: ['*.tmp', '*.lock'], metadata_files: ['metadata.json'] });
   });
@@ -48,7 +48,7 @@ describe('parseConfig', () => {
   it('fills defaults for a minimal file', () => {
     const cfg = parseConfig(valid);
     expect(cfg.agent).toMatchObject({ scan_interval_seconds: 60, stable_window_seconds: 300, timezone: 'UTC', move_after_upload: true });
-    expect(cfg.upload).toMatchObject({ s3_region: 'ca-central-1', s3_prefix: '', max_retries: 10, initial_backoff_seconds: 30, part_size_mb: 8, concurrency: 8, parallel_sessions: 2, s3_force_path_style: false });
+    expect(cfg.upload).toMatchObject({ s3_region: 'ca-central-1', s3_prefix: '', max_retries: 10, initial_backoff_seconds: 30, part_size_mb: 8, concurrency: 64, buffer_memory_mb: 64, parallel_sessions: 2, s3_force_path_style: false });
     expect(cfg.profiles.p1).toEqual({ required_markers: ['done.json'], ignore_patterns: [], metadata_files: [] });
   });
 
@@ -95,6 +95,25 @@ describe('parseConfig', () => {
   it.each([0, 17, 1.5])('rejects parallel_sessions %s, naming the field', (n) => {
     const p = problems(edit('s3_bucket: my-bucket', `s3_bucket: my-bucket\n  parallel_sessions: ${n}`));
     expect(p).toEqual([expect.objectContaining({ path: 'upload.parallel_sessions', line: 13 })]);
+  });
+
+  it('sizes the memory for file data from part_size_mb unless it is set', () => {
+    expect(parseConfig(edit('s3_bucket: my-bucket', 's3_bucket: my-bucket\n  part_size_mb: 16')).upload.buffer_memory_mb).toBe(128);
+    expect(parseConfig(edit('s3_bucket: my-bucket', 's3_bucket: my-bucket\n  buffer_memory_mb: 32')).upload).toMatchObject({ buffer_memory_mb: 32, part_size_mb: 8 });
+  });
+
+  it.each([
+    ['buffer_memory_mb: 4', />=5/],
+    ['buffer_memory_mb: many', /number/],
+    ['part_size_mb: 16\n  buffer_memory_mb: 10', /at least part_size_mb \(16\)/],
+  ])('rejects %s, naming upload.buffer_memory_mb', (setting, message) => {
+    const p = problems(edit('s3_bucket: my-bucket', `s3_bucket: my-bucket\n  ${setting}`));
+    expect(p).toEqual([expect.objectContaining({ path: 'upload.buffer_memory_mb' })]);
+    expect(p[0]?.message).toMatch(message);
+  });
+
+  it.each([0, 257])('rejects concurrency %s, naming the field', (n) => {
+    expect(problems(edit('s3_bucket: my-bucket', `s3_bucket: my-bucket\n  concurrency: ${n}`))).toEqual([expect.objectContaining({ path: 'upload.concurrency' })]);
   });
 
   it('rejects a relative session root path', () => {

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { directPutFor } from '../../app/s3/direct-put.js';
+import { leanPutFor } from '../../app/s3/direct-put.js';
 
 /** node:crypto behind the interface the SDK's signer wants. */
 type Source = string | ArrayBuffer | ArrayBufferView;
@@ -72,12 +72,12 @@ describe('the lean PUT signs exactly as the AWS SDK signer does', () => {
     const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session-token-example' };
     const endpoint = await recordingEndpoint('ca-central-1', credentials, { ETag: '"abc"' });
     try {
-      const put = await directPutFor(endpoint.s3, 'lab-bucket', 2);
+      const put = await leanPutFor(endpoint.s3, 'lab-bucket', 2);
       expect(put).not.toBeNull();
       const body = Buffer.from('bytes of a lab file\n');
       const sha256 = createHash('sha256').update(body).digest('hex');
       const key = 'raw/BAT-1/données/résumé de la séance (1).txt';
-      const result = await put!.put({ key, body, sha256, metadata: { sha256 } }, new AbortController().signal);
+      const result = await put!.putObject({ key, body, sha256, metadata: { sha256 } }, new AbortController().signal);
       expect(result.etag).toBe('"abc"');
 
       const { sent, expected, headers } = await endpoint.signatures({}, body);
@@ -85,6 +85,7 @@ describe('the lean PUT signs exactly as the AWS SDK signer does', () => {
       expect(sent).toBe(expected);
       expect(headers['x-amz-security-token']).toBe('session-token-example');
       expect(headers['x-amz-content-sha256']).toBe(sha256);
+      put!.close();
     } finally {
       await endpoint.close();
     }
@@ -94,7 +95,7 @@ describe('the lean PUT signs exactly as the AWS SDK signer does', () => {
     const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
     const endpoint = await recordingEndpoint('eu-west-1', credentials, { ETag: '"part-etag"', 'x-amz-checksum-crc32': 'AAAAAA==' });
     try {
-      const put = await directPutFor(endpoint.s3, 'lab-bucket', 2);
+      const put = await leanPutFor(endpoint.s3, 'lab-bucket', 2);
       const body = Buffer.from('the third part of a large file');
       // Upload ids are opaque: some servers' hold characters that must be encoded.
       const uploadId = 'VXBsb2FkIElE+/=~._-x!*';
@@ -106,6 +107,7 @@ describe('the lean PUT signs exactly as the AWS SDK signer does', () => {
       expect(sent).toBe(expected);
       expect(headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
       expect(headers['x-amz-checksum-crc32']).toBe('q83vEg==');
+      put!.close();
     } finally {
       await endpoint.close();
     }

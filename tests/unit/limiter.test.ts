@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Limiter, uploadSlotsFor } from '../../app/s3/limiter.js';
+import { Limiter } from '../../app/s3/limiter.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const settled = async (p: Promise<unknown>) => {
@@ -63,25 +63,5 @@ describe('Limiter', () => {
     const limiter = new Limiter(1);
     await expect(limiter.acquire(AbortSignal.abort())).rejects.toThrow();
     expect(await settled(limiter.acquire(new AbortController().signal))).toBe(true);
-  });
-});
-
-describe('upload slots', () => {
-  it('are one set per upload configuration, so sessions uploaded at once share them', async () => {
-    const upload = { concurrency: 2, part_size_mb: 5 };
-    const a = uploadSlotsFor(upload);
-    const b = uploadSlotsFor(upload);
-    expect(b).toBe(a);
-    expect(a.limiter.size).toBe(2);
-    expect(a.pool.bufferSize).toBe(5 * 1024 * 1024);
-    // Two sessions' requests: the third waits for a slot whichever session asks.
-    const signal = new AbortController().signal;
-    await a.limiter.acquire(signal);
-    await b.limiter.acquire(signal);
-    const third = a.limiter.acquire(signal);
-    expect(await settled(third)).toBe(false);
-    b.limiter.release();
-    expect(await settled(third)).toBe(true);
-    expect(uploadSlotsFor({ concurrency: 2, part_size_mb: 5 })).not.toBe(a);
   });
 });
