@@ -3,6 +3,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Http1Connections } from '../../app/s3/http1-connections.js';
 import { leanPutFor } from '../../app/s3/direct-put.js';
+import { Transfer } from '../../app/s3/transfer.js';
+import { testConfig } from '../helpers/fixtures.js';
 
 /** What the test server does with the n-th request (from 1) on a connection. */
 type Reply = (n: number) => { answer: string; pieces?: number } | 'reset' | 'silence' | 'hold';
@@ -125,4 +127,36 @@ describe('keep-alive HTTP/1.1 connections for the lean PUT', () => {
       s3.destroy();
     }
   });
+
+  it('closing the transfer closes its connections: the idle ones at once, a busy one when its answer comes', async () => {
+    let count = 0;
+    const srv = await rawServer(() => (++count === 3 ? 'hold' : { answer: OK }));
+    const config = testConfig({ root: '/lab/sessions', work: '/lab/work', s3: { endpoint: `http://127.0.0.1:${srv.port}`, bucket: 'bucket' } });
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${srv.port}`, forcePathStyle: true, credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
+    const transfer = new Transfer(s3, config.upload, 'UTC');
+    try {
+      const put = await transfer.put();
+      const body = Buffer.from('abc');
+      const sha256 = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+      await Promise.all(['a', 'b'].map((key) => put.putObject({ key, body, sha256 }, signal)));
+      expect(srv.connections).toBe(2);
+      const held = put.putObject({ key: 'c', body, sha256 }, signal);
+      await until(() => srv.held.length === 1);
+      await transfer.close();
+      await until(() => sockets.size === 1);
+      srv.held[0]?.write(OK);
+      await expect(held).resolves.toEqual({ etag: '"e"', checksumCrc32: null });
+      await until(() => sockets.size === 0);
+      await expect(transfer.put()).rejects.toThrow(/closed/);
+    } finally {
+      s3.destroy();
+    }
+  });
 });
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 10_000) throw new Error('condition not met within 10 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
