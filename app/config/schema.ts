@@ -142,7 +142,12 @@ export const configSchema = z.strictObject({
  * agent's own directories are not inside a root (they would become sessions).
  */
 export function crossFieldProblems(raw: unknown): { path: (string | number)[]; message: string }[] {
-  const cfg = raw as { watch?: { session_roots?: unknown }; profiles?: unknown; upload?: Record<string, unknown> | null; storage?: Record<string, unknown> } | null;
+  const cfg = raw as {
+    watch?: { session_roots?: unknown };
+    profiles?: unknown;
+    upload?: Record<string, unknown> | null;
+    storage?: Record<string, unknown>;
+  } | null;
   const roots = Array.isArray(cfg?.watch?.session_roots) ? (cfg.watch.session_roots as { path?: unknown; profile?: unknown }[]) : [];
   const profiles = cfg?.profiles !== null && typeof cfg?.profiles === 'object' ? Object.keys(cfg.profiles as object) : null;
   const problems: { path: (string | number)[]; message: string }[] = [];
@@ -164,7 +169,8 @@ export function crossFieldProblems(raw: unknown): { path: (string | number)[]; m
     const partMb = Number.isInteger(upload.part_size_mb) ? (upload.part_size_mb as number) : DEFAULT_PART_SIZE_MB;
     const bufferMb = upload.buffer_memory_mb;
     if (Number.isInteger(bufferMb) && (bufferMb as number) >= 5 && (bufferMb as number) < partMb) {
-      problems.push({ path: ['upload', 'buffer_memory_mb'], message: `must be at least part_size_mb (${partMb}): a part must fit in it` });
+      const message = `must be at least part_size_mb (${partMb}): a part must fit in it`;
+      problems.push({ path: ['upload', 'buffer_memory_mb'], message });
     }
   }
   for (const key of ['manifest_cache_dir', 'log_dir', 'state_dir']) {

@@ -35,7 +35,13 @@ export interface FileUploadResult {
  * links and without blocking on special files, and checked against the listing when opened
  * (and, for a large file, at its end): a file that changed underneath voids the attempt.
  */
-export async function uploadFile(share: Share, transfer: Transfer, journal: MultipartJournal, req: FileUploadRequest, signal: AbortSignal): Promise<FileUploadResult> {
+export async function uploadFile(
+  share: Share,
+  transfer: Transfer,
+  journal: MultipartJournal,
+  req: FileUploadRequest,
+  signal: AbortSignal,
+): Promise<FileUploadResult> {
   const handle = await openListedFile(share, req);
   try {
     checkUnchanged(handle.attributes, req);
@@ -45,7 +51,15 @@ export async function uploadFile(share: Share, transfer: Transfer, journal: Mult
         : await putMultipart(
             transfer,
             journal,
-            { bucket: req.bucket, key: req.key, relativePath: req.relativePath, size: req.expectedSize, partSize: req.partSize, onBytes: req.onBytes, hasher: req.hasher },
+            {
+              bucket: req.bucket,
+              key: req.key,
+              relativePath: req.relativePath,
+              size: req.expectedSize,
+              partSize: req.partSize,
+              onBytes: req.onBytes,
+              hasher: req.hasher,
+            },
             (body, position) => readExactly(handle, body, position, req),
             handle,
             signal,
@@ -85,7 +99,8 @@ async function putWhole(transfer: Transfer, handle: ShareFile, req: FileUploadRe
     // It signs the request, and S3 checks the body against it.
     const sha256 = createHash('sha256').update(body).digest('hex');
     await transfer.bandwidth?.take(body.length, signal);
-    const { etag } = await transfer.requests.run(signal, () => transport.putObject({ key: req.key, body, sha256, metadata: { sha256 } }, signal));
+    const put = { key: req.key, body, sha256, metadata: { sha256 } };
+    const { etag } = await transfer.requests.run(signal, () => transport.putObject(put, signal));
     // Only after a success: a failed request's socket may still reference the buffer.
     transfer.buffers.give(body);
     req.onBytes?.(body.length);

@@ -119,7 +119,8 @@ export async function putMultipart(
           : hashed
               .then(async (crc) => {
                 await transfer.bandwidth?.take(length, partSignal);
-                return transfer.requests.run(partSignal, () => transport.putPart({ key: req.key, uploadId, partNumber: n, body, checksumCrc32: crc }, partSignal));
+                const part = { key: req.key, uploadId, partNumber: n, body, checksumCrc32: crc };
+                return transfer.requests.run(partSignal, () => transport.putPart(part, partSignal));
               })
               .then(async (res) => {
                 giveBack();

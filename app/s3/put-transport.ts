@@ -38,7 +38,13 @@ export class SdkPut implements PutTransport {
   ) {}
 
   async putObject(req: WholePut, signal: AbortSignal): Promise<{ etag: string | null }> {
-    const command = new PutObjectCommand({ Bucket: this.bucket, Key: req.key, Body: req.body, ContentLength: req.body.length, ...(req.metadata ? { Metadata: req.metadata } : {}) });
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: req.key,
+      Body: req.body,
+      ContentLength: req.body.length,
+      ...(req.metadata ? { Metadata: req.metadata } : {}),
+    });
     setPayloadHash(command, req.sha256);
     const res = await this.s3.send(command, { abortSignal: signal });
     return { etag: res.ETag ?? null };

@@ -41,7 +41,8 @@ export class Transfer {
    */
   put(): Promise<PutTransport> {
     if (this.closed) return Promise.reject(new Error('the transfer is closed'));
-    this.transport ??= leanPutFor(this.s3, this.upload.s3_bucket, this.upload.concurrency * 2).then((lean) => lean ?? new SdkPut(this.s3, this.upload.s3_bucket));
+    const bucket = this.upload.s3_bucket;
+    this.transport ??= leanPutFor(this.s3, bucket, this.upload.concurrency * 2).then((lean) => lean ?? new SdkPut(this.s3, bucket));
     return this.transport;
   }
 
