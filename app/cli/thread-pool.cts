@@ -3,10 +3,12 @@ import { parse } from 'yaml';
 import { DEFAULT_CONCURRENCY, DEFAULT_PARALLEL_SESSIONS, MAX_CONCURRENCY, MAX_PARALLEL_SESSIONS } from '../config/limits.cjs';
 
 const LIBUV_DEFAULT = 4;
+/** 64 share calls in flight cover any NFS round trip the uploads can use; more threads only add wake-ups (upload.concurrency counts S3 requests, most of them small). */
+const MOST_THREADS = 64;
 
 /**
  * How many threads libuv's pool should have for this command line: `upload.concurrency` ×
- * `upload.parallel_sessions` of the `--config` file (at least libuv's 4), or null to leave it
+ * `upload.parallel_sessions` of the `--config` file (at least libuv's 4, at most 64), or null to leave it
  * alone (UV_THREADPOOL_SIZE already set). Every file-system call runs in that pool, and on an
  * NFS share each one holds its thread for a round trip to the server: with libuv's 4 threads,
  * 4 calls are in flight whatever the configuration says. A file that cannot be read or parsed
@@ -17,7 +19,7 @@ export function threadPoolSize(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const upload = configuredUpload(configPath(argv), readText);
   const concurrency = setting(upload.concurrency, MAX_CONCURRENCY, DEFAULT_CONCURRENCY);
   const sessions = setting(upload.parallel_sessions, MAX_PARALLEL_SESSIONS, DEFAULT_PARALLEL_SESSIONS);
-  return Math.max(LIBUV_DEFAULT, concurrency * sessions);
+  return Math.min(MOST_THREADS, Math.max(LIBUV_DEFAULT, concurrency * sessions));
 }
 
 function configPath(argv: readonly string[]): string | null {

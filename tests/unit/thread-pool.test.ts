@@ -25,9 +25,9 @@ describe('threadPoolSize', () => {
     expect(threadPoolSize(['run', '--config=/c/twelve.yaml'], {}, read)).toBe(12);
   });
 
-  it('gives every session it uploads at once its own threads', () => {
+  it('gives every session it uploads at once its own threads, 64 at most', () => {
     expect(threadPoolSize(['run', '--config', '/c/three-by-five.yaml'], {}, read)).toBe(15);
-    expect(threadPoolSize(['run', '--config', '/c/six-sessions.yaml'], {}, read)).toBe(384);
+    expect(threadPoolSize(['run', '--config', '/c/six-sessions.yaml'], {}, read)).toBe(64);
     expect(threadPoolSize(['run', '--config', '/c/bad-sessions.yaml'], {}, read)).toBe(6);
   });
 
@@ -35,11 +35,11 @@ describe('threadPoolSize', () => {
     expect(threadPoolSize(['run', '--config', '/c/two.yaml'], {}, read)).toBe(4);
   });
 
-  it('uses the configuration’s defaults (64 requests × 2 sessions) when the file has no usable value or cannot be read', () => {
+  it('uses the configuration’s defaults (64 requests × 2 sessions, so the 64-thread cap) when the file has no usable value or cannot be read', () => {
     for (const path of ['/c/none.yaml', '/c/bad-value.yaml', '/c/too-many.yaml', '/c/broken.yaml', '/c/missing.yaml']) {
-      expect(threadPoolSize(['run', '--config', path], {}, read)).toBe(128);
+      expect(threadPoolSize(['run', '--config', path], {}, read)).toBe(64);
     }
-    expect(threadPoolSize(['status'], {}, read)).toBe(128);
+    expect(threadPoolSize(['status'], {}, read)).toBe(64);
   });
 
   it('leaves an operator’s UV_THREADPOOL_SIZE alone', () => {
