@@ -38,7 +38,8 @@ describe('run', { timeout: SLOW }, () => {
     const complete = `${t.cfg.prefix}/${id}/_COMPLETE`;
     await waitFor(async () => (await listKeys(t.world.s3, t.cfg.prefix)).includes(complete), 20_000, `${complete} in S3`);
     for (const [rel, content] of Object.entries(files)) expect(sha256(await getObject(t.world.s3, `${t.cfg.prefix}/${id}/${rel}`)), rel).toBe(sha256(content));
-    expect(events(agent.out)).toContain('complete_marker_uploaded');
+    // _COMPLETE is in S3 a moment before the agent logs it and counts the session.
+    await agent.waitForEvent('complete_marker_uploaded', 20_000);
 
     // Metrics now count the upload.
     const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
