@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
 import type { AgentConfig } from '../config/schema.js';
+import { redactSecrets } from '../errors.js';
 import { uncountedMetrics } from '../health/metrics-api.js';
 import { LOG_FORMATS, LOG_LEVELS, createLogger } from '../logging/logger.js';
 import { runCycle } from '../scheduler.js';
@@ -158,7 +159,7 @@ function summary(file: string, c: AgentConfig): string {
     `machine_id: ${c.agent.machine_id}  lab_id: ${c.agent.lab_id}`,
     `scan every ${c.agent.scan_interval_seconds}s, stable after ${c.agent.stable_window_seconds}s, move after upload: ${c.agent.move_after_upload}`,
     `session roots:\n${roots}`,
-    `upload to s3://${c.upload.s3_bucket}/${c.upload.s3_prefix} (${c.upload.s3_region}${c.upload.s3_endpoint ? `, endpoint ${c.upload.s3_endpoint}` : ''}); max_retries ${c.upload.max_retries}, backoff from ${c.upload.initial_backoff_seconds}s`,
+    `upload to s3://${c.upload.s3_bucket}/${c.upload.s3_prefix} (${c.upload.s3_region}${c.upload.s3_endpoint ? `, endpoint ${redactSecrets(c.upload.s3_endpoint)}` : ''}); max_retries ${c.upload.max_retries}, backoff from ${c.upload.initial_backoff_seconds}s`,
     `manifests kept in ${c.storage.manifest_cache_dir}; logs in ${c.storage.log_dir}`,
     '',
   ].join('\n');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SessionFile, SkippedEntry } from '../share/session-listing.js';
 
@@ -164,7 +164,13 @@ export async function writeManifestCopy(dir: string, sessionId: string, body: Bu
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${sessionId}_${hash}.json`);
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, body);
-  await rename(tmp, path);
+  try {
+    await writeFile(tmp, body);
+    await rename(tmp, path);
+  } catch (err) {
+    // A partial copy left on a full disk would keep it full for every later attempt.
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
   return path;
 }

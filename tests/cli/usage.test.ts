@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,15 @@ describe.concurrent('validate-config', () => {
     expect(r.out).toContain('/mnt/lab1/sessions');
     expect(r.out).toContain('battery_session');
     expect(r.err).toBe('');
+  });
+
+  it('the summary shows s3_endpoint without the password a URL may carry', async () => {
+    const file = join(work.path, 'endpoint-with-password.yaml');
+    await writeFile(file, (await readFile(EXAMPLE, 'utf8')).replace('# s3_endpoint: http://127.0.0.1:9000', 's3_endpoint: http://minio:Sup3rS3cretPw@127.0.0.1:9000'));
+    const r = await runCli(['validate-config', '--config', file]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('endpoint http://minio:***@127.0.0.1:9000');
+    expect(r.out + r.err).not.toContain('Sup3rS3cretPw');
   });
 
   const BAD = [

@@ -117,6 +117,20 @@ describe('filesystem faults injected under the real agent', () => {
     expect(await expectCompletedSessionsIntact(s3)).toEqual(['churning', 'settled']);
   });
 
+  it('a full disk under manifest_cache_dir: the session fails and is retried; no partial copy is left to fill the disk further', async (ctx) => {
+    if (!database.url) ctx.skip('the agent children need a PostgreSQL server');
+    const { root, configFile } = await setup('ENOSPC');
+    await writeSession(join(root, 'full'), { 'data.csv': 'x', 'session_summary.json': '{}' });
+    const manifestDir = join(work.path, 'ENOSPC', 'm');
+    const faults = { FSFAULT_WRITE_ENOSPC: `${manifestDir}/` };
+    await runAgent(['scan-once', '--config', configFile], env(faults));
+    const second = await runAgent(['scan-once', '--config', configFile], env(faults));
+    expect(second.code).toBe(1);
+    expect(second.logs.find((l) => l.event === 'session_failed')).toMatchObject({ to: 'failed', err: { code: 'FS_ENOSPC', retryable: true } });
+    expect(await readdir(manifestDir)).toEqual([]);
+    expect(await listKeys(s3, 'full/')).not.toContain('full/_COMPLETE');
+  });
+
   it('a slow share is read upload.concurrency calls at a time, not libuv\'s 4; UV_THREADPOOL_SIZE still wins', async (ctx) => {
     if (!database.url) ctx.skip('the agent children need a PostgreSQL server');
     const mostInFlight = async (name: string, extraEnv: Record<string, string>) => {

@@ -1,7 +1,8 @@
 // LD_PRELOAD shim for fault tests: file system calls on paths containing a trigger fail the
 // way a sick NFS mount fails. FSFAULT_READ_EIO=substr makes reads of matching files fail with
 // EIO, FSFAULT_READ_ESTALE=substr with ESTALE, FSFAULT_OPEN_EACCES=substr makes opening them
-// fail with EACCES, FSFAULT_OPEN_ENOENT=substr with ENOENT (deleted after it was listed). FSFAULT_LATENCY_US=n with FSFAULT_LATENCY_PATH=substr makes every open,
+// fail with EACCES, FSFAULT_OPEN_ENOENT=substr with ENOENT (deleted after it was listed),
+// FSFAULT_WRITE_ENOSPC=substr makes writes to matching files fail with ENOSPC (a full disk). FSFAULT_LATENCY_US=n with FSFAULT_LATENCY_PATH=substr makes every open,
 // read and close of matching files take n µs longer, in the calling thread, as a distant NFS
 // server's round trip does; FSFAULT_STATS=file receives, at exit, the most of those round
 // trips that were in flight at once. Nothing else is touched.
@@ -25,6 +26,7 @@
 
 #define MAX_FD 65536
 static int fd_errno[MAX_FD];
+static int fd_write_errno[MAX_FD];
 static char fd_slow[MAX_FD];
 static dev_t fd_dev[MAX_FD];
 static ino_t fd_ino[MAX_FD];
@@ -72,8 +74,9 @@ static void remember(int fd, const char *path) {
   if (fd < 0 || fd >= MAX_FD) return;
   fd_errno[fd] = matches(path, "FSFAULT_READ_EIO") ? EIO : matches(path, "FSFAULT_READ_ESTALE") ? ESTALE : 0;
   fd_slow[fd] = matches(path, "FSFAULT_LATENCY_PATH");
+  fd_write_errno[fd] = matches(path, "FSFAULT_WRITE_ENOSPC") ? ENOSPC : 0;
   struct stat st;
-  if ((fd_errno[fd] || fd_slow[fd]) && fstat(fd, &st) == 0) {
+  if ((fd_errno[fd] || fd_slow[fd] || fd_write_errno[fd]) && fstat(fd, &st) == 0) {
     fd_dev[fd] = st.st_dev;
     fd_ino[fd] = st.st_ino;
   }
@@ -81,11 +84,12 @@ static void remember(int fd, const char *path) {
 
 // Whether fd carries marks and still refers to the file they were set for; clears stale marks.
 static int marked(int fd) {
-  if (fd < 0 || fd >= MAX_FD || (!fd_errno[fd] && !fd_slow[fd])) return 0;
+  if (fd < 0 || fd >= MAX_FD || (!fd_errno[fd] && !fd_slow[fd] && !fd_write_errno[fd])) return 0;
   struct stat st;
   if (fstat(fd, &st) == 0 && st.st_dev == fd_dev[fd] && st.st_ino == fd_ino[fd]) return 1;
   fd_errno[fd] = 0;
   fd_slow[fd] = 0;
+  fd_write_errno[fd] = 0;
   return 0;
 }
 
@@ -171,6 +175,54 @@ ssize_t readv(int fd, const struct iovec *iov, int cnt) {
   return real(fd, iov, cnt);
 }
 
+static int write_fault(int fd) {
+  if (!marked(fd) || !fd_write_errno[fd]) return 0;
+  errno = fd_write_errno[fd];
+  return 1;
+}
+
+ssize_t write(int fd, const void *buf, size_t n) {
+  static ssize_t (*real)(int, const void *, size_t) = NULL;
+  if (!real) real = dlsym(RTLD_NEXT, "write");
+  if (write_fault(fd)) return -1;
+  return real(fd, buf, n);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
+  static ssize_t (*real)(int, const void *, size_t, off_t) = NULL;
+  if (!real) real = dlsym(RTLD_NEXT, "pwrite");
+  if (write_fault(fd)) return -1;
+  return real(fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
+  static ssize_t (*real)(int, const void *, size_t, off_t) = NULL;
+  if (!real) real = dlsym(RTLD_NEXT, "pwrite64");
+  if (write_fault(fd)) return -1;
+  return real(fd, buf, n, off);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int cnt) {
+  static ssize_t (*real)(int, const struct iovec *, int) = NULL;
+  if (!real) real = dlsym(RTLD_NEXT, "writev");
+  if (write_fault(fd)) return -1;
+  return real(fd, iov, cnt);
+}
+
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off) {
+  static ssize_t (*real)(int, const struct iovec *, int, off_t) = NULL;
+  if (!real) real = dlsym(RTLD_NEXT, "pwritev");
+  if (write_fault(fd)) return -1;
+  return real(fd, iov, cnt, off);
+}
+
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off) {
+  static ssize_t (*real)(int, const struct iovec *, int, off_t) = NULL;
+  if (!real) real = dlsym(RTLD_NEXT, "pwritev64");
+  if (write_fault(fd)) return -1;
+  return real(fd, iov, cnt, off);
+}
+
 int close(int fd) {
   static int (*real)(int) = NULL;
   if (!real) real = dlsym(RTLD_NEXT, "close");
@@ -178,6 +230,7 @@ int close(int fd) {
     int slow = fd_slow[fd];
     fd_slow[fd] = 0;
     fd_errno[fd] = 0;
+    fd_write_errno[fd] = 0;
     if (slow) round_trip();
   }
   return real(fd);
