@@ -2,7 +2,9 @@ import { hostname, userInfo } from 'node:os';
 import { createLogger } from '../logging/logger.js';
 import { pathExists } from '../share/share.js';
 import { readDatabaseClock } from '../state/queries/database-clock.js';
-import { dismissSession, findSessions } from '../state/queries/operator.js';
+import { findSessions } from '../state/queries/operator.js';
+import { dismissSession } from '../state/queries/operator-transitions.js';
+import { TRANSITIONS, startsFrom } from '../state/session-transitions.js';
 import { CliExit, EXIT } from './exit-codes.js';
 import { openStateDb, readConfig, shareFor } from './runtime.js';
 
@@ -24,7 +26,7 @@ export async function dismiss(configFile: string, ref: string, reason: string): 
   try {
     const found = await findSessions(db, ref);
     if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
-    const targets = found.filter((s) => s.status === 'failed' || s.status === 'needs_attention');
+    const targets = found.filter((s) => startsFrom('dismiss', s.status));
     if (targets.length === 0) throw new CliExit(EXIT.sessionFailed, `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')}); only those can be dismissed`);
     if (targets.length > 1) throw new CliExit(EXIT.usage, `${ref} matches several sessions (rows ${targets.map((s) => s.pk).join(', ')}): name one by its row number`);
     const target = targets[0] as (typeof targets)[number];
@@ -36,8 +38,8 @@ export async function dismiss(configFile: string, ref: string, reason: string): 
     const who = operatorName();
     const from = await dismissSession(db, target.pk, { who, reason, now: await readDatabaseClock(db) });
     if (!from) throw new CliExit(EXIT.sessionFailed, `session ${name} is being worked on by an agent right now; try again shortly`);
-    logger.info({ event: 'session_dismissed', session_pk: target.pk, session_id: target.sessionId, folder: target.folderPath, from, to: 'dismissed', by: who, reason }, 'session dismissed');
-    process.stdout.write(`session ${name}: ${from} → dismissed (by ${who}: ${reason})\n`);
+    logger.info({ event: 'session_dismissed', session_pk: target.pk, session_id: target.sessionId, folder: target.folderPath, from, to: TRANSITIONS.dismiss.to, by: who, reason }, 'session dismissed');
+    process.stdout.write(`session ${name}: ${from} → ${TRANSITIONS.dismiss.to} (by ${who}: ${reason})\n`);
     return EXIT.ok;
   } finally {
     await db.close();

@@ -10,7 +10,9 @@ import { manifestForFolder } from '../pipeline/manifest-for-folder.js';
 import { preflightWithProfile } from '../pipeline/preflight.js';
 import { LocalShare } from '../share/local-share.js';
 import { listFileRecords } from '../state/queries/file-records.js';
-import { listEvents, listSessions, listSessionsInState, requeueSession } from '../state/queries/operator.js';
+import { listEvents, listSessions, listSessionsInState } from '../state/queries/operator.js';
+import { requeueSession } from '../state/queries/operator-transitions.js';
+import { TRANSITIONS, startsFrom } from '../state/session-transitions.js';
 import type { Db } from '../state/db.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
@@ -116,7 +118,7 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
     if (ref) {
       const found = await findSessionsOnShares(db, config, ref);
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
-      targets = found.filter((s) => s.status === 'failed' || s.status === 'needs_attention');
+      targets = found.filter((s) => startsFrom('retry', s.status));
       if (targets.length === 0) {
         const dismissed = found.some((s) => s.status === 'dismissed') ? '; a dismissed session stays dismissed: if its folder is back, the agent takes it as a new session' : '';
         throw new CliExit(EXIT.sessionFailed, `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')})${dismissed}`);
@@ -133,8 +135,8 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
         process.stderr.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}) is being worked on by an agent right now; try again shortly\n`);
         continue;
       }
-      logger.info({ event: 'session_retry_requested', session_pk: target.pk, folder: target.folderPath, ...(target.sessionId ? { session_id: target.sessionId } : {}), from, to: 'waiting_for_stable', by: who }, 'session requeued');
-      process.stdout.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}): ${from} → waiting_for_stable\n`);
+      logger.info({ event: 'session_retry_requested', session_pk: target.pk, folder: target.folderPath, ...(target.sessionId ? { session_id: target.sessionId } : {}), from, to: TRANSITIONS.retry.to, by: who }, 'session requeued');
+      process.stdout.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}): ${from} → ${TRANSITIONS.retry.to}\n`);
     }
     if (targets.length === 0) process.stdout.write('no session needs attention\n');
     return busy > 0 ? EXIT.sessionFailed : EXIT.ok;

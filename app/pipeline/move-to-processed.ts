@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.js';
 import type { SessionRow } from '../state/session-row.js';
 import { listFileRecords } from '../state/queries/file-records.js';
-import { transitionSession } from '../state/queries/transition-session.js';
+import { transitionSession, type SessionClaim } from '../state/queries/transition-session.js';
 import { observedState } from './completion-detector.js';
 import { describeChanges, folderChanges } from './folder-changes.js';
 import { ignoreMatcher } from '../share/ignore-patterns.js';
@@ -16,26 +16,22 @@ import { pathExists } from '../share/share.js';
  * first; one that changed since is held in needs_attention instead of moved, since the
  * files added or changed after the upload are not in S3.
  */
-export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToken: string, checkUnchanged: boolean): Promise<SessionRow> {
-  const { db, share, clock, agentId, logger } = deps;
-  const base = { pk: row.pk, leaseToken, agentId, from: ['uploaded'] as const };
+export async function moveUploadedSession(deps: Deps, row: SessionRow, claim: SessionClaim, checkUnchanged: boolean): Promise<SessionRow> {
+  const { db, share, logger } = deps;
   if (!(await pathExists(share, row.folderPath))) {
     const landed = row.processedPath !== null && (await pathExists(share, row.processedPath));
-    const { row: done } = await transitionSession(db, {
-      ...base,
-      to: 'processed',
-      now: clock.now(),
+    const { row: done, from } = await transitionSession(db, claim, 'markProcessed', {
       reason: landed ? 'move finished before a restart' : 'folder left the share after its upload completed',
     });
     logger.warn(
-      { event: 'session_moved_to_processed', from: 'uploaded', to: 'processed', processed_path: row.processedPath, found_moved: landed },
+      { event: 'session_moved_to_processed', from, to: done.status, processed_path: row.processedPath, found_moved: landed },
       landed ? 'move had completed before a restart' : 'session folder was no longer on the share; its upload was already complete',
     );
     return done;
   }
   if (checkUnchanged) {
     const changes = await changesSinceUpload(deps, row);
-    if (changes !== null) return holdChangedSession(deps, row, leaseToken, changes);
+    if (changes !== null) return holdChangedSession(deps, claim, changes);
   }
   // Checked before every move, a reserved target included: processed/ may have been replaced since.
   await ensureProcessedFolder(share, row.rootPath);
@@ -43,16 +39,16 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, leaseToke
   if (target === null || !(await isEmptyFolder(share, target))) {
     target = await reserveProcessedName(share, row.rootPath, row.folderName);
     try {
-      await transitionSession(db, { ...base, to: 'uploaded', now: clock.now(), reason: `move planned to ${target}`, processedPath: target });
+      await transitionSession(db, claim, 'planMove', { reason: `move planned to ${target}`, processedPath: target });
     } catch (err) {
       await share.removeEmptyFolder(target).catch(() => undefined);
       throw err;
     }
   }
   await share.renameFolder(row.folderPath, target);
-  const { row: done } = await transitionSession(db, { ...base, to: 'processed', now: clock.now(), reason: 'moved', processedPath: target, error: null });
+  const { row: done, from } = await transitionSession(db, claim, 'markProcessed', { reason: 'moved', processedPath: target, error: null });
   logger.info(
-    { event: 'session_moved_to_processed', from: 'uploaded', to: 'processed', processed_path: target },
+    { event: 'session_moved_to_processed', from, to: done.status, processed_path: target },
     'session moved to processed/',
   );
   return done;
@@ -69,15 +65,15 @@ async function changesSinceUpload(deps: Deps, row: SessionRow): Promise<string |
   return (records.length > 0 ? describeChanges(folderChanges(records, listing.files)) : '') || 'files were added, removed or changed';
 }
 
-async function holdChangedSession(deps: Deps, row: SessionRow, leaseToken: string, changes: string): Promise<SessionRow> {
+async function holdChangedSession(deps: Deps, claim: SessionClaim, changes: string): Promise<SessionRow> {
   const error = {
     code: 'CHANGED_AFTER_UPLOAD',
     message: `the folder changed after its upload completed (${changes}); S3 and its _COMPLETE hold the folder as it was uploaded. The folder was not moved: put new files in a new session folder (with its own session_id), restore the folder as uploaded, or move it yourself; then run retry`,
   };
-  const { row: held } = await transitionSession(deps.db, { pk: row.pk, leaseToken, agentId: deps.agentId, from: ['uploaded'], to: 'needs_attention', now: deps.clock.now(), reason: error.message, error });
+  const { row: held, from } = await transitionSession(deps.db, claim, 'holdChangedAfterUpload', { reason: error.message, error });
   deps.metrics.sessionFailures.inc({ code: error.code });
   deps.logger.error(
-    { event: 'session_changed_after_upload', from: 'uploaded', to: 'needs_attention', changes },
+    { event: 'session_changed_after_upload', from, to: held.status, changes },
     'session folder changed after its upload completed; not moved',
   );
   return held;

@@ -3,7 +3,7 @@ import { LeaseLostError, SessionChangedError, classifyError, redactSecrets, sess
 import { releaseLease, renewLease } from '../state/queries/lease.js';
 import { recordObservation } from '../state/queries/record-observation.js';
 import { readSessionStatus } from '../state/queries/session-status.js';
-import { transitionSession } from '../state/queries/transition-session.js';
+import { sessionClaim, transitionSession, type SessionClaim } from '../state/queries/transition-session.js';
 import type { SessionRow } from '../state/session-row.js';
 import type { SessionStatus } from '../state/states.js';
 import { nextAfterFailure } from './backoff.js';
@@ -38,35 +38,35 @@ interface Progress {
 export async function processSession(agentDeps: Deps, claimed: SessionRow, signal: AbortSignal): Promise<SessionOutcome> {
   // Every line about this session carries its folder, and its id once known.
   const deps = { ...agentDeps, logger: agentDeps.logger.child({ session_pk: claimed.pk, folder: claimed.folderPath, ...(claimed.sessionId ? { session_id: claimed.sessionId } : {}) }) };
-  const leaseToken = claimed.leaseToken as string;
+  const claim = sessionClaim(deps, claimed);
   const lost = new AbortController();
-  const heartbeat = startHeartbeat(deps, claimed.pk, leaseToken, lost);
+  const heartbeat = startHeartbeat(deps, claim, lost);
   const sessionSignal = AbortSignal.any([signal, lost.signal]);
   const progress: Progress = { row: claimed };
   try {
-    const status = await advance(deps, progress, leaseToken, sessionSignal);
+    const status = await advance(deps, progress, claim, sessionSignal);
     // needs_attention without an error: the folder changed after its upload (see move-to-processed).
     return { pk: claimed.pk, status, failed: status === 'needs_attention', ...(progress.recheckAfterSeconds !== undefined ? { recheckAfterSeconds: progress.recheckAfterSeconds } : {}) };
   } catch (err) {
-    return await recordFailure(deps, progress, leaseToken, err, signal, lost.signal);
+    return await recordFailure(deps, progress, claim, err, signal, lost.signal);
   } finally {
     clearInterval(heartbeat);
-    await releaseLease(deps.db, claimed.pk, leaseToken).catch((err: unknown) =>
+    await releaseLease(deps.db, claim.pk, claim.leaseToken).catch((err: unknown) =>
       deps.logger.warn({ event: 'lease_release_failed', err }, 'could not release the claim; it expires by itself'),
     );
   }
 }
 
-async function advance(deps: Deps, progress: Progress, leaseToken: string, signal: AbortSignal): Promise<SessionStatus> {
+async function advance(deps: Deps, progress: Progress, claim: SessionClaim, signal: AbortSignal): Promise<SessionStatus> {
   const { config } = deps;
   const row = progress.row;
-  if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, leaseToken, true)).status;
+  if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, claim, true)).status;
   if (!(await pathExists(deps.share, row.folderPath))) {
     throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded); nothing was uploaded`);
   }
   let judged: SessionListing | undefined;
   if (row.status === 'waiting_for_stable') {
-    const observed = await observe(deps, row, leaseToken);
+    const observed = await observe(deps, row, claim);
     if ('recheckAfterSeconds' in observed) {
       if (observed.recheckAfterSeconds !== null) progress.recheckAfterSeconds = observed.recheckAfterSeconds;
       return 'waiting_for_stable';
@@ -75,18 +75,18 @@ async function advance(deps: Deps, progress: Progress, leaseToken: string, signa
     judged = observed.listing;
   }
   const started = Date.now();
-  progress.row = await uploadStableSession(deps, progress.row, leaseToken, signal, judged, (id) => (progress.sessionId = id));
+  progress.row = await uploadStableSession(deps, progress.row, claim, signal, judged, (id) => (progress.sessionId = id));
   const seconds = (Date.now() - started) / 1000;
   deps.metrics.uploadDuration.observe(seconds);
   if (progress.row.totalBytes !== null && seconds > 0) deps.metrics.uploadThroughput.observe(progress.row.totalBytes / seconds);
   if (!config.agent.move_after_upload) return progress.row.status;
   // No second listing: the upload listed the folder after its last byte, moments ago.
-  return (await moveUploadedSession(deps, progress.row, leaseToken, false)).status;
+  return (await moveUploadedSession(deps, progress.row, claim, false)).status;
 }
 
 /** One observation of a waiting folder: the session when it is now ready to upload, else when to look again. */
-async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise<{ ready: SessionRow; listing: SessionListing } | { recheckAfterSeconds: number | null }> {
-  const { db, config, clock, logger, agentId } = deps;
+async function observe(deps: Deps, row: SessionRow, claim: SessionClaim): Promise<{ ready: SessionRow; listing: SessionListing } | { recheckAfterSeconds: number | null }> {
+  const { db, config, clock, logger } = deps;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
   const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns));
@@ -94,22 +94,16 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
   const decision = judgeListing(listing.files, profile.required_markers, row, now, config.agent.stable_window_seconds);
   const state = decision.state;
   if (!decision.complete) {
-    await recordObservation(db, { pk: row.pk, leaseToken, state, since: decision.since, now, waitingReason: decision.reason });
+    await recordObservation(db, { pk: claim.pk, leaseToken: claim.leaseToken, state, since: decision.since, now, waitingReason: decision.reason });
     logger.info({ event: 'session_waiting', files: listing.files.length, reason: decision.reason }, 'session not complete yet');
     return { recheckAfterSeconds: decision.recheckAfterSeconds };
   }
-  const { row: ready } = await transitionSession(db, {
-    pk: row.pk,
-    leaseToken,
-    agentId,
-    from: ['waiting_for_stable'],
-    to: 'ready_to_upload',
-    now,
+  const { row: ready, from } = await transitionSession(db, claim, 'markStable', {
     reason: `stable since ${decision.since.toISOString()}`,
     error: null,
   });
   logger.info(
-    { event: 'session_stable', from: 'waiting_for_stable', to: 'ready_to_upload', files: listing.files.length, stable_since: decision.since.toISOString() },
+    { event: 'session_stable', from, to: ready.status, files: listing.files.length, stable_since: decision.since.toISOString() },
     'session complete and stable',
   );
   return { ready, listing };
@@ -118,12 +112,12 @@ async function observe(deps: Deps, row: SessionRow, leaseToken: string): Promise
 async function recordFailure(
   deps: Deps,
   { row, sessionId }: Progress,
-  leaseToken: string,
+  claim: SessionClaim,
   err: unknown,
   shutdown: AbortSignal,
   lost: AbortSignal,
 ): Promise<SessionOutcome> {
-  const { db, clock, logger, agentId, config, metrics } = deps;
+  const { db, clock, logger, config, metrics } = deps;
   const e = classifyError(err);
   // The id resolved by this attempt, when the row does not have it yet (the logger has the rest).
   const ctx = sessionId && !row.sessionId ? { session_id: sessionId } : {};
@@ -141,26 +135,17 @@ async function recordFailure(
   // Listing the folder failed while waiting: keep waiting unless a person must act.
   const waiting = row.status === 'waiting_for_stable';
   if (e instanceof SessionChangedError || (waiting && e.retryable)) {
-    const { from } = await transitionSession(db, {
-      pk: row.pk,
-      leaseToken,
-      agentId,
-      from: ['waiting_for_stable', 'ready_to_upload', 'uploading', 'failed'],
-      to: 'waiting_for_stable',
-      now: clock.now(),
-      reason: error.message,
-      error,
-    });
-    logger.warn({ event: 'session_changed', ...ctx, from, to: 'waiting_for_stable', err: e }, 'session is not stable after all; waiting again');
-    return { pk: row.pk, status: 'waiting_for_stable', failed: false };
+    const { from, row: deferred } = await transitionSession(db, claim, 'deferToWaiting', { reason: error.message, error });
+    logger.warn({ event: 'session_changed', ...ctx, from, to: deferred.status, err: e }, 'session is not stable after all; waiting again');
+    return { pk: row.pk, status: deferred.status, failed: false };
   }
   metrics.errors.inc({ kind: e.kind });
-  if (e.kind === 's3_access' && (await deps.s3Access.refused(e, shutdown))) return await recordPaused(deps, row, leaseToken, ctx);
+  if (e.kind === 's3_access' && (await deps.s3Access.refused(e, shutdown))) return await recordPaused(deps, row, claim, ctx);
   metrics.sessionFailures.inc({ code: e.code });
   if (row.status === 'uploaded') {
-    await transitionSession(db, { pk: row.pk, leaseToken, agentId, from: ['uploaded'], to: 'uploaded', now: clock.now(), reason: `move failed: ${error.message}`, error });
-    logger.error({ event: 'session_move_failed', ...ctx, from: 'uploaded', to: 'uploaded', err: e }, 'upload is complete but the move failed; retrying next cycle');
-    return { pk: row.pk, status: 'uploaded', failed: true };
+    const { from, row: uploaded } = await transitionSession(db, claim, 'recordMoveFailure', { reason: `move failed: ${error.message}`, error });
+    logger.error({ event: 'session_move_failed', ...ctx, from, to: uploaded.status, err: e }, 'upload is complete but the move failed; retrying next cycle');
+    return { pk: row.pk, status: uploaded.status, failed: true };
   }
   const attempts = row.attempts + 1;
   const outcome = nextAfterFailure({
@@ -171,13 +156,7 @@ async function recordFailure(
     initialBackoffSeconds: config.upload.initial_backoff_seconds,
     maxBackoffSeconds: config.upload.max_backoff_seconds,
   });
-  const { from } = await transitionSession(db, {
-    pk: row.pk,
-    leaseToken,
-    agentId,
-    from: ['waiting_for_stable', 'ready_to_upload', 'uploading', 'failed'],
-    to: outcome.status,
-    now: clock.now(),
+  const { from } = await transitionSession(db, claim, outcome.status === 'failed' ? 'failAttempt' : 'needsAttention', {
     reason: error.message,
     error,
     countAttempt: true,
@@ -200,25 +179,19 @@ async function recordFailure(
 }
 
 /** S3 refuses the agent itself: the attempt is not counted, and the session goes when uploads resume. */
-async function recordPaused(deps: Deps, row: SessionRow, leaseToken: string, ctx: Record<string, unknown>): Promise<SessionOutcome> {
+async function recordPaused(deps: Deps, row: SessionRow, claim: SessionClaim, ctx: Record<string, unknown>): Promise<SessionOutcome> {
   const cause = deps.s3Access.cause();
   const error = { code: cause?.code ?? 'S3_ACCESS', message: `${redactSecrets(cause?.message ?? 'S3 refuses this agent')} (uploads paused; not counted against this session's retries)` };
-  const { from } = await transitionSession(deps.db, {
-    pk: row.pk,
-    leaseToken,
-    agentId: deps.agentId,
-    from: ['ready_to_upload', 'uploading', 'failed'],
-    to: 'failed',
-    now: deps.clock.now(),
+  const { from, row: paused } = await transitionSession(deps.db, claim, 'pauseUploads', {
     reason: error.message,
     error,
     nextAttemptAt: null,
   });
-  deps.logger.warn({ event: 'session_upload_paused', ...ctx, from, to: 'failed', attempt: row.attempts, err: cause }, 'S3 refuses this agent; the session is uploaded once it accepts it again');
-  return { pk: row.pk, status: 'failed', failed: true };
+  deps.logger.warn({ event: 'session_upload_paused', ...ctx, from, to: paused.status, attempt: row.attempts, err: cause }, 'S3 refuses this agent; the session is uploaded once it accepts it again');
+  return { pk: row.pk, status: paused.status, failed: true };
 }
 
-function startHeartbeat(deps: Deps, pk: number, leaseToken: string, lost: AbortController): NodeJS.Timeout {
+function startHeartbeat(deps: Deps, { pk, leaseToken }: SessionClaim, lost: AbortController): NodeJS.Timeout {
   const seconds = deps.config.agent.lease_seconds;
   const timer = setInterval(() => {
     const expires = new Date(deps.clock.now().getTime() + seconds * 1000);

@@ -2,7 +2,7 @@ import type { Deps } from '../deps.js';
 import { SessionChangedError, sessionProblem } from '../errors.js';
 import { MANIFEST_HASH_METADATA, headObject, putSmallObject, writeCompleteMarker } from '../s3/objects.js';
 import { claimSessionId } from '../state/queries/claim-session-id.js';
-import { transitionSession } from '../state/queries/transition-session.js';
+import { transitionSession, type SessionClaim } from '../state/queries/transition-session.js';
 import type { SessionRow } from '../state/session-row.js';
 import { observedState } from './completion-detector.js';
 import { buildManifest, manifestHash, prettyManifest, writeManifestCopy } from './manifest.js';
@@ -23,13 +23,13 @@ import { uploadSessionFiles } from './uploader.js';
 export async function uploadStableSession(
   sessionDeps: Deps,
   row: SessionRow,
-  leaseToken: string,
+  claim: SessionClaim,
   signal: AbortSignal,
   judged?: SessionListing,
   onSessionId?: (sessionId: string) => void,
 ): Promise<SessionRow> {
   let deps = sessionDeps;
-  const { db, s3, share, config, clock, agentId } = deps;
+  const { db, s3, share, config, clock } = deps;
   // DB round trips this session's upload costs (the benchmark reports them; O(1) in file count).
   const roundTrips0 = db.roundTrips;
   const { listing, sessionId } = await preflight(share, config, row, judged, onSessionId);
@@ -45,7 +45,7 @@ export async function uploadStableSession(
     const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
     if (decision.go === 'duplicate_if_identical' && owner.manifestHash === hash) {
-      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: decision.of });
+      return markDuplicate(deps, row, claim, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: decision.of });
     }
     throw sessionProblem('SESSION_ID_COLLISION', collisionMessage(row.folderPath, sessionId, owner));
   }
@@ -57,7 +57,7 @@ export async function uploadStableSession(
     const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
     if (marker.metadata[MANIFEST_HASH_METADATA] === hash) {
-      return markDuplicate(deps, row, leaseToken, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: `s3://${bucket}/${completeKey(prefix, sessionId)}` });
+      return markDuplicate(deps, row, claim, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: `s3://${bucket}/${completeKey(prefix, sessionId)}` });
     }
     throw sessionProblem(
       'COMPLETE_CONFLICT',
@@ -65,19 +65,13 @@ export async function uploadStableSession(
     );
   }
 
-  const started = await transitionSession(db, {
-    pk: row.pk,
-    leaseToken,
-    agentId,
-    from: ['ready_to_upload', 'failed', 'uploading'],
-    to: 'uploading',
-    now: clock.now(),
+  const started = await transitionSession(db, claim, 'startUpload', {
     reason: row.status === 'uploading' ? 'resuming an interrupted upload' : 'upload started',
     sessionId,
   });
   const totalBytes = listing.files.reduce((n, f) => n + f.size, 0);
   logger.info(
-    { event: 'upload_started', from: started.from, to: 'uploading', files: listing.files.length, bytes: totalBytes, attempt: row.attempts + 1 },
+    { event: 'upload_started', from: started.from, to: started.row.status, files: listing.files.length, bytes: totalBytes, attempt: row.attempts + 1 },
     'upload started',
   );
   const t0 = Date.now();
@@ -113,13 +107,7 @@ export async function uploadStableSession(
 
   await removeLeftovers(deps, sessionId, manifest.files.map((f) => f.relative_path), signal);
   const written = await writeCompleteMarker(s3, { bucket, key: completeKey(prefix, sessionId), manifestHash: hash }, signal);
-  const { row: uploaded } = await transitionSession(db, {
-    pk: row.pk,
-    leaseToken,
-    agentId,
-    from: ['uploading'],
-    to: 'uploaded',
-    now: clock.now(),
+  const { row: uploaded, from } = await transitionSession(db, claim, 'markUploaded', {
     reason: written === 'written' ? '_COMPLETE written' : '_COMPLETE was already present for this manifest',
     manifestHash: hash,
     fileCount: manifest.file_count,
@@ -130,7 +118,7 @@ export async function uploadStableSession(
   });
   deps.metrics.sessionsCompleted.inc();
   logger.info(
-    { event: 'complete_marker_uploaded', from: 'uploading', to: 'uploaded', key: completeKey(prefix, sessionId), manifest_hash: hash, already_present: written !== 'written', db_round_trips: db.roundTrips - roundTrips0 },
+    { event: 'complete_marker_uploaded', from, to: uploaded.status, key: completeKey(prefix, sessionId), manifest_hash: hash, already_present: written !== 'written', db_round_trips: db.roundTrips - roundTrips0 },
     '_COMPLETE written',
   );
   return uploaded;
@@ -154,16 +142,10 @@ async function removeLeftovers(deps: Deps, sessionId: string, relativePaths: str
 async function markDuplicate(
   deps: Deps,
   row: SessionRow,
-  leaseToken: string,
+  claim: SessionClaim,
   d: { sessionId: string; hash: string; fileCount: number; totalBytes: number; state: string; of: string },
 ): Promise<SessionRow> {
-  const { row: done, from } = await transitionSession(deps.db, {
-    pk: row.pk,
-    leaseToken,
-    agentId: deps.agentId,
-    from: ['ready_to_upload', 'failed', 'uploading'],
-    to: 'uploaded',
-    now: deps.clock.now(),
+  const { row: done, from } = await transitionSession(deps.db, claim, 'markDuplicate', {
     reason: `duplicate of ${d.of}: identical manifest, not uploaded again`,
     sessionId: d.sessionId,
     manifestHash: d.hash,
@@ -173,7 +155,7 @@ async function markDuplicate(
     error: null,
   });
   deps.logger.info(
-    { event: 'session_duplicate', from, to: 'uploaded', duplicate_of: d.of, manifest_hash: d.hash },
+    { event: 'session_duplicate', from, to: done.status, duplicate_of: d.of, manifest_hash: d.hash },
     'identical session already uploaded; not uploading again',
   );
   return done;

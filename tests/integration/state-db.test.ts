@@ -65,10 +65,10 @@ describe('state database', () => {
     expect(await claim('agent-b', new Date(now.getTime() + 30_000))).toBeNull();
     const b = await claim('agent-b', new Date(now.getTime() + 61_000));
     expect(b?.leaseOwner).toBe('agent-b');
-    const move = (token: string, to: 'ready_to_upload' | 'needs_attention') =>
-      transitionSession(database.db, { pk: a!.pk, leaseToken: token, from: ['waiting_for_stable'], to, now, agentId: 'x', reason: 'test' });
-    await expect(move(a!.leaseToken!, 'needs_attention')).rejects.toBeInstanceOf(LeaseLostError);
-    await expect(move(b!.leaseToken!, 'ready_to_upload')).resolves.toMatchObject({ from: 'waiting_for_stable' });
+    const move = (token: string, name: 'markStable' | 'needsAttention') =>
+      transitionSession(database.db, { pk: a!.pk, leaseToken: token, agentId: 'x', clock: { now: () => now } }, name, { reason: 'test' });
+    await expect(move(a!.leaseToken!, 'needsAttention')).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(move(b!.leaseToken!, 'markStable')).resolves.toMatchObject({ from: 'waiting_for_stable' });
     expect((await listSessions(database.db))[0]?.status).toBe('ready_to_upload');
   });
 

@@ -40,31 +40,6 @@ export async function listEvents(db: Pick<Db, 'query'>, pk: number): Promise<Ses
   return res.rows.map((r) => ({ from: r.from_status, to: r.to_status, reason: r.reason, agentId: r.agent_id, at: new Date(r.at) }));
 }
 
-/**
- * Puts a failed or needs_attention session back in the queue from the start of the
- * stability window, with its retries reset. Refused while an agent holds it.
- */
-export async function requeueSession(db: Pick<Db, 'query'>, pk: number, who: string, now: Date): Promise<SessionStatus | null> {
-  const res = await db.query<{ from_status: SessionStatus }>(
-    `WITH prev AS (
-       SELECT id, status FROM uploader_sessions
-        WHERE id = $1 AND status IN ('failed', 'needs_attention') AND (lease_token IS NULL OR lease_expires_at < $2)
-        FOR UPDATE),
-     upd AS (
-       UPDATE uploader_sessions s
-          SET status = 'waiting_for_stable', attempts = 0, next_attempt_at = NULL, last_error = NULL, last_error_code = NULL,
-              observed_state = NULL, observed_since = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $2
-         FROM prev WHERE s.id = prev.id
-       RETURNING s.id, prev.status AS from_status),
-     ev AS (
-       INSERT INTO uploader_events (session_pk, from_status, to_status, reason, agent_id, at)
-       SELECT id, from_status, 'waiting_for_stable', 'retry requested by ' || $3, $3, $2 FROM upd)
-     SELECT from_status FROM upd`,
-    [pk, now, who],
-  );
-  return res.rows[0]?.from_status ?? null;
-}
-
 /** The active rows for these folders (read only: for dry runs). */
 export async function findActiveByFolders(db: Pick<Db, 'query'>, folderPaths: string[]): Promise<Map<string, SessionRow>> {
   const res = await db.query(`SELECT * FROM uploader_sessions WHERE folder_path = ANY($1::text[]) AND status <> 'processed' AND status <> 'dismissed'`, [folderPaths]);
@@ -82,30 +57,3 @@ export async function listSessionsInState(db: Pick<Db, 'query'>, status: Session
   return res.rows.map(toSessionRow);
 }
 
-/**
- * Dismisses a failed or needs_attention session for good, recording who and why. A session
- * that never completed an upload gives its session_id back, so a folder that later carries
- * that id is uploaded rather than held as a collision. Refused while an agent holds it.
- */
-export async function dismissSession(db: Pick<Db, 'query'>, pk: number, dismissal: { who: string; reason: string; now: Date }): Promise<SessionStatus | null> {
-  const res = await db.query<{ from_status: SessionStatus }>(
-    `WITH prev AS (
-       SELECT id, status, uploaded_at FROM uploader_sessions
-        WHERE id = $1 AND status IN ('failed', 'needs_attention') AND (lease_token IS NULL OR lease_expires_at < $2)
-        FOR UPDATE),
-     upd AS (
-       UPDATE uploader_sessions s
-          SET status = 'dismissed', dismissed_by = $3, dismissed_reason = $4, dismissed_at = $2, next_attempt_at = NULL,
-              lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $2
-         FROM prev WHERE s.id = prev.id
-       RETURNING s.id, prev.status AS from_status, prev.uploaded_at),
-     released AS (
-       DELETE FROM uploader_session_ids WHERE session_pk IN (SELECT id FROM upd WHERE uploaded_at IS NULL)),
-     ev AS (
-       INSERT INTO uploader_events (session_pk, from_status, to_status, reason, agent_id, at)
-       SELECT id, from_status, 'dismissed', 'dismissed by ' || $3 || ': ' || $4, $3, $2 FROM upd)
-     SELECT from_status FROM upd`,
-    [pk, dismissal.now, dismissal.who, dismissal.reason],
-  );
-  return res.rows[0]?.from_status ?? null;
-}
