@@ -67,5 +67,5 @@ export function ownerDecision(pk: number | null, folderPath: string, sessionId: 
 
 /** The message for a folder whose manifest differs from the one already uploaded under its session_id. */
 export function collisionMessage(folderPath: string, sessionId: string, owner: SessionIdOwner): string {
-  return `session_id ${sessionId} is already recorded for folder ${owner.folderPath} (status ${owner.status}); this folder ${folderPath} was not uploaded. Give one of them another session_id, then run retry.`;
+  return `session_id ${sessionId} is already recorded for folder ${owner.folderPath} (status ${owner.status}); this folder ${folderPath} was not uploaded. Give one of them another session_id (or, if that folder is gone, dismiss its record), then run retry.`;
 }

@@ -62,7 +62,7 @@ async function advance(deps: Deps, progress: Progress, claim: SessionClaim, sign
   const row = progress.row;
   if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, claim, true)).status;
   if (!(await pathExists(deps.share, row.folderPath))) {
-    throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded); nothing was uploaded`);
+    throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before its upload completed); no _COMPLETE was written for it`);
   }
   let judged: SessionListing | undefined;
   if (row.status === 'waiting_for_stable') {
