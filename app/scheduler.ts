@@ -31,13 +31,13 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
   const stopTimer = metrics.cycleDuration.startTimer();
   // Unreadable now: the last reading still holds, and the cycle reports the database itself.
   await clock.realign?.().catch(() => null);
-  const scan = await scanRoots(deps.share, config.watch.session_roots);
+  const scan = await scanRoots(deps.share, config.watch.session_roots, signal);
   for (const e of scan.rootErrors) {
     logger.error({ event: 'root_unavailable', root: e.root, err: { code: e.code, message: e.message } }, 'session root cannot be listed; skipped this cycle');
   }
   const created = [];
   for (const s of await recordDiscovered(db, scan.folders, agentId, clock.now())) {
-    if (!(await pathExists(deps.share, s.folderPath)) && (await forgetVanished(db, s.pk))) continue;
+    if (!(await pathExists(deps.share, s.folderPath, signal)) && (await forgetVanished(db, s.pk))) continue;
     created.push(s);
     logger.info({ event: 'session_discovered', session_pk: s.pk, folder: s.folderPath, from: null, to: 'waiting_for_stable' }, 'new session folder');
   }

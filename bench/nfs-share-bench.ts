@@ -27,7 +27,7 @@ function flag(name: string, fallback: string): string {
 
 async function filesOf(share: Share, folder: string): Promise<{ path: string; size: number }[]> {
   const out: { path: string; size: number }[] = [];
-  for (const e of await share.list(folder)) {
+  for (const e of await share.list(folder, new AbortController().signal)) {
     const path = childPath(folder, e.name.toString());
     if (e.type === 'dir') out.push(...(await filesOf(share, path)));
     else if (e.type === 'file') out.push({ path, size: e.size });
@@ -45,7 +45,7 @@ async function readAll(share: Share, folder: string, parallel: number): Promise<
     buf.map(async (b) => {
       while (next < files.length) {
         const f = files[next++] as { path: string; size: number };
-        const file = await share.openFile(f.path);
+        const file = await share.openFile(f.path, new AbortController().signal);
         const sha = createHash('sha256');
         for (let pos = 0; pos < f.size; pos += PART) {
           const n = await file.read(b, 0, Math.min(PART, f.size - pos), pos);

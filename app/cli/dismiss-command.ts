@@ -32,7 +32,7 @@ export async function dismiss(configFile: string, ref: string, reason: string): 
     const target = targets[0] as (typeof targets)[number];
     const name = `${target.sessionId ?? target.folderName} (row ${target.pk})`;
     // A folder still in the root would come back as a new session at the next scan.
-    if (await pathExists(share, target.folderPath)) {
+    if (await pathExists(share, target.folderPath, new AbortController().signal)) {
       throw new CliExit(EXIT.sessionFailed, `session ${name}: its folder ${target.folderPath} still exists; fix it and retry, or move it out of the root first, then dismiss`);
     }
     const who = operatorName();

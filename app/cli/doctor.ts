@@ -60,7 +60,8 @@ async function rootChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<
   const mounts = parseMounts(await readFile('/proc/mounts', 'utf8').catch(() => ''));
   const expectedMounts = (env.NFS_MOUNTS ?? '').split(',').map((m) => m.trim().split(':').at(-1) ?? '').filter(Boolean);
   for (const root of config.watch.session_roots) {
-    const share = openShare([root], config.share.nfs);
+    // No retrying through reconnects: doctor reports whether the server answers now, with its own error.
+    const share = openShare([root], { ...config.share.nfs, retry_seconds: 0 });
     try {
       checks.push(await rootCheck(config, root.path, share, mounts, expectedMounts));
     } finally {
@@ -73,16 +74,21 @@ async function rootChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<
 /** One root: listed, writable when sessions are moved, processed/ a real folder, mounted where NFS_MOUNTS says. */
 async function rootCheck(config: AgentConfig, rootPath: string, share: Share, mounts: Mount[], expectedMounts: string[]): Promise<Check> {
   const name = `root ${rootPath}`;
+  // A one-shot command: Ctrl-C ends the process, nothing needs to be aborted.
+  const signal = new AbortController().signal;
   try {
-    await share.list(rootPath);
+    await share.list(rootPath, signal);
   } catch (err) {
-    return { name, ok: false, detail: `cannot list it (${(err as { code?: string }).code ?? (err as Error).message})`, hint: 'is the share mounted (or the nfs:// server reachable)? are permissions right for the agent user?' };
+    const code = (err as { code?: string }).code ?? classifyError(err).code;
+    const message = redactSecrets((err as Error).message);
+    // A system call's message starts with its code and says no more; an NFS client's says where it failed.
+    return { name, ok: false, detail: `cannot list it (${code})${message.startsWith(code) ? '' : `: ${message}`}`, hint: 'is the share mounted (or the nfs:// server reachable, through share.nfs.proxy when set)? are permissions right for the agent user?' };
   }
   if (config.agent.move_after_upload) {
-    if (!(await share.canWrite(rootPath))) {
+    if (!(await share.canWrite(rootPath, signal))) {
       return { name, ok: false, detail: 'not writable, so sessions cannot be moved to processed/', hint: 'mount or export the share read-write, or set agent.move_after_upload: false' };
     }
-    const problem = await processedFolderProblem(share, rootPath).catch((err: Error) => `cannot look at processed/: ${err.message}`);
+    const problem = await processedFolderProblem(share, rootPath, signal).catch((err: Error) => `cannot look at processed/: ${err.message}`);
     if (problem) return { name, ok: false, detail: problem, hint: 'uploaded sessions stay in the root (status uploaded) until processed/ is a real folder' };
   }
   const expected = expectedMounts.find((m) => rootPath === m || rootPath.startsWith(`${m.replace(/\/+$/, '')}/`));

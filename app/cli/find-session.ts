@@ -12,13 +12,13 @@ import type { SessionRow } from '../state/session-row.js';
  * the session is stable; until then it is read from the folder's metadata file, which is
  * where operators find it.
  */
-export async function findSessionsByRef(db: Pick<Db, 'query'>, share: Share, config: AgentConfig, ref: string): Promise<SessionRow[]> {
+export async function findSessionsByRef(db: Pick<Db, 'query'>, share: Share, config: AgentConfig, ref: string, signal: AbortSignal): Promise<SessionRow[]> {
   const found = await findSessions(db, ref, resolve(ref).replace(/(.)\/+$/, '$1'));
   if (found.length > 0) return found;
   const named: SessionRow[] = [];
   for (const row of await listUnnamedSessions(db)) {
     const metadataFiles = config.profiles[row.profile]?.metadata_files ?? [];
-    const id = await resolveSessionId(share, row.folderPath, row.folderName, metadataFiles).catch(() => null);
+    const id = await resolveSessionId(share, row.folderPath, row.folderName, metadataFiles, signal).catch(() => null);
     if (id?.sessionId === ref) named.push(row);
   }
   return named;

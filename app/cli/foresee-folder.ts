@@ -22,6 +22,7 @@ export interface ForeseeDeps {
   /** Asked for a `_COMPLETE` already there; without it that check is left out. */
   s3?: S3Client;
   now: Date;
+  signal: AbortSignal;
 }
 
 /**
@@ -49,7 +50,7 @@ export interface FolderToForesee {
  * anything. `listing`: the folder as listed for the verdict, when it was listed.
  */
 export async function foreseeFolder(deps: ForeseeDeps, folder: FolderToForesee, row: SessionRow | null, taken: Taken): Promise<{ verdict: Verdict; listing?: SessionListing }> {
-  const { config, db, share, s3, now } = deps;
+  const { config, db, share, s3, now, signal } = deps;
   const profile = config.profiles[folder.profile];
   const facts: FolderFacts = {
     now,
@@ -59,15 +60,15 @@ export async function foreseeFolder(deps: ForeseeDeps, folder: FolderToForesee, 
     moveAfterUpload: config.agent.move_after_upload,
   };
   let listing: SessionListing | undefined;
-  const list = async () => (listing ??= await listSessionFiles(share, folder.folderPath, ignoreMatcher(profile?.ignore_patterns ?? [])));
+  const list = async () => (listing ??= await listSessionFiles(share, folder.folderPath, ignoreMatcher(profile?.ignore_patterns ?? []), signal));
   const sessionId = () => (facts.preflight && 'sessionId' in facts.preflight ? facts.preflight.sessionId : '');
   const gather: { [K in FactName]: () => Promise<Exclude<FolderFacts[K], undefined>> } = {
     holderGone: async () => deadHolderReason(row?.leaseOwner ?? '', db.kind === 'pglite'),
-    folderExists: () => pathExists(share, folder.folderPath),
+    folderExists: () => pathExists(share, folder.folderPath, signal),
     completion: async () => judgeListing((await list()).files, profile?.required_markers ?? [], row ?? undefined, now, config.agent.stable_window_seconds),
     preflight: async () => {
       try {
-        return { sessionId: (await preflight(share, config, folder, await list())).sessionId };
+        return { sessionId: (await preflight(share, config, folder, signal, await list())).sessionId };
       } catch (err) {
         // A problem no retry fixes is what the cycle marks needs_attention; a passing one is not a prediction.
         const e = classifyError(err);
@@ -82,7 +83,7 @@ export async function foreseeFolder(deps: ForeseeDeps, folder: FolderToForesee, 
       const head = await headObject(s3, config.upload.s3_bucket, key, AbortSignal.timeout(30_000)).catch(() => null);
       return head ? { key } : 'absent';
     },
-    moveTo: () => moveTarget(share, folder, row, taken),
+    moveTo: () => moveTarget(share, folder, row, taken, signal),
   };
   for (;;) {
     const step = nextStep(facts);
@@ -144,11 +145,11 @@ async function learn<K extends FactName>(facts: FolderFacts, name: K, gather: { 
 }
 
 /** Where the cycle's move would put the folder: its reserved name, or the first free `processed/` name (as reserveProcessedName picks it). */
-async function moveTarget(share: Share, folder: FolderToForesee, row: SessionRow | null, taken: Taken): Promise<string> {
-  if (row?.processedPath && (await isEmptyFolder(share, row.processedPath))) return row.processedPath;
+async function moveTarget(share: Share, folder: FolderToForesee, row: SessionRow | null, taken: Taken, signal: AbortSignal): Promise<string> {
+  if (row?.processedPath && (await isEmptyFolder(share, row.processedPath, signal))) return row.processedPath;
   for (let n = 0; ; n++) {
     const candidate = processedCandidate(folder.rootPath, folder.folderName, n);
-    if (taken.targets.has(candidate) || (await pathExists(share, candidate))) continue;
+    if (taken.targets.has(candidate) || (await pathExists(share, candidate, signal))) continue;
     taken.targets.add(candidate);
     return candidate;
   }

@@ -142,7 +142,8 @@ async function dryRun(configFile: string, json: boolean): Promise<number> {
     const { createS3Client } = await import('../s3/client.js');
     // Read only: whether a session's _COMPLETE is already there.
     const s3 = createS3Client(config.upload, process.env);
-    const result = await planCycle({ config, db, share }, await readDatabaseClock(db), s3).finally(() => s3.destroy());
+    // A one-shot command: Ctrl-C ends the process, nothing needs to be aborted.
+    const result = await planCycle({ config, db, share }, await readDatabaseClock(db), new AbortController().signal, s3).finally(() => s3.destroy());
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPlan(result));
     return EXIT.ok;
   } finally {

@@ -35,12 +35,14 @@ export async function printManifest(sessionDir: string, configFile: string): Pro
   const profile = (root ? config.profiles[root.profile] : undefined) ?? NO_PROFILE;
   const folderName = folder.slice(folder.lastIndexOf(sep) + 1);
   // The cycle's own preflight: a folder it would not upload gets no manifest either.
-  const { listing, sessionId } = await preflightWithProfile(share, config.upload.s3_prefix, profile, { folderPath: folder, folderName }).catch((err: unknown) => {
+  // A one-shot command: Ctrl-C ends the process, nothing needs to be aborted.
+  const signal = new AbortController().signal;
+  const { listing, sessionId } = await preflightWithProfile(share, config.upload.s3_prefix, profile, { folderPath: folder, folderName }, signal).catch((err: unknown) => {
     const e = classifyError(err);
     if (e.kind !== 'session') throw err;
     throw new CliExit(EXIT.sessionFailed, `${folder}: ${e.message}`);
   });
-  const manifest = await manifestForFolder(share, config, { sessionId, folderPath: folder, listing }, new AbortController().signal);
+  const manifest = await manifestForFolder(share, config, { sessionId, folderPath: folder, listing }, signal);
   process.stdout.write(prettyManifest(manifest));
   process.stderr.write(`manifest-sha256: ${manifestHash(manifest)}\n`);
   return EXIT.ok;
@@ -63,7 +65,7 @@ async function rootOf(config: AgentConfig, folder: string) {
 async function findSessionsOnShares(db: Pick<Db, 'query'>, config: AgentConfig, ref: string): Promise<SessionRow[]> {
   const share = shareFor(config);
   try {
-    return await findSessionsByRef(db, share, config, ref);
+    return await findSessionsByRef(db, share, config, ref, new AbortController().signal);
   } finally {
     await share.close();
   }
@@ -75,12 +77,14 @@ export async function status(configFile: string, ref: string | undefined, o: { j
   const { logger, flush } = createLogger({ stream: 'stderr' });
   const db = await openStateDb(config, process.env, logger, { migrate: true, shareWithRunningAgent: true });
   const share = shareFor(config);
+  // A one-shot command: Ctrl-C ends the process, nothing needs to be aborted.
+  const signal = new AbortController().signal;
   try {
     const now = await readDatabaseClock(db);
     if (ref) {
-      const found = await findSessionsByRef(db, share, config, ref);
+      const found = await findSessionsByRef(db, share, config, ref, signal);
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
-      const next = await foreseeSessions({ config, db, share, now }, found);
+      const next = await foreseeSessions({ config, db, share, now, signal }, found);
       const detailed = await Promise.all(found.map(async (s) => ({ s, events: await listEvents(db, s.pk), files: await listFileRecords(db, s.pk) })));
       process.stdout.write(
         o.json
@@ -94,7 +98,7 @@ export async function status(configFile: string, ref: string | undefined, o: { j
       return EXIT.ok;
     }
     const sessions = await listSessions(db, o.state);
-    const next = await foreseeSessions({ config, db, share, now }, sessions);
+    const next = await foreseeSessions({ config, db, share, now, signal }, sessions);
     if (o.json) process.stdout.write(`${JSON.stringify(sessions.map((s) => sessionJson(s, next.get(s.pk))), null, 2)}\n`);
     else if (sessions.length === 0) process.stdout.write(o.state?.length ? `no sessions in state ${o.state.join(' or ')}\n` : 'no sessions recorded\n');
     else process.stdout.write(formatTable(sessions, now, { maxRetries: config.upload.max_retries, next }));

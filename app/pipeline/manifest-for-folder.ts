@@ -19,7 +19,7 @@ export async function manifestForFolder(
   const buf = Buffer.allocUnsafe(1024 * 1024);
   for (const f of input.listing.files) {
     signal.throwIfAborted();
-    const handle = await openListedFile(share, f);
+    const handle = await openListedFile(share, f, signal);
     try {
       const hash = createHash('sha256');
       for (let position = 0; ; ) {

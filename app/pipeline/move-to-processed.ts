@@ -16,10 +16,10 @@ import { pathExists } from '../share/share.js';
  * first; one that changed since is held in needs_attention instead of moved, since the
  * files added or changed after the upload are not in S3.
  */
-export async function moveUploadedSession(deps: Deps, row: SessionRow, claim: SessionClaim, checkUnchanged: boolean): Promise<SessionRow> {
+export async function moveUploadedSession(deps: Deps, row: SessionRow, claim: SessionClaim, checkUnchanged: boolean, signal: AbortSignal): Promise<SessionRow> {
   const { db, share, logger } = deps;
-  if (!(await pathExists(share, row.folderPath))) {
-    const landed = row.processedPath !== null && (await pathExists(share, row.processedPath));
+  if (!(await pathExists(share, row.folderPath, signal))) {
+    const landed = row.processedPath !== null && (await pathExists(share, row.processedPath, signal));
     const { row: done, from } = await transitionSession(db, claim, 'markProcessed', {
       reason: landed ? 'move finished before a restart' : 'folder left the share after its upload completed',
     });
@@ -30,22 +30,22 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, claim: Se
     return done;
   }
   if (checkUnchanged) {
-    const changes = await changesSinceUpload(deps, row);
+    const changes = await changesSinceUpload(deps, row, signal);
     if (changes !== null) return holdChangedSession(deps, claim, changes);
   }
   // Checked before every move, a reserved target included: processed/ may have been replaced since.
-  await ensureProcessedFolder(share, row.rootPath);
+  await ensureProcessedFolder(share, row.rootPath, signal);
   let target = row.processedPath;
-  if (target === null || !(await isEmptyFolder(share, target))) {
-    target = await reserveProcessedName(share, row.rootPath, row.folderName);
+  if (target === null || !(await isEmptyFolder(share, target, signal))) {
+    target = await reserveProcessedName(share, row.rootPath, row.folderName, signal);
     try {
       await transitionSession(db, claim, 'planMove', { reason: `move planned to ${target}`, processedPath: target });
     } catch (err) {
-      await share.removeEmptyFolder(target).catch(() => undefined);
+      await share.removeEmptyFolder(target, signal).catch(() => undefined);
       throw err;
     }
   }
-  await share.renameFolder(row.folderPath, target);
+  await share.renameFolder(row.folderPath, target, signal);
   const { row: done, from } = await transitionSession(db, claim, 'markProcessed', { reason: 'moved', processedPath: target, error: null });
   logger.info(
     { event: 'session_moved_to_processed', from, to: done.status, processed_path: target },
@@ -55,10 +55,10 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, claim: Se
 }
 
 /** What changed in the folder since its upload, or null when nothing did (or it cannot be told). */
-async function changesSinceUpload(deps: Deps, row: SessionRow): Promise<string | null> {
+async function changesSinceUpload(deps: Deps, row: SessionRow, signal: AbortSignal): Promise<string | null> {
   const profile = deps.config.profiles[row.profile];
   if (!profile || row.observedState === null) return null;
-  const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns));
+  const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns), signal);
   if (observedState(listing.files) === row.observedState) return null;
   const records = await listFileRecords(deps.db, row.pk);
   // A duplicate session has no file records of its own: nothing to name the changes by.

@@ -45,7 +45,7 @@ export async function observeWaitingSessions(deps: Deps, roots: string[], signal
         releaseOnly.push({ pk: row.pk, leaseToken: token });
         return;
       }
-      const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns)).catch(() => null);
+      const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns), signal).catch(() => null);
       if (!listing) {
         releaseOnly.push({ pk: row.pk, leaseToken: token });
         return;

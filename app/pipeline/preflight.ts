@@ -23,12 +23,13 @@ export async function preflight(
   share: Share,
   config: AgentConfig,
   folder: { folderPath: string; folderName: string; profile: string },
+  signal: AbortSignal,
   judged?: SessionListing,
   onSessionId?: (sessionId: string) => void,
 ): Promise<Preflight> {
   const profile = config.profiles[folder.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${folder.profile}" is no longer in the configuration`);
-  return preflightWithProfile(share, config.upload.s3_prefix, profile, folder, judged, onSessionId);
+  return preflightWithProfile(share, config.upload.s3_prefix, profile, folder, signal, judged, onSessionId);
 }
 
 /** The same checks under a profile given as it is: print-manifest's folder may lie in no root, so under no profile. */
@@ -37,13 +38,14 @@ export async function preflightWithProfile(
   s3Prefix: string,
   profile: Profile,
   folder: { folderPath: string; folderName: string },
+  signal: AbortSignal,
   judged?: SessionListing,
   onSessionId?: (sessionId: string) => void,
 ): Promise<Preflight> {
-  const listing = judged ?? (await listSessionFiles(share, folder.folderPath, ignoreMatcher(profile.ignore_patterns)));
+  const listing = judged ?? (await listSessionFiles(share, folder.folderPath, ignoreMatcher(profile.ignore_patterns), signal));
   const problem = contentProblem(listing);
   if (problem) throw sessionProblem('RESERVED_OR_INVALID_NAME', problem);
-  const { sessionId } = await resolveSessionId(share, folder.folderPath, folder.folderName, profile.metadata_files);
+  const { sessionId } = await resolveSessionId(share, folder.folderPath, folder.folderName, profile.metadata_files, signal);
   // Known from here on, also to the lines about a problem found next.
   onSessionId?.(sessionId);
   const keyTrouble = keyProblem(s3Prefix, sessionId, listing);

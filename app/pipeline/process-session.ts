@@ -60,13 +60,13 @@ export async function processSession(agentDeps: Deps, claimed: SessionRow, signa
 async function advance(deps: Deps, progress: Progress, claim: SessionClaim, signal: AbortSignal): Promise<SessionStatus> {
   const { config } = deps;
   const row = progress.row;
-  if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, claim, true)).status;
-  if (!(await pathExists(deps.share, row.folderPath))) {
+  if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, claim, true, signal)).status;
+  if (!(await pathExists(deps.share, row.folderPath, signal))) {
     throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before its upload completed); no _COMPLETE was written for it`);
   }
   let judged: SessionListing | undefined;
   if (row.status === 'waiting_for_stable') {
-    const observed = await observe(deps, row, claim);
+    const observed = await observe(deps, row, claim, signal);
     if ('recheckAfterSeconds' in observed) {
       if (observed.recheckAfterSeconds !== null) progress.recheckAfterSeconds = observed.recheckAfterSeconds;
       return 'waiting_for_stable';
@@ -81,15 +81,15 @@ async function advance(deps: Deps, progress: Progress, claim: SessionClaim, sign
   if (progress.row.totalBytes !== null && seconds > 0) deps.metrics.uploadThroughput.observe(progress.row.totalBytes / seconds);
   if (!config.agent.move_after_upload) return progress.row.status;
   // No second listing: the upload listed the folder after its last byte, moments ago.
-  return (await moveUploadedSession(deps, progress.row, claim, false)).status;
+  return (await moveUploadedSession(deps, progress.row, claim, false, signal)).status;
 }
 
 /** One observation of a waiting folder: the session when it is now ready to upload, else when to look again. */
-async function observe(deps: Deps, row: SessionRow, claim: SessionClaim): Promise<{ ready: SessionRow; listing: SessionListing } | { recheckAfterSeconds: number | null }> {
+async function observe(deps: Deps, row: SessionRow, claim: SessionClaim, signal: AbortSignal): Promise<{ ready: SessionRow; listing: SessionListing } | { recheckAfterSeconds: number | null }> {
   const { db, config, clock, logger } = deps;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
-  const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns));
+  const listing = await listSessionFiles(deps.share, row.folderPath, ignoreMatcher(profile.ignore_patterns), signal);
   const now = clock.now();
   const decision = judgeListing(listing.files, profile.required_markers, row, now, config.agent.stable_window_seconds);
   const state = decision.state;

@@ -18,10 +18,10 @@ export function sessionIdProblem(id: string): string | null {
  * The `session_id` of the first metadata file that has one, else the folder name; throws a
  * needs-attention error when that id is unusable or a metadata file is not what it should be.
  */
-export async function resolveSessionId(share: Share, folder: string, folderName: string, metadataFiles: readonly string[]): Promise<{ sessionId: string; source: string }> {
+export async function resolveSessionId(share: Share, folder: string, folderName: string, metadataFiles: readonly string[], signal: AbortSignal): Promise<{ sessionId: string; source: string }> {
   for (const rel of metadataFiles) {
     const path = childPath(folder, rel);
-    const st = await share.stat(path).catch((err: { code?: string }) => {
+    const st = await share.stat(path, signal).catch((err: { code?: string }) => {
       if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
       throw err;
     });
@@ -31,7 +31,7 @@ export async function resolveSessionId(share: Share, folder: string, folderName:
     let parsed: unknown;
     try {
       // Windows Notepad and PowerShell 5 start UTF-8 files with a byte order mark; JSON.parse refuses it.
-      parsed = JSON.parse((await readWholeFile(share, path, st.size)).toString('utf8').replace(/^\uFEFF/, ''));
+      parsed = JSON.parse((await readWholeFile(share, path, st.size, signal)).toString('utf8').replace(/^\uFEFF/, ''));
     } catch (err) {
       throw sessionProblem('BAD_METADATA', `metadata file ${rel} is not valid JSON: ${(err as Error).message}`);
     }

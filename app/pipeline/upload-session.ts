@@ -32,7 +32,7 @@ export async function uploadStableSession(
   const { db, s3, share, config, clock } = deps;
   // DB round trips this session's upload costs (the benchmark reports them; O(1) in file count).
   const roundTrips0 = db.roundTrips;
-  const { listing, sessionId } = await preflight(share, config, row, judged, onSessionId);
+  const { listing, sessionId } = await preflight(share, config, row, signal, judged, onSessionId);
   // From here every line about the session carries its id (the caller's logger has its folder).
   if (row.sessionId === null) deps = { ...deps, logger: deps.logger.child({ session_id: sessionId }) };
   const { logger } = deps;
@@ -79,7 +79,7 @@ export async function uploadStableSession(
 
   // Metadata only (no second read): anything added, removed or touched voids the attempt.
   // Only its state is kept: a second listing of a large folder is not held beside the first.
-  const afterState = observedState((await listSessionFiles(share, row.folderPath, ignoreMatcher(config.profiles[row.profile]?.ignore_patterns ?? []))).files);
+  const afterState = observedState((await listSessionFiles(share, row.folderPath, ignoreMatcher(config.profiles[row.profile]?.ignore_patterns ?? []), signal)).files);
   const uploadedState = observedState(listing.files);
   if (afterState !== uploadedState) throw new SessionChangedError('files were added, removed or changed during the upload');
 

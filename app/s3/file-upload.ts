@@ -42,7 +42,7 @@ export async function uploadFile(
   req: FileUploadRequest,
   signal: AbortSignal,
 ): Promise<FileUploadResult> {
-  const handle = await openListedFile(share, req);
+  const handle = await openListedFile(share, req, signal);
   try {
     checkUnchanged(handle.attributes, req);
     const result =

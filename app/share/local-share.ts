@@ -18,10 +18,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * manifest and in every cycle it waits.
  */
 export class LocalShare implements Share {
-  async list(path: string): Promise<ShareEntry[]> {
+  async list(path: string, signal: AbortSignal): Promise<ShareEntry[]> {
+    signal.throwIfAborted();
     const names = await new Promise<Buffer[]>((resolve, reject) => readdir(path, { encoding: 'buffer' }, (err, n) => (err ? reject(err) : resolve(n))));
     const stats = new Array<BigIntStats | null>(names.length);
     await eachConcurrently(names, STAT_CONCURRENCY, async (name, i) => {
+      signal.throwIfAborted();
       try {
         stats[i] = await lstatBigint(entryPath(path, name));
       } catch (err) {
@@ -37,28 +39,35 @@ export class LocalShare implements Share {
     return entries;
   }
 
-  async stat(path: string): Promise<ShareAttributes> {
+  async stat(path: string, signal: AbortSignal): Promise<ShareAttributes> {
+    signal.throwIfAborted();
     return attributesOf(await lstatBigint(path));
   }
 
-  openFile(path: string): Promise<ShareFile> {
+  /** The reads of a local file are system calls: the signal is checked before opening only. */
+  async openFile(path: string, signal: AbortSignal): Promise<ShareFile> {
+    signal.throwIfAborted();
     return LocalFile.open(path);
   }
 
-  createFolder(path: string): Promise<void> {
+  createFolder(path: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
     return new Promise((resolve, reject) => mkdir(path, (err) => (err ? reject(err) : resolve())));
   }
 
   /** rename(2) replaces an empty folder at `to` and fails on a folder with content (ENOTEMPTY) or a file (ENOTDIR). */
-  renameFolder(from: string, to: string): Promise<void> {
+  renameFolder(from: string, to: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
     return new Promise((resolve, reject) => rename(from, to, (err) => (err ? reject(err) : resolve())));
   }
 
-  removeEmptyFolder(path: string): Promise<void> {
+  removeEmptyFolder(path: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
     return new Promise((resolve, reject) => rmdir(path, (err) => (err ? reject(err) : resolve())));
   }
 
-  canWrite(path: string): Promise<boolean> {
+  canWrite(path: string, signal: AbortSignal): Promise<boolean> {
+    signal.throwIfAborted();
     return new Promise((resolve) => access(path, constants.W_OK | constants.X_OK, (err) => resolve(!err)));
   }
 

@@ -19,6 +19,8 @@ export class NfsFile implements ShareFile {
     private readonly client: NfsClient,
     private readonly handle: NfsHandle,
     readonly attributes: ShareAttributes,
+    /** The signal the file was opened with: its reads stop waiting when it aborts. */
+    private readonly signal: AbortSignal,
   ) {}
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
@@ -32,7 +34,7 @@ export class NfsFile implements ShareFile {
       let got = 0;
       // A short READ before the end of the file (the server's choice): ask for the rest.
       while (got < size) {
-        const { data, eof } = await this.client.read(this.handle, position + start + got, size - got);
+        const { data, eof } = await this.client.read(this.handle, position + start + got, size - got, { signal: this.signal });
         data.copy(buffer, offset + start + got);
         got += data.length;
         if (eof || data.length === 0) {
@@ -52,7 +54,7 @@ export class NfsFile implements ShareFile {
   }
 
   async currentAttributes(): Promise<ShareAttributes> {
-    return nfsAttributes(await this.client.getattr(this.handle));
+    return nfsAttributes(await this.client.getattr(this.handle, { signal: this.signal }));
   }
 
   async close(): Promise<void> {

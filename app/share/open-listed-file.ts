@@ -6,9 +6,9 @@ import type { Share, ShareFile } from './share.js';
  * or a special file now, means the folder is still changing (SessionChangedError: the
  * session waits for a stable folder again, no attempt counted).
  */
-export async function openListedFile(share: Share, file: { absolutePath: string; relativePath: string }): Promise<ShareFile> {
+export async function openListedFile(share: Share, file: { absolutePath: string; relativePath: string }, signal: AbortSignal): Promise<ShareFile> {
   try {
-    return await share.openFile(file.absolutePath);
+    return await share.openFile(file.absolutePath, signal);
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ENOENT') throw new SessionChangedError(`${file.relativePath} disappeared after the folder was listed`);

@@ -27,32 +27,32 @@ class PathRoutedShare implements Share {
     return isNfsRoot(path) ? this.nfs : this.local;
   }
 
-  list(path: string) {
-    return this.of(path).list(path);
+  list(path: string, signal: AbortSignal) {
+    return this.of(path).list(path, signal);
   }
 
-  stat(path: string) {
-    return this.of(path).stat(path);
+  stat(path: string, signal: AbortSignal) {
+    return this.of(path).stat(path, signal);
   }
 
-  openFile(path: string) {
-    return this.of(path).openFile(path);
+  openFile(path: string, signal: AbortSignal) {
+    return this.of(path).openFile(path, signal);
   }
 
-  createFolder(path: string) {
-    return this.of(path).createFolder(path);
+  createFolder(path: string, signal: AbortSignal) {
+    return this.of(path).createFolder(path, signal);
   }
 
-  renameFolder(from: string, to: string) {
-    return this.of(from).renameFolder(from, to);
+  renameFolder(from: string, to: string, signal: AbortSignal) {
+    return this.of(from).renameFolder(from, to, signal);
   }
 
-  removeEmptyFolder(path: string) {
-    return this.of(path).removeEmptyFolder(path);
+  removeEmptyFolder(path: string, signal: AbortSignal) {
+    return this.of(path).removeEmptyFolder(path, signal);
   }
 
-  canWrite(path: string) {
-    return this.of(path).canWrite(path);
+  canWrite(path: string, signal: AbortSignal) {
+    return this.of(path).canWrite(path, signal);
   }
 
   async close(): Promise<void> {

@@ -11,9 +11,9 @@ export function processedCandidate(rootPath: string, folderName: string, n: numb
  * none yet). It is never followed: a link could carry lab data out of the root, and a file
  * there would fail every move.
  */
-export async function processedFolderProblem(share: Share, rootPath: string): Promise<string | null> {
+export async function processedFolderProblem(share: Share, rootPath: string, signal: AbortSignal): Promise<string | null> {
   const path = childPath(rootPath, 'processed');
-  const attributes = await share.stat(path).catch((err: { code?: string }) => {
+  const attributes = await share.stat(path, signal).catch((err: { code?: string }) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
@@ -23,10 +23,10 @@ export async function processedFolderProblem(share: Share, rootPath: string): Pr
 }
 
 /** Makes sure `<root>/processed` is a real folder, creating it when there is none. */
-export async function ensureProcessedFolder(share: Share, rootPath: string): Promise<void> {
-  const problem = await processedFolderProblem(share, rootPath);
+export async function ensureProcessedFolder(share: Share, rootPath: string, signal: AbortSignal): Promise<void> {
+  const problem = await processedFolderProblem(share, rootPath, signal);
   if (problem) throw new AgentError('PROCESSED_NOT_A_FOLDER', problem, 'fs', false);
-  await share.createFolder(childPath(rootPath, 'processed')).catch((err: { code?: string }) => {
+  await share.createFolder(childPath(rootPath, 'processed'), signal).catch((err: { code?: string }) => {
     if (err.code !== 'EEXIST') throw err;
   });
 }
@@ -36,11 +36,11 @@ export async function ensureProcessedFolder(share: Share, rootPath: string): Pro
  * when the name exists, so an existing `processed/<name>` is never overwritten, and the
  * later rename over the empty folder never nests the session inside another.
  */
-export async function reserveProcessedName(share: Share, rootPath: string, folderName: string): Promise<string> {
+export async function reserveProcessedName(share: Share, rootPath: string, folderName: string, signal: AbortSignal): Promise<string> {
   for (let n = 0; n < 1000; n++) {
     const target = processedCandidate(rootPath, folderName, n);
     try {
-      await share.createFolder(target);
+      await share.createFolder(target, signal);
       return target;
     } catch (err) {
       if ((err as { code?: string }).code !== 'EEXIST') throw err;
@@ -50,10 +50,11 @@ export async function reserveProcessedName(share: Share, rootPath: string, folde
 }
 
 /** True when `path` is a folder with nothing in it (a reservation from a crashed move). */
-export async function isEmptyFolder(share: Share, path: string): Promise<boolean> {
+export async function isEmptyFolder(share: Share, path: string, signal: AbortSignal): Promise<boolean> {
   try {
-    return (await share.stat(path)).type === 'dir' && (await share.list(path)).length === 0;
-  } catch {
+    return (await share.stat(path, signal)).type === 'dir' && (await share.list(path, signal)).length === 0;
+  } catch (err) {
+    if (signal.aborted) throw err;
     return false;
   }
 }

@@ -1,8 +1,8 @@
 import type { Share } from './share.js';
 
 /** A small file's bytes (at most `size`, as its attributes said when it was looked up), read without following links. */
-export async function readWholeFile(share: Share, path: string, size: number): Promise<Buffer> {
-  const file = await share.openFile(path);
+export async function readWholeFile(share: Share, path: string, size: number, signal: AbortSignal): Promise<Buffer> {
+  const file = await share.openFile(path, signal);
   try {
     const buf = Buffer.allocUnsafe(size);
     let filled = 0;

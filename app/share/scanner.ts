@@ -21,13 +21,13 @@ export interface ScanResult {
  * Lists session folders (directories only; links are not followed) in every root. A root
  * that is missing or unreadable is reported and skipped; the others still count.
  */
-export async function scanRoots(share: Share, roots: readonly SessionRoot[]): Promise<ScanResult> {
+export async function scanRoots(share: Share, roots: readonly SessionRoot[], signal: AbortSignal): Promise<ScanResult> {
   const result: ScanResult = { folders: [], readableRoots: [], rootErrors: [] };
   for (const root of roots) {
     const rootPath = root.path;
     try {
       const found: DiscoveredFolder[] = [];
-      for (const entry of await share.list(rootPath)) {
+      for (const entry of await share.list(rootPath, signal)) {
         const name = entry.name.toString('utf8');
         if (entry.type !== 'dir' || !isCandidateFolderName(name)) continue;
         found.push({ folderPath: childPath(rootPath, name), folderName: name, rootPath, profile: root.profile });
@@ -36,6 +36,7 @@ export async function scanRoots(share: Share, roots: readonly SessionRoot[]): Pr
       result.folders.push(...found);
       result.readableRoots.push(rootPath);
     } catch (err) {
+      if (signal.aborted) throw err;
       const e = classifyError(err);
       result.rootErrors.push({ root: rootPath, code: e.code, message: e.message });
     }

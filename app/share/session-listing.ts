@@ -32,12 +32,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * reached. Types, sizes and mtimes come from the share's own attributes. Ignored names (and
  * whole ignored subfolders) are left out.
  */
-export async function listSessionFiles(share: Share, folder: string, ignored: IgnoreMatcher): Promise<SessionListing> {
+export async function listSessionFiles(share: Share, folder: string, ignored: IgnoreMatcher, signal: AbortSignal): Promise<SessionListing> {
   const listing: SessionListing = { files: [], skipped: [], invalidNames: [], ignoredCount: 0 };
   const dirs = [''];
   while (dirs.length > 0) {
     const rel = dirs.pop() as string;
-    for (const entry of await share.list(rel ? childPath(folder, rel) : folder)) {
+    for (const entry of await share.list(rel ? childPath(folder, rel) : folder, signal)) {
       let name: string;
       try {
         name = utf8.decode(entry.name);

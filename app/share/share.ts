@@ -7,31 +7,36 @@
  * below an NFS root), joined with `childPath`. Errors carry errno-style codes (ENOENT,
  * EEXIST, ENOTEMPTY, EACCES, EIO, ESTALE, ELOOP, ETIMEDOUT…), so the one error table in
  * errors.ts decides what is retried and what needs a person, whatever the protocol.
+ *
+ * Every call takes the caller's AbortSignal: once it aborts, the call rejects with an
+ * AbortError instead of waiting on a server that has stopped answering (a local system call
+ * cannot be cancelled, so the local share checks it between calls).
  */
 export interface Share {
   /**
    * The entries of a folder with their own attributes; links are reported as links, never
    * followed. An entry that vanishes while the folder is read is left out.
    */
-  list(path: string): Promise<ShareEntry[]>;
+  list(path: string, signal: AbortSignal): Promise<ShareEntry[]>;
   /** The attributes of `path` itself (a link is a link). */
-  stat(path: string): Promise<ShareAttributes>;
+  stat(path: string, signal: AbortSignal): Promise<ShareAttributes>;
   /**
    * Opens a regular file for reading: a link fails with ELOOP and anything else that is not
-   * a regular file with EFTYPE, without ever blocking on a FIFO or a device.
+   * a regular file with EFTYPE, without ever blocking on a FIFO or a device. The file's reads
+   * and attribute checks stop waiting when `signal` aborts.
    */
-  openFile(path: string): Promise<ShareFile>;
+  openFile(path: string, signal: AbortSignal): Promise<ShareFile>;
   /** Creates one folder; EEXIST when the name is taken (by anything). */
-  createFolder(path: string): Promise<void>;
+  createFolder(path: string, signal: AbortSignal): Promise<void>;
   /**
    * Renames a folder within the share onto `to`, which must not exist or be an empty folder
    * (one `createFolder` reserved): nothing with content is ever replaced.
    */
-  renameFolder(from: string, to: string): Promise<void>;
+  renameFolder(from: string, to: string, signal: AbortSignal): Promise<void>;
   /** Removes a folder only if it is empty (ENOTEMPTY otherwise). */
-  removeEmptyFolder(path: string): Promise<void>;
+  removeEmptyFolder(path: string, signal: AbortSignal): Promise<void>;
   /** Whether this agent may create and rename entries in the folder (no change is made). */
-  canWrite(path: string): Promise<boolean>;
+  canWrite(path: string, signal: AbortSignal): Promise<boolean>;
   /** Releases what the share holds (an NFS client's sessions and connections); called once, at shutdown. */
   close(): Promise<void>;
 }
@@ -74,9 +79,9 @@ export function shareError(code: string, message: string): Error & { code: strin
 }
 
 /** Whether `path` exists (as anything: a link is not followed). */
-export async function pathExists(share: Share, path: string): Promise<boolean> {
+export async function pathExists(share: Share, path: string, signal: AbortSignal): Promise<boolean> {
   try {
-    await share.stat(path);
+    await share.stat(path, signal);
     return true;
   } catch (err) {
     if ((err as { code?: string }).code === 'ENOENT') return false;

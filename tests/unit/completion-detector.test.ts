@@ -142,7 +142,7 @@ describe('ignored files and stability (listing)', () => {
     await writeFile(join(dir, 'data.csv'), 'a,b\n1,2\n');
     await writeFile(join(dir, 'sub', 'x.bin'), 'xyz');
     const ignored = ignoreMatcher(['*.tmp', '*.lock']);
-    const state = async () => observedState((await listSessionFiles(new LocalShare(), dir, ignored)).files);
+    const state = async () => observedState((await listSessionFiles(new LocalShare(), dir, ignored, new AbortController().signal)).files);
     const before = await state();
     await writeFile(join(dir, 'upload.tmp'), 'scratch');
     await writeFile(join(dir, 'sub', 'deep.tmp'), 'scratch scratch');

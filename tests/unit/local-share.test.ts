@@ -10,6 +10,7 @@ import { NfsShare } from '../../app/share/nfs-share.js';
 import { openShare } from '../../app/share/open-share.js';
 
 const share = new LocalShare();
+const signal = new AbortController().signal;
 let dir = '';
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'local-share-'));
@@ -31,7 +32,7 @@ describe('LocalShare', () => {
     execFileSync('mkfifo', [join(dir, 'pipe')]);
     const bad = Buffer.from([0x62, 0xff, 0x2e, 0x62, 0x69, 0x6e]);
     await writeFile(Buffer.concat([Buffer.from(`${dir}/`), bad]), 'xy');
-    const byName = new Map((await share.list(dir)).map((e) => [e.name.toString('latin1'), e]));
+    const byName = new Map((await share.list(dir, signal)).map((e) => [e.name.toString('latin1'), e]));
     expect(byName.get('data.csv')).toMatchObject({ type: 'file', size: 3, change: null });
     expect(byName.get('data.csv')?.mtimeNs).toBe((await lstat(join(dir, 'data.csv'), { bigint: true })).mtimeNs);
     expect(byName.get('sub')?.type).toBe('dir');
@@ -44,10 +45,10 @@ describe('LocalShare', () => {
     await writeFile(join(dir, 'data.bin'), Buffer.from([1, 2, 3, 4, 5]));
     await symlink(join(dir, 'data.bin'), join(dir, 'link'));
     execFileSync('mkfifo', [join(dir, 'pipe')]);
-    expect(await codeOf(share.openFile(join(dir, 'link')))).toBe('ELOOP');
-    expect(await codeOf(share.openFile(join(dir, 'pipe')))).toBe('EFTYPE');
-    expect(await codeOf(share.openFile(dir))).toBe('EFTYPE');
-    const file = await share.openFile(join(dir, 'data.bin'));
+    expect(await codeOf(share.openFile(join(dir, 'link'), signal))).toBe('ELOOP');
+    expect(await codeOf(share.openFile(join(dir, 'pipe'), signal))).toBe('EFTYPE');
+    expect(await codeOf(share.openFile(dir, signal))).toBe('EFTYPE');
+    const file = await share.openFile(join(dir, 'data.bin'), signal);
     try {
       const buf = Buffer.alloc(3);
       expect(await file.read(buf, 0, 3, 2)).toBe(3);
@@ -62,15 +63,15 @@ describe('LocalShare', () => {
   it('renames a folder onto an empty reservation, never onto one with content', async () => {
     await mkdir(join(dir, 'session'));
     await writeFile(join(dir, 'session', 'a.txt'), 'a');
-    await share.createFolder(join(dir, 'taken'));
+    await share.createFolder(join(dir, 'taken'), signal);
     await writeFile(join(dir, 'taken', 'keep.txt'), 'keep');
-    expect(await codeOf(share.createFolder(join(dir, 'taken')))).toBe('EEXIST');
-    expect(['ENOTEMPTY', 'EEXIST']).toContain(await codeOf(share.renameFolder(join(dir, 'session'), join(dir, 'taken'))));
+    expect(await codeOf(share.createFolder(join(dir, 'taken'), signal))).toBe('EEXIST');
+    expect(['ENOTEMPTY', 'EEXIST']).toContain(await codeOf(share.renameFolder(join(dir, 'session'), join(dir, 'taken'), signal)));
     expect(await readdir(join(dir, 'taken'))).toEqual(['keep.txt']);
-    await share.createFolder(join(dir, 'reserved'));
-    await share.renameFolder(join(dir, 'session'), join(dir, 'reserved'));
+    await share.createFolder(join(dir, 'reserved'), signal);
+    await share.renameFolder(join(dir, 'session'), join(dir, 'reserved'), signal);
     expect(await readdir(join(dir, 'reserved'))).toEqual(['a.txt']);
-    expect(await codeOf(share.removeEmptyFolder(join(dir, 'reserved')))).toBe('ENOTEMPTY');
+    expect(await codeOf(share.removeEmptyFolder(join(dir, 'reserved'), signal))).toBe('ENOTEMPTY');
   });
 });
 

@@ -17,6 +17,7 @@ describe('sessionIdProblem', () => {
 
 describe('resolveSessionId', () => {
   const share = new LocalShare();
+  const signal = new AbortController().signal;
   let dir = '';
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sid-'));
@@ -26,7 +27,7 @@ describe('resolveSessionId', () => {
   });
   const json = (name: string, value: unknown) => writeFile(join(dir, name), JSON.stringify(value));
   const rejection = async (metadata: string[], folderName = 'folder') => {
-    const err: unknown = await resolveSessionId(share, dir, folderName, metadata).then(
+    const err: unknown = await resolveSessionId(share, dir, folderName, metadata, signal).then(
       () => null,
       (e: unknown) => e,
     );
@@ -38,21 +39,21 @@ describe('resolveSessionId', () => {
 
   it('takes session_id from the metadata file over the folder name', async () => {
     await json('metadata.json', { session_id: 'S-42', other: 1 });
-    expect(await resolveSessionId(share, dir, 'folder', ['metadata.json'])).toEqual({ sessionId: 'S-42', source: 'metadata.json' });
+    expect(await resolveSessionId(share, dir, 'folder', ['metadata.json'], signal)).toEqual({ sessionId: 'S-42', source: 'metadata.json' });
   });
 
   it('the first metadata file that has a session_id wins', async () => {
     await json('a.json', { operator: 'x' });
     await json('b.json', { session_id: 'from-b' });
     await json('c.json', { session_id: 'from-c' });
-    expect((await resolveSessionId(share, dir, 'folder', ['missing.json', 'a.json', 'b.json', 'c.json'])).sessionId).toBe('from-b');
+    expect((await resolveSessionId(share, dir, 'folder', ['missing.json', 'a.json', 'b.json', 'c.json'], signal)).sessionId).toBe('from-b');
   });
 
   it('falls back to the folder name when no metadata has the field or the file is missing', async () => {
     await json('metadata.json', { operator: 'x' });
-    expect(await resolveSessionId(share, dir, 'session-007', ['metadata.json'])).toEqual({ sessionId: 'session-007', source: 'folder name' });
-    expect((await resolveSessionId(share, dir, 'session-008', ['nope.json', 'no/such/dir.json'])).sessionId).toBe('session-008');
-    expect((await resolveSessionId(share, dir, 'session-009', [])).sessionId).toBe('session-009');
+    expect(await resolveSessionId(share, dir, 'session-007', ['metadata.json'], signal)).toEqual({ sessionId: 'session-007', source: 'folder name' });
+    expect((await resolveSessionId(share, dir, 'session-008', ['nope.json', 'no/such/dir.json'], signal)).sessionId).toBe('session-008');
+    expect((await resolveSessionId(share, dir, 'session-009', [], signal)).sessionId).toBe('session-009');
   });
 
   it('non-JSON metadata is BAD_METADATA', async () => {
