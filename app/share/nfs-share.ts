@@ -62,7 +62,8 @@ export class NfsShare implements Share {
     const { client, entry } = await this.lookup(path, signal);
     if (entry.type !== 'dir') throw shareError(entry.type === 'symlink' ? 'ELOOP' : 'ENOTDIR', `${path} is not a folder`);
     const entries = await client.readdir(entry.handle, { signal });
-    return entries.map((e) => ({ name: Buffer.from(e.name, 'utf8'), ...nfsAttributes(e) }));
+    // The name's bytes as the server sent them: one that is not UTF-8 is reported as such, never decoded into another name.
+    return entries.map((e) => ({ name: e.nameBytes, ...nfsAttributes(e) }));
   }
 
   async stat(path: string, signal: AbortSignal): Promise<ShareAttributes> {

@@ -42,6 +42,11 @@ export interface NfsEntry extends NfsAttributes {
   handle: NfsHandle;
 }
 
+/** A READDIR entry: `name` is decoded for messages and lookups, `nameBytes` is the name as the server sent it (need not be UTF-8). */
+export interface NfsDirEntry extends NfsEntry {
+  nameBytes: Buffer;
+}
+
 export interface ReadResult {
   /** A view of the reply's buffer: the bytes were copied once, from the socket's chunks into it. */
   data: Buffer;
@@ -188,10 +193,10 @@ export class NfsClient {
   }
 
   /** Every entry of a folder with its attributes and handle (READDIR until eof); links are never followed. */
-  async readdir(dir: NfsHandle, options?: CallOptions): Promise<NfsEntry[]> {
+  async readdir(dir: NfsHandle, options?: CallOptions): Promise<NfsDirEntry[]> {
     const what = `readdir ${dir.path || '/'}`;
     return this.run(what, true, options, async (session, signal) => {
-      const entries: NfsEntry[] = [];
+      const entries: NfsDirEntry[] = [];
       let cookie = 0n;
       let verifier = Buffer.alloc(8);
       const maxCount = Math.min(session.maxResponseBytes - READ_REPLY_OVERHEAD, 256 * 1024);
@@ -207,10 +212,12 @@ export class NfsClient {
         verifier = Buffer.from(r.fixed(8));
         while (r.bool()) {
           cookie = r.u64();
-          const name = r.string();
+          // A copy: a view would keep the whole reply alive as long as the listing.
+          const nameBytes = Buffer.from(r.opaque());
+          const name = nameBytes.toString('utf8');
           const { filehandle, maxRead: _, ...attrs } = readAttributes(r, `${what}: ${name}`);
           if (!filehandle) throw new Error(`${what}: server sent no handle for ${name}`);
-          entries.push({ name, handle: { fh: filehandle, path: childPath(dir, name) }, ...attrs });
+          entries.push({ name, nameBytes, handle: { fh: filehandle, path: childPath(dir, name) }, ...attrs });
         }
         if (r.bool()) return entries;
       }
