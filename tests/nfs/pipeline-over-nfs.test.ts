@@ -108,6 +108,20 @@ describe.each(['local', 'nfs'] as const)('pipeline on a %s share', (kind) => {
     expect(await readdir(dir.disk)).toContain('b-second');
   }, SLOW);
 
+  it('a file name that is not valid UTF-8 (created as raw bytes on the server): needs_attention naming it escaped, nothing uploaded', async () => {
+    const { dir, config, prefix } = await setup();
+    await writeSession(join(dir.disk, 'bytes'), { 'data.csv': 'x', 'session_summary.json': '{}' });
+    await writeFile(Buffer.concat([Buffer.from(join(dir.disk, 'bytes', 'bad-')), Buffer.from([0xff, 0xfe]), Buffer.from('.csv')]), 'latin-1 name');
+    await runCli(['scan-once', '--config', config], t.world.env(), 120_000);
+    const r = await runCli(['scan-once', '--config', config], t.world.env(), 120_000);
+    expect(logLines(r.out).find((l) => l.event === 'session_failed'), r.out).toMatchObject({ to: 'needs_attention', err: { code: 'RESERVED_OR_INVALID_NAME' } });
+    const [row] = await listSessions(t.world.database.db);
+    expect(row?.status).toBe('needs_attention');
+    expect(row?.lastError).toContain('bad-\\xff\\xfe.csv');
+    expect(await listKeys(t.world.s3, `${prefix}/`)).toEqual([]);
+    expect(await readdir(dir.disk)).toEqual(['bytes']);
+  }, SLOW);
+
   it('a folder changed during its upload gets no _COMPLETE for the old contents; the new contents land', async () => {
     // 1 MiB/s: the 6 MiB file takes seconds, long enough to change the folder under it.
     const { dir, config, prefix } = await setup({ upload: { max_bytes_per_second: 1024 * 1024 } });
