@@ -35,6 +35,9 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
   for (const e of scan.rootErrors) {
     logger.error({ event: 'root_unavailable', root: e.root, err: { code: e.code, message: e.message } }, 'session root cannot be listed; skipped this cycle');
   }
+  for (const f of scan.unusableFolders) {
+    logger.warn({ event: 'session_folder_unusable', root: f.root, folder: f.name, reason: f.reason }, 'a session folder cannot be uploaded until it is renamed');
+  }
   const created = [];
   for (const s of await recordDiscovered(db, scan.folders, agentId, clock.now())) {
     if (!(await pathExists(deps.share, s.folderPath, signal)) && (await forgetVanished(db, s.pk))) continue;

@@ -80,6 +80,7 @@ function codePointRank(unit: number): number {
   return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
 }
 
-function escapeBytes(buf: Buffer): string {
+/** A name's bytes with everything but printable ASCII as \xNN (how the logs show a name that is not UTF-8). */
+export function escapeBytes(buf: Buffer): string {
   return [...buf].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }

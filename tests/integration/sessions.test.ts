@@ -147,6 +147,22 @@ describe('session identity, collisions and odd contents', () => {
     expect(await listKeys(s3)).toEqual([]);
   });
 
+  it('a session folder whose own name is not valid UTF-8 is named in a warning every cycle, untouched; the others land', async () => {
+    const { deps, logs } = setup();
+    const { mkdirSync, writeFileSync, readdirSync } = await import('node:fs');
+    const folder = Buffer.concat([Buffer.from(`${root}/run-`), Buffer.from([0xe9]), Buffer.from('t\u00e9')]);
+    mkdirSync(folder);
+    writeFileSync(Buffer.concat([folder, Buffer.from('/session_summary.json')]), '{}');
+    await writeSession(join(root, 'fine'), { 'data.csv': 'ok', 'session_summary.json': '{}' });
+    await twoCycles(deps);
+    const warnings = logs.events('session_folder_unusable');
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatchObject({ root, folder: 'run-\\xe9t\\xc3\\xa9', reason: expect.stringMatching(/not valid UTF-8/) });
+    expect((await statusOf('fine'))?.status).toBe('processed');
+    expect(await listKeys(s3, 'fine/')).toContain('fine/_COMPLETE');
+    expect(readdirSync(folder)).toEqual(['session_summary.json']);
+  });
+
   it('file names with control characters → needs_attention naming them escaped, nothing uploaded; the next session lands', async () => {
     const { deps } = setup();
     await writeSession(join(root, 'ctrl'), { 'line\nbreak.csv': 'a', 'sub/bell\u0007.csv': 'b', 'ok.csv': 'c', 'session_summary.json': '{}' });
