@@ -66,6 +66,27 @@ describe('RpcConnection', () => {
     conn.close();
   });
 
+  it('reads a reply\'s data straight into the caller\'s buffer, across fragments and split reads', async () => {
+    const data = Buffer.from('abcdefghijklmnopqrstuvwxyz'.repeat(5000));
+    const conn = await peer((xid, socket) => {
+      // count, data (padded), then a trailing word that is not data
+      const bytes = fragments(success(xid, Buffer.concat([new XdrWriter().opaque(data).bytes(), new XdrWriter().u32(7).bytes()])), [3, 40_000, 13, 50_000]);
+      for (let at = 0; at < bytes.length; at += 4093) socket.write(bytes.subarray(at, at + 4093));
+    });
+    const into = Buffer.alloc(data.length + 8, 0);
+    const { reply } = conn.callInto(0, () => undefined, 10_000, { locate: (r) => r.u32(), destination: () => into });
+    const rest = await reply;
+    expect(into.subarray(0, data.length).equals(data)).toBe(true);
+    expect(into.subarray(data.length).every((b) => b === 0)).toBe(true);
+    // The reader holds the results up to where the data begins: here the count alone.
+    expect(rest.remaining).toBe(4);
+    expect(rest.u32()).toBe(data.length);
+    // A reply with more data than the buffer holds breaks the stream rather than overrunning.
+    const { reply: tooBig } = conn.callInto(0, () => undefined, 10_000, { locate: (r) => r.u32(), destination: () => Buffer.alloc(10) });
+    await expect(tooBig).rejects.toMatchObject({ nfsStatus: 'CONNECTION_LOST' });
+    expect(conn.closed).toBe(true);
+  });
+
   it('matches replies to calls by xid, whatever their order', async () => {
     const held: { xid: number; socket: Socket }[] = [];
     const conn = await peer((xid, socket) => {
