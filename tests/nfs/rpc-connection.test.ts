@@ -74,7 +74,7 @@ describe('RpcConnection', () => {
       for (let at = 0; at < bytes.length; at += 4093) socket.write(bytes.subarray(at, at + 4093));
     });
     const into = Buffer.alloc(data.length + 8, 0);
-    const { reply } = conn.callInto(0, () => undefined, 10_000, { locate: (r) => r.u32(), destination: () => into });
+    const { reply } = conn.callInto(0, () => undefined, 10_000, { locate: (r) => r.u32(), destination: () => into, length: into.length });
     const rest = await reply;
     expect(into.subarray(0, data.length).equals(data)).toBe(true);
     expect(into.subarray(data.length).every((b) => b === 0)).toBe(true);
@@ -82,7 +82,7 @@ describe('RpcConnection', () => {
     expect(rest.remaining).toBe(4);
     expect(rest.u32()).toBe(data.length);
     // A reply with more data than the buffer holds breaks the stream rather than overrunning.
-    const { reply: tooBig } = conn.callInto(0, () => undefined, 10_000, { locate: (r) => r.u32(), destination: () => Buffer.alloc(10) });
+    const { reply: tooBig } = conn.callInto(0, () => undefined, 10_000, { locate: (r) => r.u32(), destination: () => Buffer.alloc(10), length: 10 });
     await expect(tooBig).rejects.toMatchObject({ nfsStatus: 'CONNECTION_LOST' });
     expect(conn.closed).toBe(true);
   });

@@ -248,7 +248,7 @@ export class NfsClient {
         w.u32(Op.PUTFH).opaque(handle.fh);
         w.u32(Op.READ).fixed(ANONYMOUS_STATEID).u64(BigInt(offset)).u32(count);
         return 2;
-      }, this.timeoutMs, signal, { locate, destination });
+      }, this.timeoutMs, signal, { locate, destination, length: count });
       results.next(Op.PUTFH);
       const r = results.next(Op.READ);
       const eof = r.bool();

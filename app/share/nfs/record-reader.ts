@@ -4,10 +4,10 @@ const LAST_FRAGMENT = 0x80000000;
 // A reply larger than this is a broken stream, not data: the session caps replies far below it.
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 const SCRATCH_BYTES = 64 * 1024;
-// Record marks and the first bytes of a record are read in pieces this small while a READ
-// waits for its data: a READ reply's bytes before its data (RPC header, COMPOUND, SEQUENCE,
-// PUTFH, READ) are 112 with the mark, so the data that comes along is at most a few bytes,
-// copied; the rest is read straight into place.
+// Record marks and the first bytes of a record are read in pieces this small while a large
+// READ waits for its data: a READ reply's bytes before its data (RPC header, COMPOUND,
+// SEQUENCE, PUTFH, READ) are 112 with the mark, so the data that comes along is at most a
+// few bytes, copied; the rest is read straight into place.
 const HEAD_READ_BYTES = 128;
 // A record whose first bytes say nothing by this many is simply taken whole.
 const MAX_HEAD_BYTES = 1024;
@@ -30,8 +30,8 @@ export interface RecordHandler {
   record(bytes: Buffer, placed: Placement | null): void;
   /** The stream is broken (a record too large, data cut short): nothing after this is read. */
   broken(message: string): void;
-  /** Whether a placement may be coming, so record starts are read in small pieces. */
-  expectsPlacements(): boolean;
+  /** Whether a large placement may be coming, so record starts are read in small pieces. */
+  expectsLargePlacements(): boolean;
 }
 
 type Mode = 'head' | 'whole' | 'placed' | 'skip';
@@ -79,7 +79,7 @@ export class RecordReader implements SocketReader {
       }
       if (this.inPlace) return this.inPlace;
     }
-    return this.handler.expectsPlacements() ? this.scratch.subarray(0, HEAD_READ_BYTES) : this.scratch;
+    return this.handler.expectsLargePlacements() ? this.scratch.subarray(0, HEAD_READ_BYTES) : this.scratch;
   }
 
   received(buffer: Uint8Array, n: number): void {

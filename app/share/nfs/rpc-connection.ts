@@ -23,7 +23,14 @@ export interface ReplyTarget {
   locate(results: XdrReader): number | null;
   /** The memory the data goes to (from its start), asked as it begins to arrive. */
   destination(): Uint8Array;
+  /** The most data the reply can carry (the count asked for). */
+  readonly length: number;
 }
+
+// Data up to this size is cheaper copied out of a large read than read in place with a
+// system call of its own: record starts are read in small pieces only while a larger
+// placement may be coming.
+const SMALL_DATA_BYTES = 32 * 1024;
 
 const LAST_FRAGMENT = 0x80000000;
 
@@ -63,8 +70,8 @@ export class RpcConnection {
   private readonly cred: Buffer;
   private readonly reader: RecordReader;
   private readonly socket: Socket;
-  // Calls whose replies may be placed, and the one whose data is arriving now.
-  private targets = 0;
+  // Calls whose replies may place more than SMALL_DATA_BYTES, and the one whose data is arriving now.
+  private largeTargets = 0;
   private placing: PendingCall | null = null;
   private closedWith: NfsError | null = null;
   private readonly closeListeners: ((err: NfsError) => void)[] = [];
@@ -80,7 +87,7 @@ export class RpcConnection {
       place: (head, final) => this.place(head, final),
       record: (bytes) => this.deliver(bytes),
       broken: (what) => this.close(transportError('CONNECTION_LOST', `${describe} sent ${what}`)),
-      expectsPlacements: () => this.targets > 0,
+      expectsLargePlacements: () => this.largeTargets > 0,
     });
     link.setReader(this.reader);
     this.socket.on('error', (err) => this.close(connectFailure(err, `connection to ${describe}`)));
@@ -129,7 +136,7 @@ export class RpcConnection {
         this.close(transportError('TIMEOUT', `no answer from ${this.describe} within ${timeoutMs} ms; connection torn down`));
       }, timeoutMs);
       this.pending.set(xid, { resolve, reject, timer, target, released: null });
-      if (target) this.targets++;
+      if (target && target.length > SMALL_DATA_BYTES) this.largeTargets++;
       this.socket.write(message);
     });
     return { reply, release: () => this.release(xid) };
@@ -139,8 +146,8 @@ export class RpcConnection {
     const call = this.pending.get(xid);
     if (!call?.target) return Promise.resolve();
     if (this.placing !== call) {
+      if (call.target.length > SMALL_DATA_BYTES) this.largeTargets--;
       call.target = null;
-      this.targets--;
       return Promise.resolve();
     }
     return new Promise((resolve) => (call.released = resolve));
@@ -159,7 +166,7 @@ export class RpcConnection {
       call.reject(err);
     }
     this.pending.clear();
-    this.targets = 0;
+    this.largeTargets = 0;
     this.placing = null;
     for (const listener of this.closeListeners) listener(err);
   }
@@ -205,7 +212,7 @@ export class RpcConnection {
     if (!call) return; // the caller timed out or gave up; its answer is of no use now
     this.pending.delete(xid);
     clearTimeout(call.timer);
-    if (call.target) this.targets--;
+    if (call.target && call.target.length > SMALL_DATA_BYTES) this.largeTargets--;
     try {
       if (r.u32() !== 1) throw transportError('CONNECTION_LOST', `${this.describe} sent a call where a reply was expected`);
       if (r.u32() === 0) {

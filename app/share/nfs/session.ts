@@ -40,6 +40,7 @@ export interface CompoundTarget {
   /** How many bytes of data follow the reader's position in the results, or null when none (see ReplyTarget). */
   locate(results: CompoundResults): number | null;
   destination(): Uint8Array;
+  readonly length: number;
 }
 
 /** SEQUENCE failed: the session or client ID is gone, nothing in the COMPOUND was done. */
@@ -182,6 +183,7 @@ export class NfsSession {
     const { reply, release } = target
       ? this.conn.callInto(PROC_COMPOUND, writeCall, timeoutMs, {
           destination: target.destination,
+          length: target.length,
           locate: (r) => {
             const results = readCompoundHeader(r, what);
             const sequence = results.nextStatus(Op.SEQUENCE);
