@@ -2,8 +2,8 @@
  * The agent's read path over NFS against the read floor: files read through the share layer
  * as the upload reads them, from local disk, nfs:// (nfs-ganesha on loopback) and nfs://
  * through microsocks, beside libnfs's nfs-cat to /dev/null (the floor, large files only).
- * A large file is read as a multipart upload reads it: 8 MiB parts into pooled shared
- * buffers through ShareFile.read, each part handed to the hashing worker (SHA-256 and the
+ * A large file is read as a multipart upload reads it: 8 MiB parts into shared buffers (the
+ * upload's BufferBudget) through ShareFile.read, each part handed to the hashing worker (SHA-256 and the
  * part's CRC32) while the next is read, at most 4 parts outstanding; nothing is sent. Small
  * files are read whole and hashed on the main thread, 32 at a time. Modes alternate within
  * each run, so the ratio to the floor compares moments of the same load (`nfs-nohash`: the
@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { HashWorker } from '../app/s3/hash-worker.js';
-import { BufferPool } from '../app/s3/payload.js';
+import { BufferBudget } from '../app/s3/buffer-budget.js';
 import { LocalShare } from '../app/share/local-share.js';
 import { NfsShare } from '../app/share/nfs-share.js';
 import { childPath, type Share } from '../app/share/share.js';
@@ -49,7 +49,7 @@ async function filesOf(share: Share, folder: string): Promise<{ path: string; si
 }
 
 /** One large file in parts, hashed on the worker while the next part is read. */
-async function readLarge(share: Share, path: string, size: number, pool: BufferPool, hasher: HashWorker | null): Promise<void> {
+async function readLarge(share: Share, path: string, size: number, pool: BufferBudget, hasher: HashWorker | null): Promise<void> {
   const file = await share.openFile(path);
   const hash = hasher ? hasher.start() : { update: async () => '', digest: async () => '' };
   const outstanding = new Set<Promise<void>>();
@@ -57,7 +57,7 @@ async function readLarge(share: Share, path: string, size: number, pool: BufferP
     for (let position = 0; position < size; position += PART) {
       if (outstanding.size >= PARTS_OUTSTANDING) await Promise.race(outstanding);
       const length = Math.min(PART, size - position);
-      const buf = pool.take(length);
+      const buf = await pool.take(length, never);
       for (let filled = 0; filled < length; ) {
         const n = await file.read(buf, filled, length - filled, position + filled);
         if (n === 0) throw new Error(`${path} shrank`);
@@ -91,7 +91,7 @@ async function readSmall(share: Share, path: string, size: number, hash: boolean
   }
 }
 
-async function readAll(share: Share, folder: string, large: boolean, pool: BufferPool, hasher: HashWorker | null): Promise<void> {
+async function readAll(share: Share, folder: string, large: boolean, pool: BufferBudget, hasher: HashWorker | null): Promise<void> {
   const files = await filesOf(share, folder);
   let next = 0;
   await Promise.all(
@@ -135,7 +135,8 @@ const shares: Record<Exclude<Mode, 'nfs-cat'>, Share> = {
   'nfs-socks': new NfsShare({ timeout_seconds: 30, retry_seconds: 60, proxy: socks.url }),
   'nfs-nohash': new NfsShare({ timeout_seconds: 30, retry_seconds: 60 }),
 };
-const pool = new BufferPool(PART, PARTS_OUTSTANDING + 1);
+const pool = new BufferBudget(PART * (PARTS_OUTSTANDING + 1), PART);
+const never = new AbortController().signal;
 const hasher = new HashWorker();
 try {
   const loadBefore = loadavg();
