@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import pg from 'pg';
 import { compileFsFaultShim } from './fs-fault-shim.js';
 import { measure, nodeFlagsOf, type Measured } from './measure.js';
@@ -26,6 +26,8 @@ export interface AgentSettings {
   dataDir: string;
   /** Slow the agent's open, read and close of the dataset's files by this many µs (0: not). */
   shareLatencyUs: number;
+  /** `nfs://host:port/export` serving dataDir: the agent reads the dataset through it ('' for the local disk). */
+  nfsExport: string;
 }
 
 export interface AgentRun extends Measured {
@@ -91,7 +93,9 @@ export function completedRoundTrips(stdout: string): { dbRoundTrips: number | un
 
 export async function runAgent(s: AgentSettings, work: string, ds: { name: string; root: string }, endpoint: string, prefix: string, main: string): Promise<AgentRun> {
   const dir = await mkdtemp(join(work, 'agent-'));
-  const configFile = await writeAgentConfig(s, dir, ds.root, endpoint, prefix);
+  // A quoted scalar: an nfs:// URL's colons would not do in a YAML flow mapping.
+  const root = s.nfsExport ? JSON.stringify(`${s.nfsExport}/${relative(s.dataDir, ds.root)}`) : ds.root;
+  const configFile = await writeAgentConfig(s, dir, root, endpoint, prefix);
   try {
     return await withSchema(s.databaseUrl, async (url) => {
       const env = { ...agentEnv(url), ...shareLatencyEnv(s, ds.root) };

@@ -21,6 +21,9 @@
  *                                 open, read and close taking N µs more (an NFS round trip); peers
  *                                 are not slowed by it (Go and Python bypass the C library), so
  *                                 only agent runs are made.
+ *   --share nfs                   the agent reads the datasets over NFS in user space, from nfs-ganesha
+ *                                 exporting --data-dir on loopback (needs root; agent runs only:
+ *                                 bench/nfs-share-bench.ts compares with libnfs's read floor)
  *   --scan 1000x100               only the scan-cost benchmark (scan-bench.ts), merged into --out as `scan`
  *   --scale                       only the scale scenarios (scale-bench.ts), merged into --out as `scale`:
  *                                 --scale-files 100000 (0: skip), --sparse-size 1T (0: skip)
@@ -49,6 +52,7 @@ import { ratioRow, round, summarize, type EndpointKind, type RatioRow, type Row,
 import { human, idleTable, ratioTable, resultTable, scaleTable } from './report.js';
 import { runScaleBench } from './scale-bench.js';
 import { parseScanSpec, runScanBench, scanTable } from './scan-bench.js';
+import { Ganesha } from '../tests/helpers/nfs-server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -91,13 +95,14 @@ function options() {
     scaleFiles: Number(flag('scale-files', '100000')),
     sparseBytes: parseSize(flag('sparse-size', '1T')),
     shareLatencyUs: Number(flag('share-latency-us', '0')),
+    share: list<'local' | 'nfs'>('share', 'local', ['local', 'nfs']).includes('nfs') ? 'nfs' : 'local',
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   };
 }
 type Options = ReturnType<typeof options>;
 
-function agentSettings(o: Options): AgentSettings {
-  return { repo, databaseUrl: o.databaseUrl, bucket: BUCKET, concurrency: o.concurrency, partSizeMb: o.partSizeMb, cpuProf: o.cpuProf, dataDir: o.dataDir, shareLatencyUs: o.shareLatencyUs };
+function agentSettings(o: Options, nfsExport = ''): AgentSettings {
+  return { repo, databaseUrl: o.databaseUrl, bucket: BUCKET, concurrency: o.concurrency, partSizeMb: o.partSizeMb, cpuProf: o.cpuProf, dataDir: o.dataDir, shareLatencyUs: o.shareLatencyUs, nfsExport };
 }
 
 function machineLine(): string {
@@ -140,9 +145,9 @@ async function scaleMain(o: Options): Promise<void> {
   }
 }
 
-async function timedRun(o: Options, tool: Tool, bins: Partial<Record<Tool, string>>, work: string, ds: Dataset, endpoint: string, prefix: string): Promise<Measured & Partial<RunSample>> {
+async function timedRun(o: Options, tool: Tool, bins: Partial<Record<Tool, string>>, work: string, ds: Dataset, endpoint: string, prefix: string, nfsExport: string): Promise<Measured & Partial<RunSample>> {
   if (tool === 'agent' || tool === 'agent-base') {
-    const r = await runAgent(agentSettings(o), work, ds, endpoint, prefix, agentExecutable(tool === 'agent' ? repo : o.baseline));
+    const r = await runAgent(agentSettings(o, nfsExport), work, ds, endpoint, prefix, agentExecutable(tool === 'agent' ? repo : o.baseline));
     return { ...r, idle: { wallSeconds: r.idle.wallSeconds, rchar: r.idle.rchar } };
   }
   return runPeer(tool, bins[tool] as string, work, ds.sessionDir, endpoint, BUCKET, prefix);
@@ -155,7 +160,8 @@ async function main(): Promise<void> {
   const { bins, missing } = findPeers(o.tools.filter(isPeer));
   for (const m of missing) console.log(`[bench] PEER MISSING: ${m.tool} (\`${m.binary}\` is not on PATH; install: ${m.install}): its runs and ratios are left out`);
   if (o.shareLatencyUs) console.log(`[bench] share latency ${o.shareLatencyUs} µs per open and read: agent runs only`);
-  const tools = o.tools.filter((t) => t === 'agent' || (isPeer(t) && bins[t] && !o.shareLatencyUs));
+  if (o.share === 'nfs') console.log('[bench] share nfs: the agent reads the datasets from nfs-ganesha on loopback; agent runs only');
+  const tools = o.tools.filter((t) => t === 'agent' || (isPeer(t) && bins[t] && !o.shareLatencyUs && o.share === 'local'));
   if (o.baseline) tools.push('agent-base');
   const versions: Record<string, string> = { node: process.version, ...peerVersions(bins) };
   await mkdir(o.dataDir, { recursive: true });
@@ -176,7 +182,10 @@ async function main(): Promise<void> {
   const loadBefore = loadavg().map((x) => round(x, 2));
   const sinks = new Map<EndpointKind, NoopS3>();
   let idle: IdleResult | undefined;
+  let ganesha: Ganesha | null = null;
   try {
+    if (o.share === 'nfs') ganesha = await Ganesha.start({ exportDir: o.dataDir });
+    const nfsExport = ganesha ? ganesha.url : '';
     sinks.set('noop', await startNoopS3());
     if (o.endpoints.includes('wan')) sinks.set('wan', await startNoopS3({ latencyMs: o.latencyMs, linkMbps: o.linkMbps }));
     idle = await runIdleBench(agentSettings(o), work, agentExecutable(repo), (sinks.get('noop') as NoopS3).endpoint, o.loadCore);
@@ -190,7 +199,7 @@ async function main(): Promise<void> {
             const endpoint = s3 ? s3.endpoint : (sinks.get(endpointKind) as NoopS3).endpoint;
             const prefix = `${tool}-${ds.name}-${run}-${randomBytes(3).toString('hex')}`;
             try {
-              const m = await timedRun(o, tool, bins, work, ds, endpoint, prefix);
+              const m = await timedRun(o, tool, bins, work, ds, endpoint, prefix, nfsExport);
               results.push({ tool, dataset: ds.name, endpoint: endpointKind, run, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssMb: m.peakRssMb, rchar: m.rchar, idle: m.idle, dbRoundTrips: m.dbRoundTrips });
               console.log(
                 `[bench] ${endpointKind} ${ds.name} run ${run + 1}/${o.runs} ${tool}: ${m.wallSeconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU-s (user ${m.userSeconds.toFixed(2)}, sys ${m.sysSeconds.toFixed(2)}), ${m.peakRssMb.toFixed(0)} MB RSS, read ${(m.rchar / ds.totalBytes).toFixed(3)}/byte` +
@@ -207,6 +216,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const sink of sinks.values()) await sink.close();
+    await ganesha?.stop();
     await rm(work, { recursive: true, force: true });
   }
   const rows: Row[] = [];
@@ -242,7 +252,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine,
     versions,
-    options: { runs: o.runs, datasets: o.datasets, endpoints: o.endpoints, wan, tools, concurrency: o.concurrency || 'default', part_size_mb: o.partSizeMb || 'default' },
+    options: { runs: o.runs, datasets: o.datasets, endpoints: o.endpoints, wan, tools, share: o.share, concurrency: o.concurrency || 'default', part_size_mb: o.partSizeMb || 'default' },
     missing_peers: missing.map((m) => m.tool),
     idle,
     rows,

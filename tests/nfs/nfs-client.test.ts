@@ -8,6 +8,8 @@ import { classifyError } from '../../app/errors.js';
 import { connectNfs, type NfsClient, type NfsHandle } from '../../app/share/nfs/client.js';
 import { NfsError } from '../../app/share/nfs/nfs-error.js';
 import { readChunks } from '../../app/share/nfs/read-stream.js';
+import { NfsFile } from '../../app/share/nfs-file.js';
+import { nfsAttributes } from '../../app/share/nfs-attributes.js';
 import { Ganesha, Microsocks } from '../helpers/nfs-server.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -145,6 +147,41 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     const tail = await client.read(entry.handle, big.length - 10, 4096);
     expect(tail.data.equals(big.subarray(big.length - 10))).toBe(true);
     expect(tail.eof).toBe(true);
+  });
+
+  it('reads ranges into the caller\'s buffer byte for byte: in order (with READs ahead), after a jump, across the end', async () => {
+    const small64k = await connectNfs({ host: '127.0.0.1', port: server.port, exportPath: '/export', timeoutMs: 20_000, readSize: 64 * 1024 });
+    try {
+      const entry = await small64k.resolve('session/big.bin');
+      const file = new NfsFile(small64k, entry.handle, nfsAttributes(entry), new AbortController().signal);
+      // Ranges of odd sizes, so READs ahead fall on the next range's chunks only sometimes.
+      const whole = Buffer.alloc(big.length);
+      let position = 0;
+      for (const size of [1_000_000, 3 * 64 * 1024, 7 * 1024 * 1024 + 3, 64 * 1024]) {
+        const buffer = Buffer.alloc(size + 10, 0xee);
+        expect(await file.read(buffer, 10, size, position)).toBe(size);
+        expect(buffer.subarray(0, 10).every((b) => b === 0xee)).toBe(true);
+        buffer.copy(whole, position, 10);
+        position += size;
+      }
+      for (let n = 1; n > 0; position += n) n = await file.read(whole, position, Math.min(8 * 1024 * 1024, big.length - position + 1), position);
+      expect(position).toBe(big.length);
+      expect(sha256(whole)).toBe(sha256(big));
+      // A jump backwards, then in order again from there.
+      const again = Buffer.alloc(2 * 1024 * 1024);
+      expect(await file.read(again, 0, again.length, 5_000_000)).toBe(again.length);
+      expect(again.equals(big.subarray(5_000_000, 5_000_000 + again.length))).toBe(true);
+      expect(await file.read(again, 0, again.length, 5_000_000 + again.length)).toBe(again.length);
+      expect(again.equals(big.subarray(5_000_000 + again.length, 5_000_000 + 2 * again.length))).toBe(true);
+      // Past the end: what is there, then 0.
+      const tail = Buffer.alloc(1024 * 1024);
+      expect(await file.read(tail, 0, tail.length, big.length - 100)).toBe(100);
+      expect(tail.subarray(0, 100).equals(big.subarray(big.length - 100))).toBe(true);
+      expect(await file.read(tail, 0, tail.length, big.length)).toBe(0);
+      await file.close();
+    } finally {
+      await small64k.close();
+    }
   });
 
   it('lists, resolves and reads odd names (unicode, spaces)', async () => {

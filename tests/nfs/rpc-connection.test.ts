@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { classifyError } from '../../app/errors.js';
 import { RpcConnection, openSocket } from '../../app/share/nfs/rpc-connection.js';
-import { XdrWriter } from '../../app/share/nfs/xdr.js';
+import { XdrWriter, type XdrReader } from '../../app/share/nfs/xdr.js';
 
 /**
  * ONC RPC framing against a real TCP peer that answers with hand-made bytes: the cases
@@ -63,6 +63,60 @@ describe('RpcConnection', () => {
     });
     const reply = await conn.call(0, () => undefined, 10_000);
     expect(reply.opaque().equals(payload)).toBe(true);
+    conn.close();
+  });
+
+  it('reads a reply\'s data straight into the caller\'s buffer, across fragments and split reads', async () => {
+    const data = Buffer.from('abcdefghijklmnopqrstuvwxyz'.repeat(5000));
+    const conn = await peer((xid, socket) => {
+      // count, data (padded), then a trailing word that is not data
+      const bytes = fragments(success(xid, Buffer.concat([new XdrWriter().opaque(data).bytes(), new XdrWriter().u32(7).bytes()])), [3, 40_000, 13, 50_000]);
+      for (let at = 0; at < bytes.length; at += 4093) socket.write(bytes.subarray(at, at + 4093));
+    });
+    const into = Buffer.alloc(data.length + 8, 0);
+    const { reply } = conn.callInto(0, () => undefined, 10_000, { locate: (r) => r.u32(), destination: () => into, length: into.length });
+    const rest = await reply;
+    expect(into.subarray(0, data.length).equals(data)).toBe(true);
+    expect(into.subarray(data.length).every((b) => b === 0)).toBe(true);
+    // The reader holds the results up to where the data begins: here the count alone.
+    expect(rest.remaining).toBe(4);
+    expect(rest.u32()).toBe(data.length);
+    // A reply with more data than the buffer holds breaks the stream rather than overrunning.
+    const { reply: tooBig } = conn.callInto(0, () => undefined, 10_000, { locate: (r) => r.u32(), destination: () => Buffer.alloc(10), length: 10 });
+    await expect(tooBig).rejects.toMatchObject({ nfsStatus: 'CONNECTION_LOST' });
+    expect(conn.closed).toBe(true);
+  });
+
+  it('gives a target buffer back only once nothing more of its reply will be written there', async () => {
+    const data = Buffer.alloc(200_000, 7);
+    const held: (() => void)[] = [];
+    const conn = await peer((xid, socket) => {
+      const bytes = fragments(success(xid, new XdrWriter().opaque(data).bytes()), [0]);
+      // The first reply stops half-way until released; the second waits whole.
+      const first = held.length === 0;
+      if (first) socket.write(bytes.subarray(0, 100_000));
+      held.push(() => socket.write(first ? bytes.subarray(100_000) : bytes));
+    });
+    const target = (into: Buffer) => ({ locate: (r: XdrReader) => r.u32(), destination: () => into, length: into.length });
+    const first = Buffer.alloc(data.length);
+    const streaming = conn.callInto(0, () => undefined, 10_000, target(first));
+    while (first[0] !== 7) await new Promise((resolve) => setTimeout(resolve, 10));
+    let released = false;
+    const releasing = streaming.release().then(() => (released = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(released).toBe(false);
+    // A call whose reply has not begun gives its buffer back at once; the reply lands elsewhere.
+    const second = Buffer.alloc(data.length);
+    const waiting = conn.callInto(0, () => undefined, 10_000, target(second));
+    while (held.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waiting.release();
+    held[0]?.();
+    await releasing;
+    await streaming.reply;
+    expect(first.equals(data)).toBe(true);
+    held[1]?.();
+    await waiting.reply;
+    expect(second.every((b) => b === 0)).toBe(true);
     conn.close();
   });
 

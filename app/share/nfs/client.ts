@@ -3,10 +3,10 @@ import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GETATTR_ATTRS, READDIR_ATTRS, readAttributes, writeBitmap, type NfsAttributes } from './attributes.js';
-import { NfsError, abortError, isTransportFailure, nfsStatusError, untilAborted } from './nfs-error.js';
+import { NfsError, abortError, isTransportFailure, nfsStatusError, transportError, untilAborted } from './nfs-error.js';
 import { Attr, NF4DIR, NFS4_OK, NFS4ERR_DELAY, NFS4ERR_GRACE, NFS4ERR_NOENT, Op } from './protocol.js';
 import { RpcConnection, openSocket, type Credentials, type Endpoint } from './rpc-connection.js';
-import { NfsSession, SessionLostError } from './session.js';
+import { NfsSession, SessionLostError, type CompoundResults } from './session.js';
 
 export interface NfsConnectOptions {
   host: string;
@@ -48,7 +48,7 @@ export interface NfsDirEntry extends NfsEntry {
 }
 
 export interface ReadResult {
-  /** A view of the reply's buffer: the bytes were copied once, from the socket's chunks into it. */
+  /** A buffer of its own, which the socket read the data into. */
   data: Buffer;
   eof: boolean;
 }
@@ -226,18 +226,44 @@ export class NfsClient {
 
   /** One READ with the anonymous stateid (no OPEN). `data` may be shorter than `length` only at end of file or if the server chose so. */
   async read(handle: NfsHandle, offset: number, length: number, options?: CallOptions): Promise<ReadResult> {
+    const buffer = Buffer.allocUnsafe(Math.min(length, this.readSize));
+    const { bytes, eof } = await this.readInto(handle, offset, buffer.length, () => buffer, options);
+    return { data: buffer.subarray(0, bytes), eof };
+  }
+
+  /**
+   * One READ of up to `length` bytes (and at most the READ size), its data read from the
+   * socket straight into the memory `destination` names when the data begins to arrive (asked
+   * again if the READ is repeated; it must hold `length` bytes). Until this settles the
+   * connection may write there, and it settles only when nothing more will be (an abort too).
+   */
+  async readInto(handle: NfsHandle, offset: number, length: number, destination: () => Uint8Array, options?: CallOptions): Promise<{ bytes: number; eof: boolean }> {
     const what = `read ${handle.path}`;
     return this.run(what, true, options, async (session, signal) => {
       const count = Math.min(length, session.maxResponseBytes - READ_REPLY_OVERHEAD);
+      let placed = false;
+      const locate = (results: CompoundResults) => {
+        if (results.nextStatus(Op.PUTFH).status !== NFS4_OK) return null;
+        const read = results.nextStatus(Op.READ);
+        if (read.status !== NFS4_OK) return null;
+        read.r.u32(); // eof
+        const bytes = read.r.u32();
+        placed = true;
+        return bytes;
+      };
       const results = await session.compound(what, (w) => {
         w.u32(Op.PUTFH).opaque(handle.fh);
         w.u32(Op.READ).fixed(ANONYMOUS_STATEID).u64(BigInt(offset)).u32(count);
         return 2;
-      }, this.timeoutMs, signal);
+      }, this.timeoutMs, signal, { locate, destination, length: count });
       results.next(Op.PUTFH);
       const r = results.next(Op.READ);
       const eof = r.bool();
-      return { data: r.opaque(count), eof };
+      const bytes = r.u32();
+      if (bytes > count) throw transportError('CONNECTION_LOST', `${what}: server sent ${bytes} bytes where at most ${count} were asked for`);
+      // A reply whose first bytes were too odd to place (a long verifier) came whole.
+      if (!placed) destination().set(r.fixed(bytes));
+      return { bytes, eof };
     });
   }
 
@@ -409,8 +435,8 @@ export class NfsClient {
 
   private async establish(): Promise<NfsSession> {
     const describe = `${this.endpoint.host}:${this.endpoint.port}`;
-    const socket = await openSocket(this.endpoint, this.timeoutMs, this.signal);
-    const conn = new RpcConnection(socket, this.credentials, this.endpoint.proxy ? `${describe} (via SOCKS5 ${this.endpoint.proxy.host}:${this.endpoint.proxy.port})` : describe);
+    const link = await openSocket(this.endpoint, this.timeoutMs, this.signal);
+    const conn = new RpcConnection(link, this.credentials, this.endpoint.proxy ? `${describe} (via SOCKS5 ${this.endpoint.proxy.host}:${this.endpoint.proxy.port})` : describe);
     try {
       const session = await NfsSession.create(conn, { ownerId: this.ownerId, slots: this.slots, maxResponseBytes: this.requestedReadSize + READ_REPLY_OVERHEAD, timeoutMs: this.timeoutMs });
       this.sessionsEstablished++;

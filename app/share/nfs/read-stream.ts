@@ -24,8 +24,8 @@ interface PendingRead {
 
 /**
  * A whole file, from `offset` to the server's end of file, as chunks in order, with several
- * READs in flight so the round trips overlap. Each byte is yielded once. A chunk is a view of
- * the reply it came in; the consumer may keep it.
+ * READs in flight so the round trips overlap. Each byte is yielded once. A chunk is a buffer
+ * of its own, which the socket read the data into; the consumer may keep it.
  */
 export async function* readChunks(client: NfsClient, handle: NfsHandle, options: ReadChunksOptions = {}): AsyncGenerator<Buffer, void, undefined> {
   const chunkSize = options.chunkSize ?? client.readSize;

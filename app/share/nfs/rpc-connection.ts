@@ -1,86 +1,38 @@
+import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
-import { connect, type Socket } from 'node:net';
-import { SocksClient } from 'socks';
-import { abortError, transportError, type NfsError } from './nfs-error.js';
+import { transportError, type NfsError } from './nfs-error.js';
 import { AUTH_NONE, AUTH_SYS, NFS_PROGRAM, NFS_VERSION } from './protocol.js';
-import { XdrReader, XdrWriter } from './xdr.js';
+import { RecordReader, type Placement } from './record-reader.js';
+import { connectFailure, type ReadingSocket } from './transport.js';
+import { XdrError, XdrReader, XdrWriter } from './xdr.js';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-  /** SOCKS5 proxy every connection goes through (tailscaled in userspace-networking mode). */
-  proxy?: { host: string; port: number };
-}
+export { openSocket, type Endpoint } from './transport.js';
 
 export interface Credentials {
   uid: number;
   gid: number;
 }
 
+/** Where the data of a call's reply goes, instead of into a buffer of the reply's own. */
+export interface ReplyTarget {
+  /**
+   * Given a reader at the procedure's results, in the reply's first bytes: how many bytes of
+   * data follow at the reader's position, or null when the reply carries none (an error).
+   * Throws XdrError when the bytes given do not reach that far.
+   */
+  locate(results: XdrReader): number | null;
+  /** The memory the data goes to (from its start), asked as it begins to arrive. */
+  destination(): Uint8Array;
+  /** The most data the reply can carry (the count asked for). */
+  readonly length: number;
+}
+
+// Data up to this size is cheaper copied out of a large read than read in place with a
+// system call of its own: record starts are read in small pieces only while a larger
+// placement may be coming.
+const SMALL_DATA_BYTES = 32 * 1024;
+
 const LAST_FRAGMENT = 0x80000000;
-// A reply larger than this is a broken stream, not data: the session caps replies far below it.
-const MAX_RECORD_BYTES = 64 * 1024 * 1024;
-
-function connectFailure(err: unknown, where: string): NfsError {
-  const code = (err as { code?: string }).code;
-  const message = `${where}: ${(err as Error).message}`;
-  if (code === 'ECONNREFUSED') return transportError('CONNECTION_REFUSED', message, err);
-  if (code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EAI_AGAIN') return transportError('UNREACHABLE', message, err);
-  return transportError('CONNECTION_LOST', message, err);
-}
-
-function openTcp(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, noDelay: true });
-    const fail = (err: Error) => {
-      cleanup();
-      socket.destroy();
-      reject(err);
-    };
-    const onError = (err: Error) => fail(connectFailure(err, `connecting to ${host}:${port}`));
-    const onAbort = () => fail(abortError(signal as AbortSignal));
-    const timer = setTimeout(() => fail(transportError('TIMEOUT', `connecting to ${host}:${port} took longer than ${timeoutMs} ms`)), timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    socket.once('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', () => {
-      cleanup();
-      resolve(socket);
-    });
-  });
-}
-
-/** A TCP connection to the server, directly or through the SOCKS5 proxy. */
-export async function openSocket(endpoint: Endpoint, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
-  if (signal?.aborted) throw abortError(signal);
-  if (!endpoint.proxy) return openTcp(endpoint.host, endpoint.port, timeoutMs, signal);
-  const { proxy } = endpoint;
-  const toProxy = await openTcp(proxy.host, proxy.port, timeoutMs, signal);
-  const onAbort = () => toProxy.destroy();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    const { socket } = await SocksClient.createConnection({
-      command: 'connect',
-      proxy: { host: proxy.host, port: proxy.port, type: 5 },
-      destination: { host: endpoint.host, port: endpoint.port },
-      existing_socket: toProxy,
-      timeout: timeoutMs,
-    });
-    socket.setNoDelay(true);
-    return socket;
-  } catch (err) {
-    toProxy.destroy();
-    if (signal?.aborted) throw abortError(signal);
-    const message = `SOCKS5 proxy ${proxy.host}:${proxy.port} could not reach ${endpoint.host}:${endpoint.port}: ${(err as Error).message}`;
-    throw transportError(/ConnectionRefused/i.test((err as Error).message) ? 'CONNECTION_REFUSED' : 'PROXY_FAILED', message, err);
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
-}
 
 function authSysBody({ uid, gid }: Credentials): Buffer {
   // The machine name is informational; servers log it. RFC 5531 caps it at 255 bytes.
@@ -92,6 +44,19 @@ interface PendingCall {
   resolve(reply: XdrReader): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
+  target: ReplyTarget | null;
+  /** Set when the caller gave the target up while its data was arriving: called at the record's end. */
+  released: (() => void) | null;
+}
+
+/** A call whose reply data goes into the caller's buffer. */
+export interface CallInto {
+  reply: Promise<XdrReader>;
+  /**
+   * Gives the target buffer back before the reply: resolves once nothing more will be written
+   * into it (at once unless its data is arriving right now; then at that reply's end).
+   */
+  release(): Promise<void>;
 }
 
 /**
@@ -103,25 +68,30 @@ export class RpcConnection {
   private nextXid = (Math.random() * 0x7fffffff) >>> 0;
   private readonly pending = new Map<number, PendingCall>();
   private readonly cred: Buffer;
-  private readonly mark = Buffer.alloc(4);
-  private markFilled = 0;
-  private fragment: Buffer | null = null;
-  private fragmentFilled = 0;
-  private fragmentIsLast = false;
-  private fragments: Buffer[] = [];
-  private recordBytes = 0;
+  private readonly reader: RecordReader;
+  private readonly socket: Socket;
+  // Calls whose replies may place more than SMALL_DATA_BYTES, and the one whose data is arriving now.
+  private largeTargets = 0;
+  private placing: PendingCall | null = null;
   private closedWith: NfsError | null = null;
   private readonly closeListeners: ((err: NfsError) => void)[] = [];
 
   constructor(
-    private readonly socket: Socket,
+    link: ReadingSocket,
     credentials: Credentials,
     private readonly describe: string,
   ) {
     this.cred = authSysBody(credentials);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.close(connectFailure(err, `connection to ${describe}`)));
-    socket.on('close', () => this.close(transportError('CONNECTION_LOST', `connection to ${describe} closed`)));
+    this.socket = link.socket;
+    this.reader = new RecordReader({
+      place: (head, final) => this.place(head, final),
+      record: (bytes) => this.deliver(bytes),
+      broken: (what) => this.close(transportError('CONNECTION_LOST', `${describe} sent ${what}`)),
+      expectsLargePlacements: () => this.largeTargets > 0,
+    });
+    link.setReader(this.reader);
+    this.socket.on('error', (err) => this.close(connectFailure(err, `connection to ${describe}`)));
+    this.socket.on('close', () => this.close(transportError('CONNECTION_LOST', `connection to ${describe} closed`)));
   }
 
   onClose(listener: (err: NfsError) => void): void {
@@ -137,7 +107,19 @@ export class RpcConnection {
    * the start of the procedure's results.
    */
   call(procedure: number, writeArgs: (w: XdrWriter) => void, timeoutMs: number): Promise<XdrReader> {
-    if (this.closedWith) return Promise.reject(this.closedWith);
+    return this.send(procedure, writeArgs, timeoutMs, null).reply;
+  }
+
+  /**
+   * As `call`, with the reply's data read straight from the socket into the target's
+   * destination; the reader the reply resolves with ends where the data begins.
+   */
+  callInto(procedure: number, writeArgs: (w: XdrWriter) => void, timeoutMs: number, target: ReplyTarget): CallInto {
+    return this.send(procedure, writeArgs, timeoutMs, target);
+  }
+
+  private send(procedure: number, writeArgs: (w: XdrWriter) => void, timeoutMs: number, target: ReplyTarget | null): CallInto {
+    if (this.closedWith) return { reply: Promise.reject(this.closedWith), release: () => Promise.resolve() };
     const xid = this.nextXid;
     this.nextXid = (this.nextXid + 1) >>> 0;
     const w = new XdrWriter(1024);
@@ -148,77 +130,89 @@ export class RpcConnection {
     writeArgs(w);
     const message = w.bytes();
     message.writeUInt32BE((LAST_FRAGMENT | (message.length - 4)) >>> 0, 0);
-    return new Promise<XdrReader>((resolve, reject) => {
+    const reply = new Promise<XdrReader>((resolve, reject) => {
       const timer = setTimeout(() => {
         // Every call in flight fails with the same TIMEOUT: the server stopped answering them all.
         this.close(transportError('TIMEOUT', `no answer from ${this.describe} within ${timeoutMs} ms; connection torn down`));
       }, timeoutMs);
-      this.pending.set(xid, { resolve, reject, timer });
+      this.pending.set(xid, { resolve, reject, timer, target, released: null });
+      if (target && target.length > SMALL_DATA_BYTES) this.largeTargets++;
       this.socket.write(message);
     });
+    return { reply, release: () => this.release(xid) };
+  }
+
+  private release(xid: number): Promise<void> {
+    const call = this.pending.get(xid);
+    if (!call?.target) return Promise.resolve();
+    if (this.placing !== call) {
+      if (call.target.length > SMALL_DATA_BYTES) this.largeTargets--;
+      call.target = null;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (call.released = resolve));
   }
 
   /** Fails every call in flight with `err` and closes the socket. */
   close(err: NfsError = transportError('CONNECTION_LOST', `connection to ${this.describe} closed by the client`)): void {
     if (this.closedWith) return;
     this.closedWith = err;
+    // First, so no read lands in a caller's buffer after its call failed.
+    this.reader.stop();
+    this.socket.destroy();
     for (const call of this.pending.values()) {
       clearTimeout(call.timer);
+      call.released?.();
       call.reject(err);
     }
     this.pending.clear();
-    this.socket.destroy();
+    this.largeTargets = 0;
+    this.placing = null;
     for (const listener of this.closeListeners) listener(err);
   }
 
-  /**
-   * Record marking (RFC 5531 §11): each fragment is copied once, straight from the socket's
-   * bytes into a buffer of its announced length, so a 1 MiB READ reply costs one copy.
-   */
-  private onData(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length && !this.closedWith) {
-      if (!this.fragment) {
-        const used = Math.min(4 - this.markFilled, chunk.length - at);
-        chunk.copy(this.mark, this.markFilled, at, at + used);
-        this.markFilled += used;
-        at += used;
-        if (this.markFilled < 4) return;
-        this.markFilled = 0;
-        const mark = this.mark.readUInt32BE(0);
-        const length = mark & ~LAST_FRAGMENT;
-        this.fragmentIsLast = (mark & LAST_FRAGMENT) !== 0;
-        if (this.recordBytes + length > MAX_RECORD_BYTES) {
-          this.close(transportError('CONNECTION_LOST', `${this.describe} sent a record of more than ${MAX_RECORD_BYTES} bytes`));
-          return;
-        }
-        this.fragment = Buffer.allocUnsafe(length);
-        this.fragmentFilled = 0;
+  /** Where a reply's data goes: into its call's target, when the reply is an accepted one with data. */
+  private place(head: Buffer, final: boolean): Placement | null | 'more' {
+    if (head.length < 4) return final ? null : 'more';
+    const call = this.pending.get(head.readUInt32BE(0));
+    if (!call?.target) return null;
+    try {
+      const r = new XdrReader(head, 4);
+      if (r.u32() !== 1 || r.u32() !== 0) return null;
+      r.u32(); // verifier flavor
+      r.opaque(400);
+      if (r.u32() !== 0) return null;
+      const length = call.target.locate(r);
+      if (length === null) return null;
+      const buffer = call.target.destination();
+      if (length > buffer.length) {
+        this.close(transportError('CONNECTION_LOST', `${this.describe} sent ${length} bytes of data where at most ${buffer.length} were asked for`));
+        return null;
       }
-      const used = Math.min(this.fragment.length - this.fragmentFilled, chunk.length - at);
-      chunk.copy(this.fragment, this.fragmentFilled, at, at + used);
-      this.fragmentFilled += used;
-      at += used;
-      if (this.fragmentFilled < this.fragment.length) return;
-      this.fragments.push(this.fragment);
-      this.recordBytes += this.fragment.length;
-      this.fragment = null;
-      if (this.fragmentIsLast) {
-        const record = this.fragments.length === 1 ? (this.fragments[0] as Buffer) : Buffer.concat(this.fragments);
-        this.fragments = [];
-        this.recordBytes = 0;
-        this.deliver(record);
-      }
+      this.placing = call;
+      return { buffer, dataStart: r.offset, length };
+    } catch (err) {
+      if (err instanceof XdrError && !final) return 'more';
+      return null;
     }
   }
 
   private deliver(record: Buffer): void {
+    if (this.placing) {
+      this.placing.released?.();
+      this.placing = null;
+    }
+    if (record.length < 4) {
+      this.close(transportError('CONNECTION_LOST', `${this.describe} sent a record of ${record.length} bytes`));
+      return;
+    }
     const r = new XdrReader(record);
     const xid = r.u32();
     const call = this.pending.get(xid);
     if (!call) return; // the caller timed out or gave up; its answer is of no use now
     this.pending.delete(xid);
     clearTimeout(call.timer);
+    if (call.target && call.target.length > SMALL_DATA_BYTES) this.largeTargets--;
     try {
       if (r.u32() !== 1) throw transportError('CONNECTION_LOST', `${this.describe} sent a call where a reply was expected`);
       if (r.u32() === 0) {

@@ -32,6 +32,17 @@ export class CompoundResults {
   }
 }
 
+// SEQUENCE4resok after the status: session id, sequence, slot, highest slot, target highest slot, status flags.
+const SEQUENCE_RESULT_BYTES = 16 + 4 * 5;
+
+/** Where a COMPOUND's reply data goes (a READ's destination), and how to find it in the results after SEQUENCE's. */
+export interface CompoundTarget {
+  /** How many bytes of data follow the reader's position in the results, or null when none (see ReplyTarget). */
+  locate(results: CompoundResults): number | null;
+  destination(): Uint8Array;
+  readonly length: number;
+}
+
 /** SEQUENCE failed: the session or client ID is gone, nothing in the COMPOUND was done. */
 export class SessionLostError extends Error {
   constructor(override readonly cause: NfsError) {
@@ -157,16 +168,31 @@ export class NfsSession {
    * Sends SEQUENCE followed by the operations `writeOps` encodes (it returns how many). Resolves
    * with the results after SEQUENCE's. The slot is held until the server answers or the
    * connection dies, even when the caller gives up earlier: the slot's sequence depends on it.
+   * With a `target`, the reply's data is read straight into its destination; a caller that
+   * aborts is answered once nothing more will be written there.
    */
-  async compound(what: string, writeOps: (w: XdrWriter) => number, timeoutMs: number, signal?: AbortSignal): Promise<CompoundResults> {
+  async compound(what: string, writeOps: (w: XdrWriter) => number, timeoutMs: number, signal?: AbortSignal, target?: CompoundTarget): Promise<CompoundResults> {
     if (signal?.aborted) throw abortError(signal);
     const slot = await this.acquireSlot(signal);
-    const reply = this.conn.call(PROC_COMPOUND, (w) => {
+    const writeCall = (w: XdrWriter) => {
       const countAt = writeCompoundHeader(w, 0);
       w.u32(Op.SEQUENCE).fixed(this.sessionId).u32(this.slotSeq[slot] as number).u32(slot).u32(this.slotSeq.length - 1).bool(false);
       const ops = writeOps(w);
       w.bytes().writeUInt32BE(ops + 1, countAt);
-    }, timeoutMs);
+    };
+    const { reply, release } = target
+      ? this.conn.callInto(PROC_COMPOUND, writeCall, timeoutMs, {
+          destination: target.destination,
+          length: target.length,
+          locate: (r) => {
+            const results = readCompoundHeader(r, what);
+            const sequence = results.nextStatus(Op.SEQUENCE);
+            if (sequence.status !== NFS4_OK) return null;
+            sequence.r.skip(SEQUENCE_RESULT_BYTES);
+            return target.locate(results);
+          },
+        })
+      : { reply: this.conn.call(PROC_COMPOUND, writeCall, timeoutMs), release: null };
     const settled = reply.then(
       (r) => {
         const results = readCompoundHeader(r, what);
@@ -178,13 +204,18 @@ export class NfsSession {
         }
         this.slotSeq[slot] = ((this.slotSeq[slot] as number) + 1) >>> 0;
         this.releaseSlot(slot);
-        sequence.r.skip(16 + 4 * 5); // session id, sequence, slot, highest slot, target highest slot, status flags
+        sequence.r.skip(SEQUENCE_RESULT_BYTES);
         return results;
       },
       // Without an answer the slot's sequence is unknown; the connection, and so this session,
       // is torn down and the slot never handed out again.
     );
-    return signal ? untilAborted(settled, signal) : settled;
+    if (!signal) return settled;
+    if (!release) return untilAborted(settled, signal);
+    return untilAborted(settled, signal).catch(async (err: unknown) => {
+      if (signal.aborted) await release();
+      throw err;
+    });
   }
 
   /** Polite goodbye; the server would expire both after a lease anyway. */
