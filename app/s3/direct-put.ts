@@ -152,7 +152,8 @@ class LeanPut implements PutTransport {
       } catch (err) {
         if (signal.aborted || attempt >= MAX_ATTEMPTS || !transient(err)) {
           const e = err as { $metadata?: Record<string, unknown> };
-          if (typeof err === 'object' && err !== null && (err as Error).name !== 'AbortError') e.$metadata = { ...(e.$metadata ?? {}), attempts: attempt };
+          // Not after an abort: then `err` may be the signal's reason, another file's error that is not ours to mark as S3's.
+          if (!signal.aborted && typeof err === 'object' && err !== null && (err as Error).name !== 'AbortError') e.$metadata = { ...(e.$metadata ?? {}), attempts: attempt };
           throw err;
         }
         // The SDK's standard strategy: full jitter over 100 ms · 2^attempt, at most 20 s.
