@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os';
  * `retryable` says whether trying the same thing later can help; `attention` errors
  * need a person (the session goes to needs_attention without burning retries).
  */
-export type ErrorKind = 's3' | 's3_access' | 'db' | 'fs' | 'session' | 'lease' | 'internal';
+export type ErrorKind = 's3' | 's3_access' | 's3_unreachable' | 'db' | 'fs' | 'session' | 'lease' | 'internal';
 
 export class AgentError extends Error {
   constructor(
@@ -82,6 +82,24 @@ export const S3_RETRYABLE_REQUEST_CODES: ReadonlySet<string> = new Set(['Request
 // lost: it is started afresh on the next attempt.
 const S3_TRANSIENT = new Set([...S3_RETRYABLE_REQUEST_CODES, 'NoSuchUpload', 'InvalidPart', 'TimeoutError']);
 
+/**
+ * No connection to S3 could be made at all: refused, no such host, no route, or connecting
+ * timed out (a VPN or Tailscale path down). When the prefix cannot be reached either, uploads
+ * pause like for S3_ACCESS (S3AccessGate) and no session spends a retry. A connection that was
+ * made and then reset, or a request timing out mid-body, is not this: the session retries.
+ */
+const S3_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
+// The SDK's and the lean PUT's words for a connect timeout; a request timeout says otherwise.
+const CONNECT_TIMEOUT = /did not establish a connection with the server|connecting to S3 timed out/;
+
+/** The reason no connection to S3 could be made (S3_UNREACHABLE, or a connect timeout), else undefined. */
+function unreachableReason(e: { code?: string; errno?: number; syscall?: string }, message: string): string | undefined {
+  const sys = systemErrorCode(e);
+  if (sys !== undefined && S3_UNREACHABLE.has(sys)) return sys;
+  if ((sys === 'ETIMEDOUT' && e.syscall === 'connect') || CONNECT_TIMEOUT.test(message)) return 'CONNECT_TIMEOUT';
+  return undefined;
+}
+
 const PG_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
 /** errno → name; libuv has no name for some (ESTALE is "Unknown system error -116"). */
@@ -100,7 +118,7 @@ export function httpStatus(err: unknown): number | undefined {
 
 export function classifyError(err: unknown): AgentError {
   if (err instanceof AgentError) return err;
-  const e = err as { name?: string; code?: string; errno?: number; message?: string; $metadata?: { httpStatusCode?: number }; severity?: string };
+  const e = err as { name?: string; code?: string; errno?: number; syscall?: string; message?: string; $metadata?: { httpStatusCode?: number }; severity?: string };
   const message = e?.message ?? String(err);
   if (e?.name === 'AbortError') return new AgentError('ABORTED', 'aborted', 'internal', true, { cause: err });
 
@@ -114,6 +132,8 @@ export function classifyError(err: unknown): AgentError {
     if (status === 403 && bodiless) {
       return new AgentError('S3_Forbidden', 'S3 Forbidden (HTTP 403): refused without a reason (a HEAD answer has no body): the credentials or the permissions', 's3_access', true, { cause: err });
     }
+    const unreachable = status === 0 ? unreachableReason(e, message) : undefined;
+    if (unreachable) return new AgentError(`S3_${unreachable}`, `S3 unreachable (${unreachable}): ${message}`, 's3_unreachable', true, { cause: err });
     const code = bodiless ? `HTTP${status}` : (e.name ?? 'S3Error');
     if (S3_ACCESS.has(code)) return new AgentError(`S3_${code}`, `S3 ${code} (HTTP ${status}): ${message}`, 's3_access', true, { cause: err });
     const retryable = S3_TRANSIENT.has(code) || (!S3_ATTENTION.has(code) && (status === 0 || status >= 500 || status === 429 || status === 408 || status === 409 || status === 412));

@@ -24,7 +24,7 @@ export function createMetrics(): ServedMetrics {
     registry,
     sessionsCompleted: new Counter({ name: 'uploader_sessions_completed_total', help: 'Sessions whose _COMPLETE marker is in S3', registers: [registry] }),
     sessionFailures: new Counter({ name: 'uploader_session_failures_total', help: 'Failed session attempts by error code', labelNames: ['code'], registers: [registry] }),
-    errors: new Counter({ name: 'uploader_errors_total', help: 'Errors by kind (s3, db, fs, session, lease, internal)', labelNames: ['kind'], registers: [registry] }),
+    errors: new Counter({ name: 'uploader_errors_total', help: 'Errors by kind (s3, s3_access, s3_unreachable, db, fs, session, lease, internal)', labelNames: ['kind'], registers: [registry] }),
     filesUploaded: new Counter({ name: 'uploader_files_uploaded_total', help: 'Files uploaded to S3', registers: [registry] }),
     bytesUploaded: new Counter({ name: 'uploader_bytes_uploaded_total', help: 'Bytes uploaded to S3', registers: [registry] }),
     uploadDuration: new Histogram({

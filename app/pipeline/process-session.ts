@@ -140,7 +140,7 @@ async function recordFailure(
     return { pk: row.pk, status: deferred.status, failed: false };
   }
   metrics.errors.inc({ kind: e.kind });
-  if (e.kind === 's3_access' && (await deps.s3Access.refused(e, shutdown))) return await recordPaused(deps, row, claim, ctx);
+  if (await deps.s3Access.stopsUploads(e, shutdown)) return await recordPaused(deps, row, claim, ctx);
   metrics.sessionFailures.inc({ code: e.code });
   if (row.status === 'uploaded') {
     const { from, row: uploaded } = await transitionSession(db, claim, 'recordMoveFailure', { reason: `move failed: ${error.message}`, error });
@@ -178,7 +178,7 @@ async function recordFailure(
   return { pk: row.pk, status: outcome.status, failed: true };
 }
 
-/** S3 refuses the agent itself: the attempt is not counted, and the session goes when uploads resume. */
+/** S3 refuses the agent itself or cannot be reached: the attempt is not counted, and the session goes when uploads resume. */
 async function recordPaused(deps: Deps, row: SessionRow, claim: SessionClaim, ctx: Record<string, unknown>): Promise<SessionOutcome> {
   const cause = deps.s3Access.cause();
   const error = { code: cause?.code ?? 'S3_ACCESS', message: `${redactSecrets(cause?.message ?? 'S3 refuses this agent')} (uploads paused; not counted against this session's retries)` };
@@ -187,7 +187,7 @@ async function recordPaused(deps: Deps, row: SessionRow, claim: SessionClaim, ct
     error,
     nextAttemptAt: null,
   });
-  deps.logger.warn({ event: 'session_upload_paused', ...ctx, from, to: paused.status, attempt: row.attempts, err: cause }, 'S3 refuses this agent; the session is uploaded once it accepts it again');
+  deps.logger.warn({ event: 'session_upload_paused', ...ctx, from, to: paused.status, attempt: row.attempts, err: cause }, 'uploads paused (S3 refuses this agent or cannot be reached); the session is uploaded once S3 answers again');
   return { pk: row.pk, status: paused.status, failed: true };
 }
 

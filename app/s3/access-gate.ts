@@ -25,13 +25,15 @@ export async function probePrefix(s3: S3Client, upload: Pick<AgentConfig['upload
 
 /**
  * Uploads pause while S3 refuses the agent itself (wrong or expired credentials, no permission
- * on the prefix) or cannot be reached at start: the agent's problem, so no session spends a
- * retry on it. A paused gate probes the prefix again with backoff and opens when S3 answers.
+ * on the prefix) or cannot be reached (at start, or an outage of the endpoint mid-way): the
+ * agent's problem, so no session spends a retry on it. A paused gate probes the prefix again
+ * with backoff and opens when S3 answers.
  */
 export class S3AccessGate {
   private problem: AgentError | null = null;
   private failures = 0;
   private retryAt = 0;
+  private checking: Promise<boolean> | null = null;
 
   constructor(
     private readonly deps: { s3: S3Client; upload: AgentConfig['upload']; clock: Clock; logger: Logger },
@@ -41,8 +43,7 @@ export class S3AccessGate {
   /** Why uploads are paused, or null. */
   reason(): string | null {
     if (!this.problem) return null;
-    const what = this.problem.kind === 's3_access' ? 'S3 refuses this agent' : 'S3 unavailable';
-    return `uploads paused: ${what}: ${redactSecrets(this.problem.message)}; next check ${new Date(this.retryAt).toISOString()}`;
+    return `uploads paused: ${describe(this.problem)}: ${redactSecrets(this.problem.message)}; next check ${new Date(this.retryAt).toISOString()}`;
   }
 
   /** The error that paused uploads (for the sessions it stopped). */
@@ -54,12 +55,20 @@ export class S3AccessGate {
   async open(signal?: AbortSignal): Promise<boolean> {
     if (!this.problem) return true;
     if (this.deps.clock.now().getTime() < this.retryAt) return false;
+    // Every worker of a cycle asks at once: one probe answers them all (and counts as one check).
+    this.checking ??= this.check(signal).finally(() => {
+      this.checking = null;
+    });
+    return await this.checking;
+  }
+
+  private async check(signal?: AbortSignal): Promise<boolean> {
     const problem = await this.probe(signal);
     if (problem) {
       this.pause(problem);
       return false;
     }
-    this.deps.logger.info({ event: 's3_access_restored', from: 'paused', to: 'uploading', after_checks: this.failures }, 'S3 accepts the agent again; uploads resume');
+    this.deps.logger.info({ event: 's3_access_restored', from: 'paused', to: 'uploading', kind: this.problem?.kind, after_checks: this.failures }, 'S3 accepts the agent again; uploads resume');
     this.problem = null;
     this.failures = 0;
     return true;
@@ -78,6 +87,24 @@ export class S3AccessGate {
     return true;
   }
 
+  /**
+   * A session's request could not reach S3: true when the prefix cannot be reached either
+   * (uploads now paused), false when the probe gets through (the session's own transient error).
+   */
+  async unreachable(signal?: AbortSignal): Promise<boolean> {
+    const problem = await this.probe(signal);
+    if (problem?.kind !== 's3_unreachable') return false;
+    this.pause(problem);
+    return true;
+  }
+
+  /** Whether a session's failure with `err` is the agent's problem: uploads are then paused and the session spends no retry. */
+  async stopsUploads(err: AgentError, signal?: AbortSignal): Promise<boolean> {
+    if (err.kind === 's3_access') return await this.refused(err, signal);
+    if (err.kind === 's3_unreachable') return await this.unreachable(signal);
+    return false;
+  }
+
   /** Pauses uploads for `problem` (the start-up check, or a refused request). */
   pause(problem: AgentError): void {
     this.failures += 1;
@@ -85,9 +112,15 @@ export class S3AccessGate {
     const { initial_backoff_seconds: initial, max_backoff_seconds: max } = this.deps.upload;
     const delay = backoffSeconds(this.failures, Math.min(initial, MAX_PAUSE_SECONDS), Math.min(max, MAX_PAUSE_SECONDS));
     this.retryAt = this.deps.clock.now().getTime() + delay * 1000;
+    const unreachable = problem.kind === 's3_unreachable';
     this.deps.logger.error(
-      { event: 's3_access_denied', from: this.failures === 1 ? 'uploading' : 'paused', to: 'paused', checks: this.failures, retry_in_seconds: delay, err: problem },
-      'S3 refuses this agent (credentials, permissions or reachability); uploads paused, no session retries spent',
+      { event: unreachable ? 's3_unreachable' : 's3_access_denied', from: this.failures === 1 ? 'uploading' : 'paused', to: 'paused', checks: this.failures, retry_in_seconds: delay, err: problem },
+      `${describe(problem)}; uploads paused, no session retries spent`,
     );
   }
+}
+
+function describe(problem: AgentError): string {
+  if (problem.kind === 's3_access') return 'S3 refuses this agent';
+  return problem.kind === 's3_unreachable' ? 'S3 unreachable' : 'S3 unavailable';
 }
