@@ -92,6 +92,8 @@ export class S3AccessGate {
    * (uploads now paused), false when the probe gets through (the session's own transient error).
    */
   async unreachable(signal?: AbortSignal): Promise<boolean> {
+    // Already paused for it (another session of this cycle met the same outage): no new check.
+    if (this.problem?.kind === 's3_unreachable') return true;
     const problem = await this.probe(signal);
     if (problem?.kind !== 's3_unreachable') return false;
     this.pause(problem);

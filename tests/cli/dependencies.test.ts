@@ -67,6 +67,32 @@ describe('S3 refusing the agent, and dependencies down at start', { timeout: 120
     expect((await agent.exited).code).toBe(0);
   });
 
+  it('run: the S3 endpoint becomes unreachable (connections refused); uploads pause, /health is 503 saying so, no retry is spent; they resume when it is back', async () => {
+    const proxy = await proxyTo(t.world.s3.endpoint);
+    const cfg = await writeAgentConfig(t.work.path, { endpoint: proxy.url, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, upload: { initial_backoff_seconds: 1, max_retries: 1 } });
+    const port = await freePort();
+    const agent = new CliProcess(['run', '--config', cfg.path], t.world.env({ PORT: String(port) }));
+    await agent.waitForEvent('agent_started');
+    await proxy.close();
+    const id = uniqueName('S');
+    await writeSession(join(cfg.root, 'run-1'), session(id));
+    await agent.waitForEvent('session_upload_paused');
+    // max_retries is 1: two counted failures would have sent it to needs_attention.
+    await waitFor(async () => logLines(agent.out).filter((l) => l.event === 's3_unreachable').length >= 3, 30_000, 'three checks failing');
+    const down = await health(port);
+    expect(down.status).toBe(503);
+    expect(down.reason).toMatch(/^uploads paused: S3 unreachable: S3 unreachable \(ECONNREFUSED\)/);
+    expect((await listSessions(t.world.database.db))[0]).toMatchObject({ status: 'failed', attempts: 0 });
+
+    await proxy.start(proxy.port);
+    await agent.waitForEvent('session_moved_to_processed', 30_000);
+    expect(await listKeys(t.world.s3, `${t.cfg.prefix}/${id}/`)).toContain(`${t.cfg.prefix}/${id}/_COMPLETE`);
+    expect((await listSessions(t.world.database.db))[0]).toMatchObject({ status: 'processed', attempts: 0 });
+    expect(await health(port)).toEqual({ status: 200 });
+    agent.kill('SIGTERM');
+    expect((await agent.exited).code).toBe(0);
+  });
+
   it('run starts with the database and S3 unreachable: /health 503 with the reason, /metrics served; a session lands once they are back', async (ctx) => {
     if (!t.world.dbUrl) ctx.skip();
     const s3Proxy = await proxyTo(t.world.s3.endpoint);
