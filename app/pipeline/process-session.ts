@@ -125,12 +125,7 @@ async function recordFailure(
     logger.warn({ event: 'lease_lost', ...ctx, err: e }, 'another agent took this session over; stopped working on it');
     return { pk: row.pk, status: row.status, failed: false };
   }
-  if (shutdown.aborted) {
-    // The row in hand may predate the upload's own transition to uploading: ask the database.
-    const status = await readSessionStatus(db, row.pk).catch(() => row.status);
-    logger.info({ event: 'session_interrupted', ...ctx, status }, 'stopping: the session resumes from here on the next start');
-    return { pk: row.pk, status: row.status, failed: false };
-  }
+  if (shutdown.aborted) return await recordInterrupted(deps, row, ctx);
   const error = { code: e.code, message: redactSecrets(e.message) };
   // Listing the folder failed while waiting: keep waiting unless a person must act.
   const waiting = row.status === 'waiting_for_stable';
@@ -141,6 +136,8 @@ async function recordFailure(
   }
   metrics.errors.inc({ kind: e.kind });
   if (await deps.s3Access.stopsUploads(e, shutdown)) return await recordPaused(deps, row, claim, ctx);
+  // Stopping while the gate looked at S3: nothing was learnt, so nothing is counted.
+  if (shutdown.aborted) return await recordInterrupted(deps, row, ctx);
   metrics.sessionFailures.inc({ code: e.code });
   if (row.status === 'uploaded') {
     const { from, row: uploaded } = await transitionSession(db, claim, 'recordMoveFailure', { reason: `move failed: ${error.message}`, error });
@@ -176,6 +173,13 @@ async function recordFailure(
     outcome.status === 'failed' ? 'session failed; will retry' : 'session needs attention',
   );
   return { pk: row.pk, status: outcome.status, failed: true };
+}
+
+async function recordInterrupted(deps: Deps, row: SessionRow, ctx: Record<string, unknown>): Promise<SessionOutcome> {
+  // The row in hand may predate the upload's own transition to uploading: ask the database.
+  const status = await readSessionStatus(deps.db, row.pk).catch(() => row.status);
+  deps.logger.info({ event: 'session_interrupted', ...ctx, status }, 'stopping: the session resumes from here on the next start');
+  return { pk: row.pk, status: row.status, failed: false };
 }
 
 /** S3 refuses the agent itself or cannot be reached: the attempt is not counted, and the session goes when uploads resume. */

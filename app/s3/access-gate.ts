@@ -81,7 +81,8 @@ export class S3AccessGate {
    */
   async refused(err: AgentError, signal?: AbortSignal): Promise<boolean> {
     const problem = await this.probe(signal);
-    if (!problem) return false;
+    // An aborted probe (the agent stopping) says nothing about S3.
+    if (!problem || problem.code === 'ABORTED') return false;
     // A HEAD's 403 has no body; the probe's answer names the cause.
     this.pause(err.code === 'S3_Forbidden' ? problem : err);
     return true;

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../../app/config/schema.js';
+import { classifyError } from '../../app/errors.js';
 import { S3AccessGate } from '../../app/s3/access-gate.js';
 import { createS3Client } from '../../app/s3/client.js';
 import { runCycle } from '../../app/scheduler.js';
@@ -109,5 +110,12 @@ describe('S3 endpoint unreachable (an outage of the path to it)', () => {
     expect(await down.unreachable()).toBe(true);
     expect(down.cause()).toMatchObject({ code: 'S3_ECONNREFUSED', kind: 's3_unreachable', retryable: true });
     expect(down.reason()).toMatch(/^uploads paused: S3 unreachable: /);
+
+    // The agent stopping during the probe is no verdict on S3: nothing pauses.
+    const stopping = new S3AccessGate({ ...deps, s3: createS3Client(upload(closedUrl), {}), upload: upload(closedUrl) });
+    const stopped = AbortSignal.abort();
+    expect(await stopping.unreachable(stopped)).toBe(false);
+    expect(await stopping.refused(classifyError({ name: 'AccessDenied', message: 'denied', $metadata: { httpStatusCode: 403 } }), stopped)).toBe(false);
+    expect(stopping.reason()).toBeNull();
   });
 });
