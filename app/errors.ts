@@ -133,7 +133,7 @@ export function classifyError(err: unknown): AgentError {
       return new AgentError('S3_Forbidden', 'S3 Forbidden (HTTP 403): refused without a reason (a HEAD answer has no body): the credentials or the permissions', 's3_access', true, { cause: err });
     }
     const unreachable = status === 0 ? unreachableReason(e, message) : undefined;
-    if (unreachable) return new AgentError(`S3_${unreachable}`, `S3 unreachable (${unreachable}): ${message}`, 's3_unreachable', true, { cause: err });
+    if (unreachable) return new AgentError(`S3_${unreachable}`, `S3 ${unreachable}: ${message}`, 's3_unreachable', true, { cause: err });
     const code = bodiless ? `HTTP${status}` : (e.name ?? 'S3Error');
     if (S3_ACCESS.has(code)) return new AgentError(`S3_${code}`, `S3 ${code} (HTTP ${status}): ${message}`, 's3_access', true, { cause: err });
     const retryable = S3_TRANSIENT.has(code) || (!S3_ATTENTION.has(code) && (status === 0 || status >= 500 || status === 429 || status === 408 || status === 409 || status === 412));
