@@ -1,7 +1,7 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { Clock } from '../clock.js';
 import type { AgentConfig } from '../config/schema.js';
-import { classifyError, redactSecrets, type AgentError } from '../errors.js';
+import { classifyError, httpStatus, redactSecrets, type AgentError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { backoffSeconds } from '../pipeline/backoff.js';
 
@@ -89,7 +89,7 @@ export class S3AccessGate {
   }
 
   /**
-   * A session's request could not reach S3: true when the prefix cannot be reached either
+   * A session's request got no answer from S3: true when the prefix cannot be reached either
    * (uploads now paused), false when the probe gets through (the session's own transient error).
    */
   async unreachable(signal?: AbortSignal): Promise<boolean> {
@@ -104,7 +104,9 @@ export class S3AccessGate {
   /** Whether a session's failure with `err` is the agent's problem: uploads are then paused and the session spends no retry. */
   async stopsUploads(err: AgentError, signal?: AbortSignal): Promise<boolean> {
     if (err.kind === 's3_access') return await this.refused(err, signal);
-    if (err.kind === 's3_unreachable') return await this.unreachable(signal);
+    // Also a reset or a timeout with no answer from S3: the path may have gone down under a
+    // request in flight (a stalled VPN sends no refusal). The probe tells.
+    if (err.kind === 's3_unreachable' || (err.kind === 's3' && httpStatus(err.cause) === undefined)) return await this.unreachable(signal);
     return false;
   }
 

@@ -111,6 +111,16 @@ describe('S3 endpoint unreachable (an outage of the path to it)', () => {
     expect(down.cause()).toMatchObject({ code: 'S3_ECONNREFUSED', kind: 's3_unreachable', retryable: true });
     expect(down.reason()).toMatch(/^uploads paused: S3 unreachable: /);
 
+    // A request in flight reset or timed out (no answer) is checked too: paused only when the prefix cannot be reached.
+    const reset = classifyError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: { attempts: 4 } }));
+    const answered = classifyError({ name: 'InternalError', message: 'oops', $metadata: { httpStatusCode: 500 } });
+    expect(await reachable.stopsUploads(reset)).toBe(false);
+    const downToo = new S3AccessGate({ ...deps, s3: createS3Client(upload(closedUrl), {}), upload: upload(closedUrl) });
+    expect(await downToo.stopsUploads(answered)).toBe(false);
+    expect(downToo.reason()).toBeNull();
+    expect(await downToo.stopsUploads(reset)).toBe(true);
+    expect(downToo.cause()).toMatchObject({ code: 'S3_ECONNREFUSED' });
+
     // The agent stopping during the probe is no verdict on S3: nothing pauses.
     const stopping = new S3AccessGate({ ...deps, s3: createS3Client(upload(closedUrl), {}), upload: upload(closedUrl) });
     const stopped = AbortSignal.abort();
