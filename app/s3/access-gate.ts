@@ -1,12 +1,13 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { Clock } from '../clock.js';
 import type { AgentConfig } from '../config/schema.js';
-import { classifyError, httpStatus, redactSecrets, type AgentError } from '../errors.js';
+import { AgentError, classifyError, httpStatus, redactSecrets } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { backoffSeconds } from '../pipeline/backoff.js';
 
 /** A paused agent looks again at least this often, whatever max_backoff_seconds says: fixed keys should be noticed soon. */
 const MAX_PAUSE_SECONDS = 300;
+const PROBE_TIMEOUT_MS = 30_000;
 
 /**
  * Lists at most one key under the prefix: what the task role may do, and the cheapest request
@@ -14,11 +15,13 @@ const MAX_PAUSE_SECONDS = 300;
  */
 export async function probePrefix(s3: S3Client, upload: Pick<AgentConfig['upload'], 's3_bucket' | 's3_prefix'>, signal?: AbortSignal): Promise<AgentError | null> {
   const prefix = upload.s3_prefix.split('/').filter(Boolean).join('/');
-  const timeout = AbortSignal.timeout(30_000);
+  const timeout = AbortSignal.timeout(PROBE_TIMEOUT_MS);
   try {
     await s3.send(new ListObjectsV2Command({ Bucket: upload.s3_bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }), { abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout });
     return null;
   } catch (err) {
+    // A path that drops packets (a VPN down) refuses nothing: no answer to a one-key listing is unreachable too.
+    if (timeout.aborted && !signal?.aborted) return new AgentError('S3_NO_ANSWER', `S3 NO_ANSWER: no answer to a one-key listing within ${PROBE_TIMEOUT_MS / 1000} s`, 's3_unreachable', true, { cause: err });
     return classifyError(err);
   }
 }

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../../app/config/schema.js';
 import { classifyError } from '../../app/errors.js';
-import { S3AccessGate } from '../../app/s3/access-gate.js';
+import { S3AccessGate, probePrefix } from '../../app/s3/access-gate.js';
 import { createS3Client } from '../../app/s3/client.js';
 import { runCycle } from '../../app/scheduler.js';
 import { listSessions } from '../../app/state/queries/operator.js';
@@ -92,6 +93,20 @@ describe('S3 endpoint unreachable (an outage of the path to it)', () => {
     } finally {
       await proxy.close();
       await work.remove();
+    }
+  });
+
+  it('a probe that gets no answer at all (a path dropping packets) finds S3 unreachable', { timeout: 120_000 }, async () => {
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => void held.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const problem = await probePrefix(createS3Client(testConfig({ root: '/nowhere', work: '/tmp', s3: { endpoint, bucket: s3.bucket } }).upload, {}), { s3_bucket: s3.bucket, s3_prefix: '' });
+      expect(problem).toMatchObject({ code: 'S3_NO_ANSWER', kind: 's3_unreachable', retryable: true });
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 
