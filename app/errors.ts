@@ -47,7 +47,23 @@ const FS_ATTENTION = new Set(['EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG', 'EROFS
 // NFS failures (app/share/nfs, named by nfsStatus without NFS4ERR_) a person must fix: rights,
 // names the server refuses, a server that does not speak NFSv4.1. Stale handles, server faults,
 // grace periods, timeouts and lost connections are worth retrying.
-const NFS_ATTENTION = new Set(['PERM', 'ACCESS', 'ROFS', 'NAMETOOLONG', 'NOTDIR', 'ISDIR', 'XDEV', 'SYMLINK', 'WRONGSEC', 'BADNAME', 'BADCHAR', 'NOTSUPP', 'MINOR_VERS_MISMATCH', 'RPC_AUTH_ERROR', 'RPC_MISMATCH']);
+const NFS_ATTENTION = new Set([
+  'PERM',
+  'ACCESS',
+  'ROFS',
+  'NAMETOOLONG',
+  'NOTDIR',
+  'ISDIR',
+  'XDEV',
+  'SYMLINK',
+  'WRONGSEC',
+  'BADNAME',
+  'BADCHAR',
+  'NOTSUPP',
+  'MINOR_VERS_MISMATCH',
+  'RPC_AUTH_ERROR',
+  'RPC_MISMATCH',
+]);
 
 const S3_ATTENTION = new Set(['NoSuchBucket', 'InvalidBucketName', 'EntityTooLarge']);
 
@@ -76,7 +92,19 @@ const S3_ACCESS = new Set([
  * (RequestTimeout is a 400; some throttling comes as 400): the SDK's transient and throttling
  * names. The lean PUT retries a request on these; the table below retries a whole attempt.
  */
-export const S3_RETRYABLE_REQUEST_CODES: ReadonlySet<string> = new Set(['RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'TooManyRequestsException', 'RequestLimitExceeded', 'BandwidthLimitExceeded', 'InternalError', 'ServiceUnavailable']);
+export const S3_RETRYABLE_REQUEST_CODES: ReadonlySet<string> = new Set([
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'BandwidthLimitExceeded',
+  'InternalError',
+  'ServiceUnavailable',
+]);
 
 // An attempt is also worth repeating after a timeout, or when a multipart upload or part was
 // lost: it is started afresh on the next attempt.
@@ -118,7 +146,15 @@ export function httpStatus(err: unknown): number | undefined {
 
 export function classifyError(err: unknown): AgentError {
   if (err instanceof AgentError) return err;
-  const e = err as { name?: string; code?: string; errno?: number; syscall?: string; message?: string; $metadata?: { httpStatusCode?: number }; severity?: string };
+  const e = err as {
+    name?: string;
+    code?: string;
+    errno?: number;
+    syscall?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    severity?: string;
+  };
   const message = e?.message ?? String(err);
   if (e?.name === 'AbortError') return new AgentError('ABORTED', 'aborted', 'internal', true, { cause: err });
 
@@ -130,13 +166,21 @@ export function classifyError(err: unknown): AgentError {
     // The SDK names an error it could not read from the body "Unknown" ("UnknownError").
     const bodiless = e.name === undefined || e.name === 'Unknown';
     if (status === 403 && bodiless) {
-      return new AgentError('S3_Forbidden', 'S3 Forbidden (HTTP 403): refused without a reason (a HEAD answer has no body): the credentials or the permissions', 's3_access', true, { cause: err });
+      return new AgentError(
+        'S3_Forbidden',
+        'S3 Forbidden (HTTP 403): refused without a reason (a HEAD answer has no body): the credentials or the permissions',
+        's3_access',
+        true,
+        { cause: err },
+      );
     }
     const unreachable = status === 0 ? unreachableReason(e, message) : undefined;
     if (unreachable) return new AgentError(`S3_${unreachable}`, `S3 ${unreachable}: ${message}`, 's3_unreachable', true, { cause: err });
     const code = bodiless ? `HTTP${status}` : (e.name ?? 'S3Error');
     if (S3_ACCESS.has(code)) return new AgentError(`S3_${code}`, `S3 ${code} (HTTP ${status}): ${message}`, 's3_access', true, { cause: err });
-    const retryable = S3_TRANSIENT.has(code) || (!S3_ATTENTION.has(code) && (status === 0 || status >= 500 || status === 429 || status === 408 || status === 409 || status === 412));
+    const retryable =
+      S3_TRANSIENT.has(code) ||
+      (!S3_ATTENTION.has(code) && (status === 0 || status >= 500 || status === 429 || status === 408 || status === 409 || status === 412));
     return new AgentError(`S3_${code}`, `S3 ${code}${status ? ` (HTTP ${status})` : ''}: ${message}`, 's3', retryable, { cause: err });
   }
   // PostgreSQL server errors carry a 5-character SQLSTATE and a severity.
@@ -166,9 +210,11 @@ export function classifyError(err: unknown): AgentError {
 
 /** Error text safe to store and log: credentials in URLs are masked. */
 export function redactSecrets(text: string): string {
-  return text
-    // Greedy up to the last '@' of the URL: a password may itself contain '@'.
-    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)\S*@/gi, '$1***@')
-    .replace(/(password|passwd|secret|token|authkey)("?\s*[=:]\s*"?)([^\s"',;&]+)/gi, '$1$2***')
-    .replace(/AKIA[0-9A-Z]{16}/g, 'AKIA****************');
+  return (
+    text
+      // Greedy up to the last '@' of the URL: a password may itself contain '@'.
+      .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)\S*@/gi, '$1***@')
+      .replace(/(password|passwd|secret|token|authkey)("?\s*[=:]\s*"?)([^\s"',;&]+)/gi, '$1$2***')
+      .replace(/AKIA[0-9A-Z]{16}/g, 'AKIA****************')
+  );
 }

@@ -36,7 +36,10 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
     logger.error({ event: 'root_unavailable', root: e.root, err: { code: e.code, message: e.message } }, 'session root cannot be listed; skipped this cycle');
   }
   for (const f of scan.unusableFolders) {
-    logger.warn({ event: 'session_folder_unusable', root: f.root, folder: f.name, reason: f.reason }, 'a session folder cannot be uploaded until it is renamed');
+    logger.warn(
+      { event: 'session_folder_unusable', root: f.root, folder: f.name, reason: f.reason },
+      'a session folder cannot be uploaded until it is renamed',
+    );
   }
   const created = [];
   for (const s of await recordDiscovered(db, scan.folders, agentId, clock.now())) {
@@ -76,7 +79,16 @@ export async function runCycle(deps: Deps, signal: AbortSignal): Promise<CycleRe
       } catch (err) {
         // Recording the outcome failed (the DB went away): this session's claim expires and it
         // is picked up again; the others still get their turn.
-        logger.error({ event: 'session_state_unrecorded', session_pk: claimed.pk, folder: claimed.folderPath, ...(claimed.sessionId ? { session_id: claimed.sessionId } : {}), err }, 'could not record the session outcome');
+        logger.error(
+          {
+            event: 'session_state_unrecorded',
+            session_pk: claimed.pk,
+            folder: claimed.folderPath,
+            ...(claimed.sessionId ? { session_id: claimed.sessionId } : {}),
+            err,
+          },
+          'could not record the session outcome',
+        );
         outcomes.push({ pk: claimed.pk, status: claimed.status, failed: true });
         if (classifyError(err).kind === 'db') stopClaiming = true;
       }

@@ -91,7 +91,14 @@ export function completedRoundTrips(stdout: string): { dbRoundTrips: number | un
   return { dbRoundTrips: (JSON.parse(line) as { db_round_trips?: number }).db_round_trips };
 }
 
-export async function runAgent(s: AgentSettings, work: string, ds: { name: string; root: string }, endpoint: string, prefix: string, main: string): Promise<AgentRun> {
+export async function runAgent(
+  s: AgentSettings,
+  work: string,
+  ds: { name: string; root: string },
+  endpoint: string,
+  prefix: string,
+  main: string,
+): Promise<AgentRun> {
   const dir = await mkdtemp(join(work, 'agent-'));
   // A quoted scalar: an nfs:// URL's colons would not do in a YAML flow mapping.
   const root = s.nfsExport ? JSON.stringify(`${s.nfsExport}/${relative(s.dataDir, ds.root)}`) : ds.root;

@@ -57,7 +57,7 @@ export async function ensureDataset(dataDir: string, spec: DatasetSpec): Promise
     if (spec.folders > 0 && i < spec.folders) await mkdir(dir, { recursive: true });
     const fh = await open(join(dir, `file-${String(i).padStart(6, '0')}.bin`), 'w');
     try {
-      for (let written = 0; written < spec.fileSize; ) {
+      for (let written = 0; written < spec.fileSize;) {
         const n = Math.min(chunk.length, spec.fileSize - written);
         randomFillSync(chunk, 0, n);
         await fh.write(chunk, 0, n);

@@ -88,7 +88,13 @@ class HashWorker {
   }
 }
 
-async function readWithClient(client: NfsClient, dataset: Dataset, exportDir: string, hash: boolean, worker: HashWorker): Promise<{ bytes: number; files: number }> {
+async function readWithClient(
+  client: NfsClient,
+  dataset: Dataset,
+  exportDir: string,
+  hash: boolean,
+  worker: HashWorker,
+): Promise<{ bytes: number; files: number }> {
   const session = await client.resolve(relative(exportDir, dataset.sessionDir));
   const files = await listFiles(client, session.handle);
   let bytes = 0;
@@ -105,9 +111,11 @@ async function readWithClient(client: NfsClient, dataset: Dataset, exportDir: st
   };
   const parallel = dataset.fileSize >= LARGE_FILE ? 1 : 32;
   let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < files.length) await readOne(files[next++] as NfsEntry);
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < files.length) await readOne(files[next++] as NfsEntry);
+    }),
+  );
   return { bytes, files: files.length };
 }
 
@@ -127,9 +135,11 @@ async function readWithNfsCat(server: Ganesha, dataset: Dataset, exportDir: stri
   }
   const parallel = dataset.fileSize >= LARGE_FILE ? 1 : 8;
   let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < paths.length) await nfsCat(`nfs://127.0.0.1/export/${encodeURI(paths[next++] as string)}?version=4&nfsport=${server.port}`);
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < paths.length) await nfsCat(`nfs://127.0.0.1/export/${encodeURI(paths[next++] as string)}?version=4&nfsport=${server.port}`);
+    }),
+  );
   return { bytes: dataset.totalBytes, files: dataset.files };
 }
 
@@ -154,7 +164,9 @@ async function main(): Promise<void> {
           const started = performance.now();
           const cpuBefore = process.cpuUsage();
           const done =
-            mode === 'nfs-cat' ? await readWithNfsCat(server, dataset, dataDir) : await readWithClient(mode === 'client-socks' ? viaSocks : direct, dataset, dataDir, mode !== 'client-nohash', worker);
+            mode === 'nfs-cat'
+              ? await readWithNfsCat(server, dataset, dataDir)
+              : await readWithClient(mode === 'client-socks' ? viaSocks : direct, dataset, dataDir, mode !== 'client-nohash', worker);
           const seconds = (performance.now() - started) / 1000;
           const cpu = process.cpuUsage(cpuBefore);
           if (done.bytes !== dataset.totalBytes) throw new Error(`${mode} read ${done.bytes} bytes of ${dataset.totalBytes}`);
@@ -176,12 +188,22 @@ async function main(): Promise<void> {
       const mine = results.filter((r) => r.dataset === dataset.name && r.mode === mode);
       const seconds = median(mine.map((r) => r.seconds));
       const cpu = mine[0]?.cpuSeconds === null ? null : median(mine.map((r) => r.cpuSeconds as number));
-      return { dataset: dataset.name, mode, seconds, mb_per_s: dataset.totalBytes / 1e6 / seconds, files_per_s: dataset.files / seconds, vs_floor: floor / seconds, client_cpu_seconds: cpu };
+      return {
+        dataset: dataset.name,
+        mode,
+        seconds,
+        mb_per_s: dataset.totalBytes / 1e6 / seconds,
+        files_per_s: dataset.files / seconds,
+        vs_floor: floor / seconds,
+        client_cpu_seconds: cpu,
+      };
     });
   });
   console.log('dataset  mode            median s    MB/s   files/s  × floor  client CPU-s');
   for (const s of summary) {
-    console.log(`${s.dataset.padEnd(8)} ${s.mode.padEnd(15)} ${s.seconds.toFixed(2).padStart(8)} ${s.mb_per_s.toFixed(0).padStart(7)} ${s.files_per_s.toFixed(0).padStart(9)} ${s.vs_floor.toFixed(2).padStart(8)} ${s.client_cpu_seconds === null ? '           -' : s.client_cpu_seconds.toFixed(2).padStart(12)}`);
+    console.log(
+      `${s.dataset.padEnd(8)} ${s.mode.padEnd(15)} ${s.seconds.toFixed(2).padStart(8)} ${s.mb_per_s.toFixed(0).padStart(7)} ${s.files_per_s.toFixed(0).padStart(9)} ${s.vs_floor.toFixed(2).padStart(8)} ${s.client_cpu_seconds === null ? '           -' : s.client_cpu_seconds.toFixed(2).padStart(12)}`,
+    );
   }
   const machine = { nproc: cpus().length, cpu: cpus()[0]?.model, node: process.version, load_before: loadBefore, load_after: loadavg() };
   await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), machine, runs, summary, results }, null, 2)}\n`);

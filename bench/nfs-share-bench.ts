@@ -58,7 +58,7 @@ async function readLarge(share: Share, path: string, size: number, pool: BufferB
       if (outstanding.size >= PARTS_OUTSTANDING) await Promise.race(outstanding);
       const length = Math.min(PART, size - position);
       const buf = await pool.take(length, never);
-      for (let filled = 0; filled < length; ) {
+      for (let filled = 0; filled < length;) {
         const n = await file.read(buf, filled, length - filled, position + filled);
         if (n === 0) throw new Error(`${path} shrank`);
         filled += n;
@@ -80,7 +80,7 @@ async function readSmall(share: Share, path: string, size: number, hash: boolean
   const file = await share.openFile(path, new AbortController().signal);
   try {
     const buf = Buffer.allocUnsafe(size);
-    for (let filled = 0; filled < size; ) {
+    for (let filled = 0; filled < size;) {
       const n = await file.read(buf, filled, size - filled, filled);
       if (n === 0) throw new Error(`${path} shrank`);
       filled += n;
@@ -96,7 +96,8 @@ async function readAll(share: Share, folder: string, large: boolean, pool: Buffe
   let next = 0;
   await Promise.all(
     Array.from({ length: large ? 1 : SMALL_FILES_AT_ONCE }, async () => {
-      for (let f = files[next++]; f; f = files[next++]) await (large ? readLarge(share, f.path, f.size, pool, hasher) : readSmall(share, f.path, f.size, hasher !== null));
+      for (let f = files[next++]; f; f = files[next++])
+        await (large ? readLarge(share, f.path, f.size, pool, hasher) : readSmall(share, f.path, f.size, hasher !== null));
     }),
   );
 }
@@ -113,7 +114,9 @@ async function nfsCatAll(server: Ganesha, dataset: Dataset, exportDir: string): 
 
 /** CPU seconds from /proc/PID/stat: the process's own (utime, stime) or its waited-for children's (cutime, cstime). */
 function procCpuSeconds(pid: number | 'self', children: boolean): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]];
   return (Number(user) + Number(system)) / 100;
 }
@@ -153,7 +156,14 @@ try {
         const childrenBefore = procCpuSeconds('self', true);
         const serverBefore = procCpuSeconds(ganeshaPid, false);
         if (mode === 'nfs-cat') await nfsCatAll(server, d, dataDir);
-        else await readAll(shares[mode], mode === 'local' ? d.sessionDir : `${server.url}/${relative(dataDir, d.sessionDir)}`, large, pool, mode === 'nfs-nohash' ? null : hasher);
+        else
+          await readAll(
+            shares[mode],
+            mode === 'local' ? d.sessionDir : `${server.url}/${relative(dataDir, d.sessionDir)}`,
+            large,
+            pool,
+            mode === 'nfs-nohash' ? null : hasher,
+          );
         const used = process.cpuUsage(cpuBefore);
         seconds.set(mode, [...(seconds.get(mode) ?? []), Number(process.hrtime.bigint() - started) / 1e9]);
         const own = mode === 'nfs-cat' ? procCpuSeconds('self', true) - childrenBefore : (used.user + used.system) / 1e6;
@@ -167,10 +177,16 @@ try {
       // × floor: the floor's best over this mode's best; paired: the median of each run's own ratio.
       const ratio = floor ? `${(min(floor) / min(s)).toFixed(2)}× floor (paired median ${median(s.map((x, i) => (floor[i] as number) / x)).toFixed(2)})` : '';
       const cpuText = `  CPU-s ${min(cpu.get(mode) as number[]).toFixed(2)} + server ${mode === 'local' ? '   -' : min(serverCpu.get(mode) as number[]).toFixed(2)}`;
-      console.log(`${d.name.padEnd(6)} ${mode.padEnd(10)} min ${min(s).toFixed(2).padStart(6)} s  median ${median(s).toFixed(2).padStart(6)} s  ${(mib / min(s)).toFixed(0).padStart(5)} MiB/s  ${(d.files / min(s)).toFixed(0).padStart(6)} files/s${cpuText}  ${ratio}`);
+      console.log(
+        `${d.name.padEnd(6)} ${mode.padEnd(10)} min ${min(s).toFixed(2).padStart(6)} s  median ${median(s).toFixed(2).padStart(6)} s  ${(mib / min(s)).toFixed(0).padStart(5)} MiB/s  ${(d.files / min(s)).toFixed(0).padStart(6)} files/s${cpuText}  ${ratio}`,
+      );
     }
   }
-  console.log(`load average before ${loadBefore.map((l) => l.toFixed(1)).join(' ')}, after ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `load average before ${loadBefore.map((l) => l.toFixed(1)).join(' ')}, after ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
 } finally {
   await hasher.close();
   await Promise.all(Object.values(shares).map((s) => s.close()));

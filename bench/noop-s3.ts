@@ -54,7 +54,11 @@ export async function startNoopS3(shape: LinkShape = {}): Promise<NoopS3> {
     );
   });
 
-  function handle(req: IncomingMessage, res: ServerResponse, r: { bucket: string; key: string; q: URLSearchParams; size: number; md5: string | undefined }): void {
+  function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: { bucket: string; key: string; q: URLSearchParams; size: number; md5: string | undefined },
+  ): void {
     const { key, q } = r;
     const etag = `"${r.md5 ?? randomBytes(16).toString('hex')}"`;
     const checksum = req.headers['x-amz-checksum-crc32'];
@@ -100,17 +104,43 @@ export async function startNoopS3(shape: LinkShape = {}): Promise<NoopS3> {
         if (!key) return reply(res, 200);
         const o = objects.get(key);
         if (!o) return reply(res, 404);
-        return reply(res, 200, { 'Content-Length': String(o.size), ETag: o.etag, 'Last-Modified': new Date().toUTCString(), ...Object.fromEntries(o.meta) }, undefined, true);
+        return reply(
+          res,
+          200,
+          { 'Content-Length': String(o.size), ETag: o.etag, 'Last-Modified': new Date().toUTCString(), ...Object.fromEntries(o.meta) },
+          undefined,
+          true,
+        );
       }
       case 'GET':
         if (!key && q.has('location')) return void (count('GetBucketLocation'), reply(res, 200, xmlType, xml('LocationConstraint', '')));
-        if (!key && q.has('uploads')) return void (count('ListMultipartUploads'), reply(res, 200, xmlType, xml('ListMultipartUploadsResult', `<Bucket>${r.bucket}</Bucket><IsTruncated>false</IsTruncated>`)));
+        if (!key && q.has('uploads'))
+          return void (
+            count('ListMultipartUploads'),
+            reply(res, 200, xmlType, xml('ListMultipartUploadsResult', `<Bucket>${r.bucket}</Bucket><IsTruncated>false</IsTruncated>`))
+          );
         if (!key) {
           count('ListObjects');
           const prefix = esc(q.get('prefix') ?? '');
           return q.get('list-type') === '2'
-            ? reply(res, 200, xmlType, xml('ListBucketResult', `<Name>${r.bucket}</Name><Prefix>${prefix}</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>`))
-            : reply(res, 200, xmlType, xml('ListBucketResult', `<Name>${r.bucket}</Name><Prefix>${prefix}</Prefix><Marker></Marker><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>`));
+            ? reply(
+                res,
+                200,
+                xmlType,
+                xml(
+                  'ListBucketResult',
+                  `<Name>${r.bucket}</Name><Prefix>${prefix}</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>`,
+                ),
+              )
+            : reply(
+                res,
+                200,
+                xmlType,
+                xml(
+                  'ListBucketResult',
+                  `<Name>${r.bucket}</Name><Prefix>${prefix}</Prefix><Marker></Marker><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>`,
+                ),
+              );
         }
         if (q.has('uploadId')) return void (count('ListParts'), reply(res, 404, xmlType, errorXml('NoSuchUpload')));
         count('GetObject');

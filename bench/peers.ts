@@ -63,7 +63,11 @@ export function peerVersions(bins: Partial<Record<PeerTool, string>>): Record<st
 
 function toolVersion(argv: string[]): string {
   try {
-    return execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]?.trim() ?? '';
+    return (
+      execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .split('\n')[0]
+        ?.trim() ?? ''
+    );
   } catch {
     return 'unknown';
   }
@@ -76,7 +80,15 @@ export function baseEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function runPeer(tool: PeerTool, bin: string, work: string, sessionDir: string, endpoint: string, bucket: string, prefix: string): Promise<Measured> {
+export async function runPeer(
+  tool: PeerTool,
+  bin: string,
+  work: string,
+  sessionDir: string,
+  endpoint: string,
+  bucket: string,
+  prefix: string,
+): Promise<Measured> {
   const env: NodeJS.ProcessEnv = { ...baseEnv(), AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
   let argv: string[];
   if (tool === 'aws') {

@@ -4,7 +4,22 @@ import type { RatioRow, Row } from './ratios.js';
 import { SCALE_GOALS, type ScaleResult } from './scale-bench.js';
 
 export function resultTable(rows: Row[]): string {
-  const head = ['dataset', 'endpoint', 'tool', 'wall s', 'MB/s', 'files/s', 'CPU-s', 'CPU ms/file', '% of link (worst)', 'peak RSS MB', 'read/byte', 'net read/byte', 'DB RT/session', 'idle cycle s'];
+  const head = [
+    'dataset',
+    'endpoint',
+    'tool',
+    'wall s',
+    'MB/s',
+    'files/s',
+    'CPU-s',
+    'CPU ms/file',
+    '% of link (worst)',
+    'peak RSS MB',
+    'read/byte',
+    'net read/byte',
+    'DB RT/session',
+    'idle cycle s',
+  ];
   const lines = rows.map((r) => [
     `${r.dataset} (${r.files}×${human(r.bytes / r.files)})`,
     r.endpoint,
@@ -27,13 +42,31 @@ export function resultTable(rows: Row[]): string {
 export function ratioTable(rows: RatioRow[]): string {
   const head = ['dataset', 'endpoint', 'peer', 'pairs', 'throughput agent/peer MIN', 'median', 'CPU agent/peer worst (max)', 'median', 'RSS agent/peer median'];
   const x = (v: number) => `${v.toFixed(2)}×`;
-  const lines = rows.map((r) => [r.dataset, r.endpoint, r.peer, String(r.throughput.n), `**${x(r.throughput.min)}**`, x(r.throughput.median), x(r.cpu.max), x(r.cpu.median), x(r.rss.median)]);
+  const lines = rows.map((r) => [
+    r.dataset,
+    r.endpoint,
+    r.peer,
+    String(r.throughput.n),
+    `**${x(r.throughput.min)}**`,
+    x(r.throughput.median),
+    x(r.cpu.max),
+    x(r.cpu.median),
+    x(r.rss.median),
+  ]);
   return markdown(head, lines);
 }
 
 export function idleTable(idle: IdleResult): string {
   const head = ['idle scan-once (empty root, PostgreSQL)', 'runs', 'wall s median', 'min', 'max', 'CPU-s', 'peak RSS MB'];
-  const line = (label: string, f: IdleFigures) => [label, String(f.runs), f.wall_s.median.toFixed(3), f.wall_s.min.toFixed(3), f.wall_s.max.toFixed(3), f.cpu_s.toFixed(2), f.peak_rss_mb.toFixed(0)];
+  const line = (label: string, f: IdleFigures) => [
+    label,
+    String(f.runs),
+    f.wall_s.median.toFixed(3),
+    f.wall_s.min.toFixed(3),
+    f.wall_s.max.toFixed(3),
+    f.cpu_s.toFixed(2),
+    f.peak_rss_mb.toFixed(0),
+  ];
   return markdown(head, [line('quiet', idle.quiet), ...(idle.loaded_core ? [line('one core held by a busy loop', idle.loaded_core)] : [])]);
 }
 
@@ -43,13 +76,29 @@ export function scaleTable(r: ScaleResult): string {
   const f = r.many_files;
   if (f) {
     const ok = f.peak_rss_mb <= SCALE_GOALS.manyFilesRssMb && (f.db_round_trips ?? Infinity) <= SCALE_GOALS.manyFilesRoundTrips;
-    lines.push([`${f.files} files × 1 KiB, one session (observe ${f.observe_s.toFixed(1)} s)`, f.wall_s.toFixed(1), f.cpu_s.toFixed(1), String(f.peak_rss_mb), String(f.db_round_trips ?? ''), '', `RSS ≤ ${SCALE_GOALS.manyFilesRssMb} MB, RT ≤ ${SCALE_GOALS.manyFilesRoundTrips} (set for 100,000 files): ${ok ? 'met' : 'NOT met'}`]);
+    lines.push([
+      `${f.files} files × 1 KiB, one session (observe ${f.observe_s.toFixed(1)} s)`,
+      f.wall_s.toFixed(1),
+      f.cpu_s.toFixed(1),
+      String(f.peak_rss_mb),
+      String(f.db_round_trips ?? ''),
+      '',
+      `RSS ≤ ${SCALE_GOALS.manyFilesRssMb} MB, RT ≤ ${SCALE_GOALS.manyFilesRoundTrips} (set for 100,000 files): ${ok ? 'met' : 'NOT met'}`,
+    ]);
   }
   const s = r.sparse;
   if (s) {
     const ok = s.peak_rss_mb <= SCALE_GOALS.sparseRssMb && s.parts <= SCALE_GOALS.maxParts;
     const parts = s.parts ? `${s.parts} × ${human(s.part_size_bytes)}` : 'one PUT';
-    lines.push([`sparse file of ${human(s.bytes)}`, s.wall_s.toFixed(1), s.cpu_s.toFixed(1), String(s.peak_rss_mb), String(s.db_round_trips ?? ''), parts, `RSS ≤ ${SCALE_GOALS.sparseRssMb} MB, parts ≤ ${SCALE_GOALS.maxParts} (set for 1 TiB): ${ok ? 'met' : 'NOT met'}`]);
+    lines.push([
+      `sparse file of ${human(s.bytes)}`,
+      s.wall_s.toFixed(1),
+      s.cpu_s.toFixed(1),
+      String(s.peak_rss_mb),
+      String(s.db_round_trips ?? ''),
+      parts,
+      `RSS ≤ ${SCALE_GOALS.sparseRssMb} MB, parts ≤ ${SCALE_GOALS.maxParts} (set for 1 TiB): ${ok ? 'met' : 'NOT met'}`,
+    ]);
   }
   return markdown(head, lines);
 }

@@ -102,16 +102,30 @@ function options() {
 type Options = ReturnType<typeof options>;
 
 function agentSettings(o: Options, nfsExport = ''): AgentSettings {
-  return { repo, databaseUrl: o.databaseUrl, bucket: BUCKET, concurrency: o.concurrency, partSizeMb: o.partSizeMb, cpuProf: o.cpuProf, dataDir: o.dataDir, shareLatencyUs: o.shareLatencyUs, nfsExport };
+  return {
+    repo,
+    databaseUrl: o.databaseUrl,
+    bucket: BUCKET,
+    concurrency: o.concurrency,
+    partSizeMb: o.partSizeMb,
+    cpuProf: o.cpuProf,
+    dataDir: o.dataDir,
+    shareLatencyUs: o.shareLatencyUs,
+    nfsExport,
+  };
 }
 
 function machineLine(): string {
-  return `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}, ${round(totalmem() / 1024 ** 3, 1)} GB, load ${loadavg().map((x) => round(x, 2)).join('/')}`;
+  return `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}, ${round(totalmem() / 1024 ** 3, 1)} GB, load ${loadavg()
+    .map((x) => round(x, 2))
+    .join('/')}`;
 }
 
 /** Writes `section` into --out, keeping the other sections (a full run, --scan, --scale). */
 async function mergeOut(out: string, section: Record<string, unknown>): Promise<void> {
-  const previous = (await readFile(out, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>).catch(() => ({}))) as Record<string, unknown>;
+  const previous = (await readFile(out, 'utf8')
+    .then((t) => JSON.parse(t) as Record<string, unknown>)
+    .catch(() => ({}))) as Record<string, unknown>;
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify({ ...previous, ...section }, null, 2)}\n`);
   console.log(`\n[bench] wrote ${out}`);
@@ -122,7 +136,18 @@ async function scanMain(o: Options): Promise<void> {
   const noop = await startNoopS3();
   try {
     const env = { ...baseEnv(), AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    const row = await runScanBench({ dataDir: o.dataDir, runs: o.runs, main: agentExecutable(repo), env, endpoint: noop.endpoint, bucket: BUCKET, withSchema: (fn) => withSchema(o.databaseUrl, fn) }, parseScanSpec(o.scan));
+    const row = await runScanBench(
+      {
+        dataDir: o.dataDir,
+        runs: o.runs,
+        main: agentExecutable(repo),
+        env,
+        endpoint: noop.endpoint,
+        bucket: BUCKET,
+        withSchema: (fn) => withSchema(o.databaseUrl, fn),
+      },
+      parseScanSpec(o.scan),
+    );
     console.log(`\n${machineLine()}\n`);
     console.log(scanTable(row));
     await mergeOut(o.out, { scan: { date: new Date().toISOString(), load: loadavg().map((x) => round(x, 2)), ...row } });
@@ -145,7 +170,16 @@ async function scaleMain(o: Options): Promise<void> {
   }
 }
 
-async function timedRun(o: Options, tool: Tool, bins: Partial<Record<Tool, string>>, work: string, ds: Dataset, endpoint: string, prefix: string, nfsExport: string): Promise<Measured & Partial<RunSample>> {
+async function timedRun(
+  o: Options,
+  tool: Tool,
+  bins: Partial<Record<Tool, string>>,
+  work: string,
+  ds: Dataset,
+  endpoint: string,
+  prefix: string,
+  nfsExport: string,
+): Promise<Measured & Partial<RunSample>> {
   if (tool === 'agent' || tool === 'agent-base') {
     const r = await runAgent(agentSettings(o, nfsExport), work, ds, endpoint, prefix, agentExecutable(tool === 'agent' ? repo : o.baseline));
     return { ...r, idle: { wallSeconds: r.idle.wallSeconds, rchar: r.idle.rchar } };
@@ -158,7 +192,8 @@ async function main(): Promise<void> {
   if (o.scan) return scanMain(o);
   if (o.scale) return scaleMain(o);
   const { bins, missing } = findPeers(o.tools.filter(isPeer));
-  for (const m of missing) console.log(`[bench] PEER MISSING: ${m.tool} (\`${m.binary}\` is not on PATH; install: ${m.install}): its runs and ratios are left out`);
+  for (const m of missing)
+    console.log(`[bench] PEER MISSING: ${m.tool} (\`${m.binary}\` is not on PATH; install: ${m.install}): its runs and ratios are left out`);
   if (o.shareLatencyUs) console.log(`[bench] share latency ${o.shareLatencyUs} µs per open and read: agent runs only`);
   if (o.share === 'nfs') console.log('[bench] share nfs: the agent reads the datasets from nfs-ganesha on loopback; agent runs only');
   const tools = o.tools.filter((t) => t === 'agent' || (isPeer(t) && bins[t] && !o.shareLatencyUs && o.share === 'local'));
@@ -177,7 +212,8 @@ async function main(): Promise<void> {
   // no timed run should compete with that.
   execFileSync('sync');
   const wan = { latency_ms: o.latencyMs, link_mbps: o.linkMbps };
-  if (o.endpoints.includes('wan')) console.log(`[bench] wan: the no-op sink with ${o.latencyMs} ms added to every response and one ${o.linkMbps} Mbit/s cap shared by all connections`);
+  if (o.endpoints.includes('wan'))
+    console.log(`[bench] wan: the no-op sink with ${o.latencyMs} ms added to every response and one ${o.linkMbps} Mbit/s cap shared by all connections`);
   const results: RunSample[] = [];
   const loadBefore = loadavg().map((x) => round(x, 2));
   const sinks = new Map<EndpointKind, NoopS3>();
@@ -200,7 +236,18 @@ async function main(): Promise<void> {
             const prefix = `${tool}-${ds.name}-${run}-${randomBytes(3).toString('hex')}`;
             try {
               const m = await timedRun(o, tool, bins, work, ds, endpoint, prefix, nfsExport);
-              results.push({ tool, dataset: ds.name, endpoint: endpointKind, run, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssMb: m.peakRssMb, rchar: m.rchar, idle: m.idle, dbRoundTrips: m.dbRoundTrips });
+              results.push({
+                tool,
+                dataset: ds.name,
+                endpoint: endpointKind,
+                run,
+                wallSeconds: m.wallSeconds,
+                cpuSeconds: m.cpuSeconds,
+                peakRssMb: m.peakRssMb,
+                rchar: m.rchar,
+                idle: m.idle,
+                dbRoundTrips: m.dbRoundTrips,
+              });
               console.log(
                 `[bench] ${endpointKind} ${ds.name} run ${run + 1}/${o.runs} ${tool}: ${m.wallSeconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU-s (user ${m.userSeconds.toFixed(2)}, sys ${m.sysSeconds.toFixed(2)}), ${m.peakRssMb.toFixed(0)} MB RSS, read ${(m.rchar / ds.totalBytes).toFixed(3)}/byte` +
                   (tool.startsWith('agent') ? `, DB RT ${m.dbRoundTrips}` : ''),
@@ -241,10 +288,20 @@ async function main(): Promise<void> {
     load_before: loadBefore,
     load_after: loadavg().map((x) => round(x, 2)),
   };
-  console.log(`\nMachine: ${machine.nproc} × ${machine.cpu}, ${machine.memory_gb} GB, load ${machine.load_before.join('/')} → ${machine.load_after.join('/')}; ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join('; ')}`);
-  console.log(`Agent: whole-process \`scan-once\` that uploads (start-up, SHA-256, DB records, manifest, _COMPLETE included); medians of ${o.runs} runs.${o.endpoints.includes('wan') ? ` wan: ${o.latencyMs} ms per response, ${o.linkMbps} Mbit/s shared.` : ''}\n`);
+  console.log(
+    `\nMachine: ${machine.nproc} × ${machine.cpu}, ${machine.memory_gb} GB, load ${machine.load_before.join('/')} → ${machine.load_after.join('/')}; ${Object.entries(
+      versions,
+    )
+      .map(([k, v]) => `${k} ${v}`)
+      .join('; ')}`,
+  );
+  console.log(
+    `Agent: whole-process \`scan-once\` that uploads (start-up, SHA-256, DB records, manifest, _COMPLETE included); medians of ${o.runs} runs.${o.endpoints.includes('wan') ? ` wan: ${o.latencyMs} ms per response, ${o.linkMbps} Mbit/s shared.` : ''}\n`,
+  );
   console.log(resultTable(rows));
-  console.log(`\nRatios per run pair (run i of the agent against run i of the peer); the headline is the MINIMUM throughput ratio (> 1: agent faster; CPU and RSS < 1: agent uses less):\n`);
+  console.log(
+    `\nRatios per run pair (run i of the agent against run i of the peer); the headline is the MINIMUM throughput ratio (> 1: agent faster; CPU and RSS < 1: agent uses less):\n`,
+  );
   console.log(ratioTable(ratios));
   if (idle) console.log(`\nStart-up:\n\n${idleTable(idle)}`);
   if (missing.length) console.log(`\nPEERS MISSING (not compared): ${missing.map((m) => `${m.tool} (install: ${m.install})`).join(', ')}`);
@@ -252,7 +309,16 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine,
     versions,
-    options: { runs: o.runs, datasets: o.datasets, endpoints: o.endpoints, wan, tools, share: o.share, concurrency: o.concurrency || 'default', part_size_mb: o.partSizeMb || 'default' },
+    options: {
+      runs: o.runs,
+      datasets: o.datasets,
+      endpoints: o.endpoints,
+      wan,
+      tools,
+      share: o.share,
+      concurrency: o.concurrency || 'default',
+      part_size_mb: o.partSizeMb || 'default',
+    },
     missing_peers: missing.map((m) => m.tool),
     idle,
     rows,

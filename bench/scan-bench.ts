@@ -68,7 +68,18 @@ function cycleRoundTrips(m: Measured): number {
   return NaN;
 }
 
-export async function runScanBench(o: { dataDir: string; runs: number; main: string; env: NodeJS.ProcessEnv; endpoint: string; bucket: string; withSchema: <T>(fn: (url: string) => Promise<T>) => Promise<T> }, spec: ScanSpec): Promise<ScanRow> {
+export async function runScanBench(
+  o: {
+    dataDir: string;
+    runs: number;
+    main: string;
+    env: NodeJS.ProcessEnv;
+    endpoint: string;
+    bucket: string;
+    withSchema: <T>(fn: (url: string) => Promise<T>) => Promise<T>;
+  },
+  spec: ScanSpec,
+): Promise<ScanRow> {
   process.stdout.write(`[bench] scan tree ${spec.sessions} sessions × ${spec.filesPerSession} files… `);
   const root = await ensureTree(o.dataDir, spec);
   console.log('ready');
@@ -96,7 +107,9 @@ export async function runScanBench(o: { dataDir: string; runs: number; main: str
       for (let i = 0; i < o.runs; i++) {
         const m = await measure(work, argv, env);
         if (m.code !== 0) throw new Error(`scan-once failed (${m.code}): ${m.stderr}${m.stdout.slice(-2000)}`);
-        console.log(`[bench] scan idle cycle ${i + 1}/${o.runs}: ${m.wallSeconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU-s, ${(m.peakRssMb).toFixed(0)} MB, read ${(m.rchar / 1e6).toFixed(1)} MB, DB RT ${cycleRoundTrips(m)}`);
+        console.log(
+          `[bench] scan idle cycle ${i + 1}/${o.runs}: ${m.wallSeconds.toFixed(2)} s, ${m.cpuSeconds.toFixed(2)} CPU-s, ${m.peakRssMb.toFixed(0)} MB, read ${(m.rchar / 1e6).toFixed(1)} MB, DB RT ${cycleRoundTrips(m)}`,
+        );
         timed.push(m);
       }
       const row: ScanRow = {
@@ -163,6 +176,14 @@ function round(x: number): number {
 
 export function scanTable(r: ScanRow): string {
   const head = ['sessions × files', 'idle cycle wall s', 'CPU-s', 'peak RSS MB', 'read MB (start-up only)', 'DB RT/cycle', 'fs calls/cycle (strace)'];
-  const sys = r.syscalls ? Object.entries(r.syscalls).map(([k, v]) => `${k} ${v}`).join(', ') : 'strace not installed';
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, `| ${r.sessions} × ${r.files / r.sessions} | ${r.wall_s.toFixed(2)} | ${r.cpu_s.toFixed(2)} | ${r.peak_rss_mb} | ${(r.read_bytes / 1e6).toFixed(1)} | ${r.db_round_trips} | ${sys} |`].join('\n');
+  const sys = r.syscalls
+    ? Object.entries(r.syscalls)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')
+    : 'strace not installed';
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    `| ${r.sessions} × ${r.files / r.sessions} | ${r.wall_s.toFixed(2)} | ${r.cpu_s.toFixed(2)} | ${r.peak_rss_mb} | ${(r.read_bytes / 1e6).toFixed(1)} | ${r.db_round_trips} | ${sys} |`,
+  ].join('\n');
 }

@@ -33,7 +33,9 @@ storage: {manifest_cache_dir: ${join(work, 'state', 'manifests')}, log_dir: ${jo
   // The demo always uses the embedded database, whatever the shell exports.
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
   const env = { ...inherited, AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey };
-  console.log(`sample lab share: ${root}\nlocal S3 (s3rver): ${s3.endpoint}, bucket ${bucket}\nstate: embedded PostgreSQL (PGlite) in ${join(work, 'state')}\n`);
+  console.log(
+    `sample lab share: ${root}\nlocal S3 (s3rver): ${s3.endpoint}, bucket ${bucket}\nstate: embedded PostgreSQL (PGlite) in ${join(work, 'state')}\n`,
+  );
   try {
     // The first cycle sees each folder once; the second sees it unchanged (stable_window_seconds: 0) and uploads.
     for (const pass of [1, 2]) {
@@ -85,7 +87,9 @@ async function keepServing(s3: LocalS3): Promise<void> {
     console.log(`\nThe local S3 server has stopped; ${again}`);
     return;
   }
-  console.log(`\nThe local S3 server stays up at ${s3.endpoint} (credentials ${LOCAL_S3_CREDENTIALS.accessKeyId} / ${LOCAL_S3_CREDENTIALS.secretAccessKey}); Ctrl-C stops it, and ${again}`);
+  console.log(
+    `\nThe local S3 server stays up at ${s3.endpoint} (credentials ${LOCAL_S3_CREDENTIALS.accessKeyId} / ${LOCAL_S3_CREDENTIALS.secretAccessKey}); Ctrl-C stops it, and ${again}`,
+  );
   await new Promise<void>((resolvePromise) => process.once('SIGINT', () => resolvePromise()));
   await s3.close();
 }

@@ -29,6 +29,7 @@ export async function writeSampleShare(root: string): Promise<string[]> {
 
 function csv(rows: number): string {
   const lines = ['time_s,voltage_v,current_a,temperature_c'];
-  for (let i = 0; i < rows; i++) lines.push(`${i},${(3.7 + Math.sin(i / 50) * 0.4).toFixed(4)},${(i % 200 < 100 ? 1.5 : -1.5).toFixed(2)},${(25 + (i % 30) / 10).toFixed(1)}`);
+  for (let i = 0; i < rows; i++)
+    lines.push(`${i},${(3.7 + Math.sin(i / 50) * 0.4).toFixed(4)},${(i % 200 < 100 ? 1.5 : -1.5).toFixed(2)},${(25 + (i % 30) / 10).toFixed(1)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -25,13 +25,20 @@ export async function openWhenReachable(open: () => Promise<Db>, wait: Dependenc
   for (let attempt = 1; ; attempt++) {
     try {
       const db = await open();
-      if (attempt > 1) log.info({ event: 'dependency_available', dependency: 'database', from: 'unavailable', to: 'available', attempts: attempt }, 'state database reachable; starting');
+      if (attempt > 1)
+        log.info(
+          { event: 'dependency_available', dependency: 'database', from: 'unavailable', to: 'available', attempts: attempt },
+          'state database reachable; starting',
+        );
       wait.report(null);
       return db;
     } catch (err) {
       if (!(err instanceof CliExit) || !err.waitable || wait.signal.aborted) throw err;
       const delay = backoffSeconds(attempt, FIRST_SECONDS, MAX_SECONDS);
-      log.error({ event: 'dependency_unavailable', dependency: 'database', attempt, retry_in_seconds: delay, err: { message: err.message } }, 'state database unavailable at start; waiting for it');
+      log.error(
+        { event: 'dependency_unavailable', dependency: 'database', attempt, retry_in_seconds: delay, err: { message: err.message } },
+        'state database unavailable at start; waiting for it',
+      );
       wait.report(`starting: ${err.message}; next try in ${delay}s`);
       await abortableDelay(delay * 1000, wait.signal).catch(() => {
         throw err;

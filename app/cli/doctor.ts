@@ -58,7 +58,10 @@ export async function runDoctor(configFile: string, env: NodeJS.ProcessEnv): Pro
 async function rootChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Promise<Check[]> {
   const checks: Check[] = [];
   const mounts = parseMounts(await readFile('/proc/mounts', 'utf8').catch(() => ''));
-  const expectedMounts = (env.NFS_MOUNTS ?? '').split(',').map((m) => m.trim().split(':').at(-1) ?? '').filter(Boolean);
+  const expectedMounts = (env.NFS_MOUNTS ?? '')
+    .split(',')
+    .map((m) => m.trim().split(':').at(-1) ?? '')
+    .filter(Boolean);
   for (const root of config.watch.session_roots) {
     // No retrying through reconnects: doctor reports whether the server answers now, with its own error.
     const share = openShare([root], { ...config.share.nfs, retry_seconds: 0 });
@@ -82,18 +85,33 @@ async function rootCheck(config: AgentConfig, rootPath: string, share: Share, mo
     const code = (err as { code?: string }).code ?? classifyError(err).code;
     const message = redactSecrets((err as Error).message);
     // A system call's message starts with its code and says no more; an NFS client's says where it failed.
-    return { name, ok: false, detail: `cannot list it (${code})${message.startsWith(code) ? '' : `: ${message}`}`, hint: 'is the share mounted (or the nfs:// server reachable, through share.nfs.proxy when set)? are permissions right for the agent user?' };
+    return {
+      name,
+      ok: false,
+      detail: `cannot list it (${code})${message.startsWith(code) ? '' : `: ${message}`}`,
+      hint: 'is the share mounted (or the nfs:// server reachable, through share.nfs.proxy when set)? are permissions right for the agent user?',
+    };
   }
   if (config.agent.move_after_upload) {
     if (!(await share.canWrite(rootPath, signal))) {
-      return { name, ok: false, detail: 'not writable, so sessions cannot be moved to processed/', hint: 'mount or export the share read-write, or set agent.move_after_upload: false' };
+      return {
+        name,
+        ok: false,
+        detail: 'not writable, so sessions cannot be moved to processed/',
+        hint: 'mount or export the share read-write, or set agent.move_after_upload: false',
+      };
     }
     const problem = await processedFolderProblem(share, rootPath, signal).catch((err: Error) => `cannot look at processed/: ${err.message}`);
     if (problem) return { name, ok: false, detail: problem, hint: 'uploaded sessions stay in the root (status uploaded) until processed/ is a real folder' };
   }
   const expected = expectedMounts.find((m) => rootPath === m || rootPath.startsWith(`${m.replace(/\/+$/, '')}/`));
   if (expected && !mounts.some((m) => m.mountPoint === expected.replace(/\/+$/, ''))) {
-    return { name, ok: false, detail: `NFS_MOUNTS says ${expected} is a mount point, but nothing is mounted there`, hint: 'the mount failed or was lost: check the entrypoint log and the lab PC' };
+    return {
+      name,
+      ok: false,
+      detail: `NFS_MOUNTS says ${expected} is a mount point, but nothing is mounted there`,
+      hint: 'the mount failed or was lost: check the entrypoint log and the lab PC',
+    };
   }
   return { name, ok: true, detail: `readable${config.agent.move_after_upload ? ' and writable' : ''}${expected ? `, mounted at ${expected}` : ''}` };
 }
@@ -121,10 +139,10 @@ async function databaseChecks(config: AgentConfig, env: NodeJS.ProcessEnv): Prom
       err instanceof CliExit && err.code === 'DATABASE_URL_INVALID'
         ? 'set DATABASE_URL to postgres://USER@HOST:5432/DATABASE (the password in PGPASSWORD or the URL), or unset it for the embedded database'
         : err instanceof CliExit && err.code === 'STATE_DIR_LOCKED'
-        ? 'another uploader-agent process (scan-once, or a run that cannot serve its database) has it open: run doctor again when it has finished, or give this one a DATABASE_URL'
-        : env.DATABASE_URL
-          ? 'check DATABASE_URL, the network path and the security group'
-          : `check that storage.state_dir (${stateDir(config)}) is writable by this user`;
+          ? 'another uploader-agent process (scan-once, or a run that cannot serve its database) has it open: run doctor again when it has finished, or give this one a DATABASE_URL'
+          : env.DATABASE_URL
+            ? 'check DATABASE_URL, the network path and the security group'
+            : `check that storage.state_dir (${stateDir(config)}) is writable by this user`;
     return [{ name: 'state database', ok: false, detail: redactSecrets((err as Error).message), hint }];
   } finally {
     await db?.close().catch(() => undefined);
@@ -140,7 +158,15 @@ async function s3Checks(s3: S3Client, config: AgentConfig): Promise<Check[]> {
     const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(body) }), { abortSignal: AbortSignal.timeout(30_000) });
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: AbortSignal.timeout(30_000) });
     const text = await got.Body?.transformToString();
-    if (text !== body) return [{ name, ok: false, detail: `wrote ${body.length} bytes, read back ${text?.length ?? 0} different bytes`, hint: 'the server mangles bodies; check upload.s3_endpoint' }];
+    if (text !== body)
+      return [
+        {
+          name,
+          ok: false,
+          detail: `wrote ${body.length} bytes, read back ${text?.length ?? 0} different bytes`,
+          hint: 'the server mangles bodies; check upload.s3_endpoint',
+        },
+      ];
     const serverDate = got.LastModified ?? null;
     const removed = await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: AbortSignal.timeout(30_000) }).then(
       () => 'and removed',
@@ -159,7 +185,14 @@ async function s3Checks(s3: S3Client, config: AgentConfig): Promise<Check[]> {
     return checks;
   } catch (err) {
     const e = classifyError(err);
-    return [{ name, ok: false, detail: redactSecrets(e.message), hint: 'check credentials (task role), the bucket name and region, s3_endpoint, and that the role may put and get under the prefix' }];
+    return [
+      {
+        name,
+        ok: false,
+        detail: redactSecrets(e.message),
+        hint: 'check credentials (task role), the bucket name and region, s3_endpoint, and that the role may put and get under the prefix',
+      },
+    ];
   }
 }
 

@@ -32,7 +32,12 @@ export interface PlannedSession {
  * processed/ name), folder by folder in the order the cycle claims them. A folder seen for
  * the first time is reported as waiting, as the real first cycle would.
  */
-export async function planCycle(deps: Pick<Deps, 'config' | 'db' | 'share'>, now: Date, signal: AbortSignal, s3?: S3Client): Promise<{ plan: PlannedSession[]; rootErrors: { root: string; message: string }[] }> {
+export async function planCycle(
+  deps: Pick<Deps, 'config' | 'db' | 'share'>,
+  now: Date,
+  signal: AbortSignal,
+  s3?: S3Client,
+): Promise<{ plan: PlannedSession[]; rootErrors: { root: string; message: string }[] }> {
   const { config, db, share } = deps;
   const scan = await scanRoots(share, config.watch.session_roots, signal);
   const paths = scan.folders.map((f) => f.folderPath);
@@ -42,13 +47,20 @@ export async function planCycle(deps: Pick<Deps, 'config' | 'db' | 'share'>, now
   const folders = [...scan.folders].sort((a, b) => order(a) - order(b));
   const taken = nothingTaken();
   const plan: PlannedSession[] = [];
-  for (const folder of folders) plan.push(await planFolder({ config, db, share, now, signal, ...(s3 ? { s3 } : {}) }, folder, rows.get(folder.folderPath) ?? null, taken));
-  return { plan: scan.folders.map((f) => plan.find((p) => p.folder === f.folderPath) as PlannedSession), rootErrors: scan.rootErrors.map((e) => ({ root: e.root, message: e.message })) };
+  for (const folder of folders)
+    plan.push(await planFolder({ config, db, share, now, signal, ...(s3 ? { s3 } : {}) }, folder, rows.get(folder.folderPath) ?? null, taken));
+  return {
+    plan: scan.folders.map((f) => plan.find((p) => p.folder === f.folderPath) as PlannedSession),
+    rootErrors: scan.rootErrors.map((e) => ({ root: e.root, message: e.message })),
+  };
 }
 
 async function planFolder(deps: ForeseeDeps, folder: SessionFolder, row: SessionRow | null, taken: Taken): Promise<PlannedSession> {
   const { verdict, listing } = await foreseeFolder(deps, folder, row, taken);
-  const held = row?.leaseOwner && row.leaseExpiresAt && row.leaseExpiresAt >= deps.now ? { lease_holder: row.leaseOwner, lease_expires_at: row.leaseExpiresAt.toISOString() } : {};
+  const held =
+    row?.leaseOwner && row.leaseExpiresAt && row.leaseExpiresAt >= deps.now
+      ? { lease_holder: row.leaseOwner, lease_expires_at: row.leaseExpiresAt.toISOString() }
+      : {};
   const planned: PlannedSession = {
     folder: folder.folderPath,
     status: row?.status ?? 'new',

@@ -49,7 +49,12 @@ export interface FolderToForesee {
  * nextStep's verdict on one folder, reading only the facts it asks for, without writing
  * anything. `listing`: the folder as listed for the verdict, when it was listed.
  */
-export async function foreseeFolder(deps: ForeseeDeps, folder: FolderToForesee, row: SessionRow | null, taken: Taken): Promise<{ verdict: Verdict; listing?: SessionListing }> {
+export async function foreseeFolder(
+  deps: ForeseeDeps,
+  folder: FolderToForesee,
+  row: SessionRow | null,
+  taken: Taken,
+): Promise<{ verdict: Verdict; listing?: SessionListing }> {
   const { config, db, share, s3, now, signal } = deps;
   const profile = config.profiles[folder.profile];
   const facts: FolderFacts = {
@@ -140,7 +145,11 @@ function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, silence]).finally(() => clearTimeout(timer));
 }
 
-async function learn<K extends FactName>(facts: FolderFacts, name: K, gather: { [N in FactName]: () => Promise<Exclude<FolderFacts[N], undefined>> }): Promise<void> {
+async function learn<K extends FactName>(
+  facts: FolderFacts,
+  name: K,
+  gather: { [N in FactName]: () => Promise<Exclude<FolderFacts[N], undefined>> },
+): Promise<void> {
   facts[name] = await gather[name]();
 }
 

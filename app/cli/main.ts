@@ -54,8 +54,17 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .addOption(configOption())
     .option('--dry-run', 'show what the cycle would do; write nothing to S3, the share or the state database')
     .option('--json', 'with --dry-run: the plan as JSON')
-    .addHelpText('after', examples('uploader-agent scan-once --config config.yaml', 'uploader-agent scan-once --dry-run --config config.yaml', 'uploader-agent scan-once --dry-run --json --config config.yaml | jq ".plan[] | select(.action==\\"upload\\")"'))
-    .action(async (o: { config: string; dryRun?: boolean; json?: boolean }) => done(o.dryRun ? await dryRun(o.config, o.json ?? false) : await scanOnce(o.config)));
+    .addHelpText(
+      'after',
+      examples(
+        'uploader-agent scan-once --config config.yaml',
+        'uploader-agent scan-once --dry-run --config config.yaml',
+        'uploader-agent scan-once --dry-run --json --config config.yaml | jq ".plan[] | select(.action==\\"upload\\")"',
+      ),
+    )
+    .action(async (o: { config: string; dryRun?: boolean; json?: boolean }) =>
+      done(o.dryRun ? await dryRun(o.config, o.json ?? false) : await scanOnce(o.config)),
+    );
 
   cmd
     .command('validate-config')
@@ -83,8 +92,18 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .addOption(configOption())
     .option('--json', 'machine-readable output')
     .addOption(new Option('--state <state...>', 'only sessions in these states').choices([...SESSION_STATES]))
-    .addHelpText('after', examples('uploader-agent status --config config.yaml', 'uploader-agent status --state failed needs_attention --config config.yaml', 'uploader-agent status BAT-2026-11-001 --config config.yaml', 'uploader-agent status --json --config config.yaml | jq ".[] | {id, status}"'))
-    .action(async (ref: string | undefined, o: { config: string; json?: boolean; state?: SessionStatus[] }) => done(await (await operatorCommands()).status(o.config, ref, o)));
+    .addHelpText(
+      'after',
+      examples(
+        'uploader-agent status --config config.yaml',
+        'uploader-agent status --state failed needs_attention --config config.yaml',
+        'uploader-agent status BAT-2026-11-001 --config config.yaml',
+        'uploader-agent status --json --config config.yaml | jq ".[] | {id, status}"',
+      ),
+    )
+    .action(async (ref: string | undefined, o: { config: string; json?: boolean; state?: SessionStatus[] }) =>
+      done(await (await operatorCommands()).status(o.config, ref, o)),
+    );
 
   cmd
     .command('retry')
@@ -92,12 +111,19 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
     .argument('[session]', 'a session_id, folder name or row number')
     .addOption(configOption())
     .option('--all-needs-attention', 'requeue every needs_attention session')
-    .addHelpText('after', examples('uploader-agent retry BAT-2026-11-001 --config config.yaml', 'uploader-agent retry --all-needs-attention --config config.yaml'))
-    .action(async (ref: string | undefined, o: { config: string; allNeedsAttention?: boolean }) => done(await (await operatorCommands()).retry(o.config, ref, o)));
+    .addHelpText(
+      'after',
+      examples('uploader-agent retry BAT-2026-11-001 --config config.yaml', 'uploader-agent retry --all-needs-attention --config config.yaml'),
+    )
+    .action(async (ref: string | undefined, o: { config: string; allNeedsAttention?: boolean }) =>
+      done(await (await operatorCommands()).retry(o.config, ref, o)),
+    );
 
   cmd
     .command('dismiss')
-    .description('give up on a failed or needs_attention session whose folder is gone, for good: recorded with who and why, shown as dismissed, no longer counted as needs_attention')
+    .description(
+      'give up on a failed or needs_attention session whose folder is gone, for good: recorded with who and why, shown as dismissed, no longer counted as needs_attention',
+    )
     .argument('<session>', 'a session_id, folder name or row number')
     .requiredOption('--reason <text>', 'why (recorded with your user and host)')
     .addOption(configOption())
@@ -106,7 +132,9 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
 
   cmd
     .command('doctor')
-    .description('check everything before the first real bytes: config, roots (readable, writable, mounted), state DB and migrations, S3 write/read of a probe object, clock skew')
+    .description(
+      'check everything before the first real bytes: config, roots (readable, writable, mounted), state DB and migrations, S3 write/read of a probe object, clock skew',
+    )
     .addOption(configOption())
     .addHelpText('after', examples('uploader-agent doctor --config config.yaml'))
     .action(async (o: { config: string }) => {
@@ -121,11 +149,25 @@ Environment: DATABASE_URL (PostgreSQL; embedded PGlite when unset), AWS credenti
 
 async function scanOnce(configFile: string): Promise<number> {
   // At a terminal, a live progress line per session on stderr; the JSON lines stay on stdout.
-  const rt = await openRuntime(await readConfig(configFile), { stream: 'stdout', checkS3: true, metrics: uncountedMetrics(), ...(process.stderr.isTTY ? { terminal: process.stderr } : {}) });
+  const rt = await openRuntime(await readConfig(configFile), {
+    stream: 'stdout',
+    checkS3: true,
+    metrics: uncountedMetrics(),
+    ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
+  });
   try {
     const roundTrips0 = rt.deps.db.roundTrips;
     const report = await runCycle(rt.deps, new AbortController().signal);
-    rt.deps.logger.info({ event: 'cycle_completed', discovered: report.discovered, sessions: report.outcomes.length, failed: report.failed, db_round_trips: rt.deps.db.roundTrips - roundTrips0 }, 'scan cycle completed');
+    rt.deps.logger.info(
+      {
+        event: 'cycle_completed',
+        discovered: report.discovered,
+        sessions: report.outcomes.length,
+        failed: report.failed,
+        db_round_trips: rt.deps.db.roundTrips - roundTrips0,
+      },
+      'scan cycle completed',
+    );
     return report.failed > 0 ? EXIT.sessionFailed : EXIT.ok;
   } finally {
     await rt.close();

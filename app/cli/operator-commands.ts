@@ -37,11 +37,13 @@ export async function printManifest(sessionDir: string, configFile: string): Pro
   // The cycle's own preflight: a folder it would not upload gets no manifest either.
   // A one-shot command: Ctrl-C ends the process, nothing needs to be aborted.
   const signal = new AbortController().signal;
-  const { listing, sessionId } = await preflightWithProfile(share, config.upload.s3_prefix, profile, { folderPath: folder, folderName }, signal).catch((err: unknown) => {
-    const e = classifyError(err);
-    if (e.kind !== 'session') throw err;
-    throw new CliExit(EXIT.sessionFailed, `${folder}: ${e.message}`);
-  });
+  const { listing, sessionId } = await preflightWithProfile(share, config.upload.s3_prefix, profile, { folderPath: folder, folderName }, signal).catch(
+    (err: unknown) => {
+      const e = classifyError(err);
+      if (e.kind !== 'session') throw err;
+      throw new CliExit(EXIT.sessionFailed, `${folder}: ${e.message}`);
+    },
+  );
   const manifest = await manifestForFolder(share, config, { sessionId, folderPath: folder, listing }, signal);
   process.stdout.write(prettyManifest(manifest));
   process.stderr.write(`manifest-sha256: ${manifestHash(manifest)}\n`);
@@ -99,7 +101,14 @@ export async function status(configFile: string, ref: string | undefined, o: { j
     }
     const sessions = await listSessions(db, o.state);
     const next = await foreseeSessions({ config, db, share, now, signal }, sessions);
-    if (o.json) process.stdout.write(`${JSON.stringify(sessions.map((s) => sessionJson(s, next.get(s.pk))), null, 2)}\n`);
+    if (o.json)
+      process.stdout.write(
+        `${JSON.stringify(
+          sessions.map((s) => sessionJson(s, next.get(s.pk))),
+          null,
+          2,
+        )}\n`,
+      );
     else if (sessions.length === 0) process.stdout.write(o.state?.length ? `no sessions in state ${o.state.join(' or ')}\n` : 'no sessions recorded\n');
     else process.stdout.write(formatTable(sessions, now, { maxRetries: config.upload.max_retries, next }));
     return EXIT.ok;
@@ -124,10 +133,16 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
       if (found.length === 0) throw new CliExit(EXIT.usage, `no session matches ${ref}`);
       targets = found.filter((s) => startsFrom('retry', s.status));
       if (targets.length === 0) {
-        const dismissed = found.some((s) => s.status === 'dismissed') ? '; a dismissed session stays dismissed: if its folder is back, the agent takes it as a new session' : '';
-        throw new CliExit(EXIT.sessionFailed, `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')})${dismissed}`);
+        const dismissed = found.some((s) => s.status === 'dismissed')
+          ? '; a dismissed session stays dismissed: if its folder is back, the agent takes it as a new session'
+          : '';
+        throw new CliExit(
+          EXIT.sessionFailed,
+          `${ref} is not failed or needs_attention (${found.map((s) => `row ${s.pk}: ${s.status}`).join(', ')})${dismissed}`,
+        );
       }
-      if (targets.length > 1) throw new CliExit(EXIT.usage, `${ref} matches several sessions (rows ${targets.map((s) => s.pk).join(', ')}): name one by its row number`);
+      if (targets.length > 1)
+        throw new CliExit(EXIT.usage, `${ref} matches several sessions (rows ${targets.map((s) => s.pk).join(', ')}): name one by its row number`);
     } else {
       targets = await listSessionsInState(db, 'needs_attention');
     }
@@ -136,10 +151,23 @@ export async function retry(configFile: string, ref: string | undefined, o: { al
       const from = await requeueSession(db, target.pk, who, await readDatabaseClock(db));
       if (!from) {
         busy++;
-        process.stderr.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}) is being worked on by an agent right now; try again shortly\n`);
+        process.stderr.write(
+          `session ${target.sessionId ?? target.folderName} (row ${target.pk}) is being worked on by an agent right now; try again shortly\n`,
+        );
         continue;
       }
-      logger.info({ event: 'session_retry_requested', session_pk: target.pk, folder: target.folderPath, ...(target.sessionId ? { session_id: target.sessionId } : {}), from, to: TRANSITIONS.retry.to, by: who }, 'session requeued');
+      logger.info(
+        {
+          event: 'session_retry_requested',
+          session_pk: target.pk,
+          folder: target.folderPath,
+          ...(target.sessionId ? { session_id: target.sessionId } : {}),
+          from,
+          to: TRANSITIONS.retry.to,
+          by: who,
+        },
+        'session requeued',
+      );
       process.stdout.write(`session ${target.sessionId ?? target.folderName} (row ${target.pk}): ${from} → ${TRANSITIONS.retry.to}\n`);
     }
     if (targets.length === 0) process.stdout.write('no session needs attention\n');

@@ -41,7 +41,13 @@ export async function runCommand(configFile: string): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   try {
-    rt = await openRuntime(config, { stream: 'stdout', checkS3: true, metrics, serveEmbeddedDb: true, wait: { signal: stopping.signal, report: (p) => void (bootProblem = p) } });
+    rt = await openRuntime(config, {
+      stream: 'stdout',
+      checkS3: true,
+      metrics,
+      serveEmbeddedDb: true,
+      wait: { signal: stopping.signal, report: (p) => void (bootProblem = p) },
+    });
   } catch (err) {
     await health.close();
     if (stopping.signal.aborted) return EXIT.ok;
@@ -51,10 +57,18 @@ export async function runCommand(configFile: string): Promise<number> {
   registerStateGauge(metrics, deps.db);
   const started = startLoop(deps);
   running.loop = started;
-  const liveness = livenessCheck({ db: deps.db, intervalSeconds: config.agent.scan_interval_seconds, startedAt: Date.now(), lastCycleEnd: started.lastCycleEndedAt });
+  const liveness = livenessCheck({
+    db: deps.db,
+    intervalSeconds: config.agent.scan_interval_seconds,
+    startedAt: Date.now(),
+    lastCycleEnd: started.lastCycleEndedAt,
+  });
   problem = async () => (await liveness()) ?? deps.s3Access.reason();
   const watcher = watchRoots(config, watchableRoots(config, rt.mounts), deps.logger, () => started.wake());
-  deps.logger.info({ event: 'agent_started', agent_id: deps.agentId, port: health.port, db: deps.db.kind, roots: config.watch.session_roots.map((r) => r.path) }, 'agent started');
+  deps.logger.info(
+    { event: 'agent_started', agent_id: deps.agentId, port: health.port, db: deps.db.kind, roots: config.watch.session_roots.map((r) => r.path) },
+    'agent started',
+  );
   if (stopping.signal.aborted) started.stop();
 
   await started.done;

@@ -50,7 +50,12 @@ export interface StateDbOptions {
 }
 
 /** PostgreSQL when DATABASE_URL is set, else the embedded PGlite; migrated; exit 3 when it cannot be reached. */
-export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, log: LoggerHandle['logger'], options: StateDbOptions = { migrate: true }): Promise<Db> {
+export async function openStateDb(
+  config: AgentConfig,
+  env: NodeJS.ProcessEnv,
+  log: LoggerHandle['logger'],
+  options: StateDbOptions = { migrate: true },
+): Promise<Db> {
   const url = env.DATABASE_URL;
   let where = `embedded database in ${stateDir(config)}`;
   if (url) {
@@ -67,7 +72,8 @@ export async function openStateDb(config: AgentConfig, env: NodeJS.ProcessEnv, l
       : await openEmbeddedDb(stateDir(config), {
           serve: options.serve ?? false,
           shareWithRunningAgent: options.shareWithRunningAgent ?? false,
-          onNotServed: (reason) => log.warn({ event: 'embedded_db_not_served', reason }, 'status, retry and doctor cannot reach the embedded database while this agent runs'),
+          onNotServed: (reason) =>
+            log.warn({ event: 'embedded_db_not_served', reason }, 'status, retry and doctor cannot reach the embedded database while this agent runs'),
         });
     if (!options.migrate) {
       await db.query('SELECT 1');
@@ -96,7 +102,10 @@ async function s3StartProblem(s3: S3Client, config: AgentConfig, log: LoggerHand
   const problem = await probePrefix(s3, config.upload);
   const status = httpStatus(problem?.cause);
   if (problem?.kind === 's3' && status !== undefined && status >= 500) {
-    log.warn({ event: 's3_check_inconclusive', bucket: config.upload.s3_bucket, status, err: problem }, 'S3 answered the start-up check with an error; continuing');
+    log.warn(
+      { event: 's3_check_inconclusive', bucket: config.upload.s3_bucket, status, err: problem },
+      'S3 answered the start-up check with an error; continuing',
+    );
     return null;
   }
   return problem;
@@ -124,7 +133,14 @@ export interface Runtime {
  */
 export async function openRuntime(
   config: AgentConfig,
-  options: { stream: 'stdout' | 'stderr'; checkS3: boolean; metrics: Metrics; terminal?: NodeJS.WritableStream; wait?: DependencyWait; serveEmbeddedDb?: boolean },
+  options: {
+    stream: 'stdout' | 'stderr';
+    checkS3: boolean;
+    metrics: Metrics;
+    terminal?: NodeJS.WritableStream;
+    wait?: DependencyWait;
+    serveEmbeddedDb?: boolean;
+  },
   env = process.env,
 ): Promise<Runtime> {
   const share = shareFor(config);
@@ -140,7 +156,14 @@ export async function openRuntime(
   const s3Problem = reached.status === 'fulfilled' ? reached.value : null;
   const s3Failure = s3Problem ? s3Exit(config, s3Problem) : null;
   // Waiting for S3 means starting with uploads paused.
-  const fatal = opened.status === 'rejected' ? opened.reason : reached.status === 'rejected' ? reached.reason : s3Failure && !(options.wait && s3Failure.waitable) ? s3Failure : null;
+  const fatal =
+    opened.status === 'rejected'
+      ? opened.reason
+      : reached.status === 'rejected'
+        ? reached.reason
+        : s3Failure && !(options.wait && s3Failure.waitable)
+          ? s3Failure
+          : null;
   if (opened.status === 'rejected' || fatal) {
     if (opened.status === 'fulfilled') await opened.value.close().catch(() => undefined);
     s3.destroy();
@@ -187,9 +210,21 @@ async function warnAboutClockSkew(clock: DatabaseTime, log: LoggerHandle['logger
 
 function warnAboutNfsWindow(config: AgentConfig, mounts: string, log: LoggerHandle['logger']): void {
   const window = config.agent.stable_window_seconds;
-  for (const w of nfsWindowWarnings(mounts, config.watch.session_roots.map((r) => r.path), window)) {
+  for (const w of nfsWindowWarnings(
+    mounts,
+    config.watch.session_roots.map((r) => r.path),
+    window,
+  )) {
     log.warn(
-      { event: 'stable_window_short_for_nfs', root: w.root, mount_point: w.mountPoint, fs_type: w.fsType, attribute_cache_seconds: w.attributeCacheSeconds, stable_window_seconds: window, minimum_seconds: w.minimumWindowSeconds },
+      {
+        event: 'stable_window_short_for_nfs',
+        root: w.root,
+        mount_point: w.mountPoint,
+        fs_type: w.fsType,
+        attribute_cache_seconds: w.attributeCacheSeconds,
+        stable_window_seconds: window,
+        minimum_seconds: w.minimumWindowSeconds,
+      },
       `stable_window_seconds ${window} is shorter than ${w.minimumWindowSeconds}s: this NFS client may not see the lab PC's latest writes for up to ${w.attributeCacheSeconds}s`,
     );
   }

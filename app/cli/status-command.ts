@@ -87,7 +87,8 @@ export function formatHistory(s: SessionRow, events: SessionEvent[], files: File
   if (files.length > 0) {
     const uploaded = files.filter((f) => f.status === 'uploaded').length;
     lines.push(`  files: ${uploaded} of ${files.length} uploaded`);
-    for (const f of files.slice(0, 50)) lines.push(`    ${f.status.padEnd(8)}  ${humanBytes(f.size).padStart(10)}  ${f.sha256 ?? ''.padEnd(64)}  ${cell(f.relativePath)}`);
+    for (const f of files.slice(0, 50))
+      lines.push(`    ${f.status.padEnd(8)}  ${humanBytes(f.size).padStart(10)}  ${f.sha256 ?? ''.padEnd(64)}  ${cell(f.relativePath)}`);
     if (files.length > 50) lines.push(`    … ${files.length - 50} more (status --json has them all)`);
   }
   return `${lines.join('\n')}\n`;

@@ -60,10 +60,7 @@ const DEFAULT_PART_SIZE_MB = 8;
 const uploadFields = z.strictObject({
   s3_bucket: z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')),
   s3_region: z._default(nonEmpty(), 'ca-central-1'),
-  s3_prefix: z._default(
-    z.string().check(z.refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain "." or ".." segments')),
-    '',
-  ),
+  s3_prefix: z._default(z.string().check(z.refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not contain "." or ".." segments')), ''),
   s3_endpoint: z.optional(z.url()),
   s3_force_path_style: z._default(z.boolean(), false),
   max_retries: z._default(int(0), 10),
@@ -155,14 +152,21 @@ export function crossFieldProblems(raw: unknown): { path: (string | number)[]; m
   const paths = roots.map((r) => (typeof r?.path === 'string' ? normalizeRootPath(r.path) : null));
   roots.forEach((root, i) => {
     if (profiles && typeof root?.profile === 'string' && !profiles.includes(root.profile)) {
-      problems.push({ path: ['watch', 'session_roots', i, 'profile'], message: `unknown profile "${root.profile}" (defined: ${profiles.join(', ') || 'none'})` });
+      problems.push({
+        path: ['watch', 'session_roots', i, 'profile'],
+        message: `unknown profile "${root.profile}" (defined: ${profiles.join(', ') || 'none'})`,
+      });
     }
     const mine = paths[i];
     if (!mine) return;
     const same = paths.findIndex((p) => p === mine);
     if (same < i) problems.push({ path: ['watch', 'session_roots', i, 'path'], message: `duplicates session_roots[${same}]` });
     const outer = paths.findIndex((p, j) => j !== i && p !== null && p !== mine && inside(mine, p));
-    if (outer >= 0) problems.push({ path: ['watch', 'session_roots', i, 'path'], message: `is inside session_roots[${outer}] (${paths[outer]}): the outer root would take it for a session` });
+    if (outer >= 0)
+      problems.push({
+        path: ['watch', 'session_roots', i, 'path'],
+        message: `is inside session_roots[${outer}] (${paths[outer]}): the outer root would take it for a session`,
+      });
   });
   const upload = cfg?.upload;
   if (upload !== null && typeof upload === 'object') {

@@ -13,10 +13,7 @@ export function livenessCheck(input: { db: Db; intervalSeconds: number; startedA
     const limit = Math.max(input.intervalSeconds * 10, 600);
     if (silent > limit) return `no scan cycle has completed for ${Math.round(silent)}s (limit ${limit}s)`;
     try {
-      await Promise.race([
-        input.db.query('SELECT 1'),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000).unref()),
-      ]);
+      await Promise.race([input.db.query('SELECT 1'), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000).unref())]);
     } catch (err) {
       return `state database does not answer: ${redactSecrets(classifyError(err).message)}`;
     }

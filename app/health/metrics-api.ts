@@ -18,5 +18,15 @@ export interface Metrics {
 const nothing = { inc() {}, observe() {}, setToCurrentTime() {}, startTimer: () => () => {} };
 
 export function uncountedMetrics(): Metrics {
-  return { sessionsCompleted: nothing, sessionFailures: nothing, errors: nothing, filesUploaded: nothing, bytesUploaded: nothing, uploadDuration: nothing, uploadThroughput: nothing, cycleDuration: nothing, lastCycleEnd: nothing };
+  return {
+    sessionsCompleted: nothing,
+    sessionFailures: nothing,
+    errors: nothing,
+    filesUploaded: nothing,
+    bytesUploaded: nothing,
+    uploadDuration: nothing,
+    uploadThroughput: nothing,
+    cycleDuration: nothing,
+    lastCycleEnd: nothing,
+  };
 }

@@ -10,7 +10,11 @@ export interface ServedMetrics extends Metrics {
 export function createMetrics(): ServedMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'uploader_' });
-  const lastCycleEnd = new Gauge({ name: 'uploader_last_cycle_end_timestamp_seconds', help: 'When the last scan cycle ended (Unix time)', registers: [registry] });
+  const lastCycleEnd = new Gauge({
+    name: 'uploader_last_cycle_end_timestamp_seconds',
+    help: 'When the last scan cycle ended (Unix time)',
+    registers: [registry],
+  });
   new Gauge({
     name: 'uploader_seconds_since_last_cycle',
     help: 'Seconds since the last scan cycle ended (since start when none has)',
@@ -23,8 +27,18 @@ export function createMetrics(): ServedMetrics {
   return {
     registry,
     sessionsCompleted: new Counter({ name: 'uploader_sessions_completed_total', help: 'Sessions whose _COMPLETE marker is in S3', registers: [registry] }),
-    sessionFailures: new Counter({ name: 'uploader_session_failures_total', help: 'Failed session attempts by error code', labelNames: ['code'], registers: [registry] }),
-    errors: new Counter({ name: 'uploader_errors_total', help: 'Errors by kind (s3, s3_access, s3_unreachable, db, fs, session, lease, internal)', labelNames: ['kind'], registers: [registry] }),
+    sessionFailures: new Counter({
+      name: 'uploader_session_failures_total',
+      help: 'Failed session attempts by error code',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'uploader_errors_total',
+      help: 'Errors by kind (s3, s3_access, s3_unreachable, db, fs, session, lease, internal)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     filesUploaded: new Counter({ name: 'uploader_files_uploaded_total', help: 'Files uploaded to S3', registers: [registry] }),
     bytesUploaded: new Counter({ name: 'uploader_bytes_uploaded_total', help: 'Bytes uploaded to S3', registers: [registry] }),
     uploadDuration: new Histogram({

@@ -6,7 +6,11 @@ export interface HealthSource {
   problem(): Promise<string | null>;
 }
 
-export async function startHealthServer(port: number, health: HealthSource, metrics: ServedMetrics): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startHealthServer(
+  port: number,
+  health: HealthSource,
+  metrics: ServedMetrics,
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/health') {

@@ -39,7 +39,10 @@ export function terminalProgress(out: NodeJS.WritableStream): { write(chunk: str
           render(`${id}  uploading ${e.files} files, ${humanBytes(e.bytes ?? 0)}`, false);
           break;
         case 'upload_progress':
-          render(`${id}  ${e.percent}%  ${humanBytes(e.bytes_done ?? 0)} of ${humanBytes(e.bytes_total ?? 0)}  ${e.rate_mb_s} MB/s${e.eta_seconds != null ? `  ETA ${e.eta_seconds}s` : ''}`, false);
+          render(
+            `${id}  ${e.percent}%  ${humanBytes(e.bytes_done ?? 0)} of ${humanBytes(e.bytes_total ?? 0)}  ${e.rate_mb_s} MB/s${e.eta_seconds != null ? `  ETA ${e.eta_seconds}s` : ''}`,
+            false,
+          );
           break;
         case 'complete_marker_uploaded':
           render(`${id}  landed (_COMPLETE written)`, true);

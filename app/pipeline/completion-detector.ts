@@ -58,7 +58,12 @@ export function decideCompletion(input: CompletionInput): CompletionDecision {
   // With window 0 two equal observations suffice, even when the agent that made the first
   // one had a clock slightly ahead of ours.
   if (input.stableWindowSeconds > 0 && elapsed < input.stableWindowSeconds) {
-    return { complete: false, reason: `unchanged for ${Math.floor(elapsed)}s of ${input.stableWindowSeconds}s`, since, recheckAfterSeconds: input.stableWindowSeconds - elapsed };
+    return {
+      complete: false,
+      reason: `unchanged for ${Math.floor(elapsed)}s of ${input.stableWindowSeconds}s`,
+      since,
+      recheckAfterSeconds: input.stableWindowSeconds - elapsed,
+    };
   }
   return { complete: true, reason: '', since, recheckAfterSeconds: null };
 }

@@ -28,9 +28,16 @@ function escapeControl(path: string): string {
 
 /** Files whose S3 key would be too long; found before anything is uploaded. */
 export function keyProblem(prefix: string, sessionId: string, listing: SessionListing): string | null {
-  const overlong = overlongKeys(prefix, sessionId, listing.files.map((f) => f.relativePath));
+  const overlong = overlongKeys(
+    prefix,
+    sessionId,
+    listing.files.map((f) => f.relativePath),
+  );
   if (overlong.length === 0) return null;
-  const named = someOf(overlong.map((k) => `${k.relativePath} (${k.bytes} bytes)`), 3);
+  const named = someOf(
+    overlong.map((k) => `${k.relativePath} (${k.bytes} bytes)`),
+    3,
+  );
   return `${overlong.length} file(s) would get an S3 key longer than S3's limit of ${MAX_KEY_BYTES} bytes: ${named}; shorten their paths (or s3_prefix), then run retry`;
 }
 

@@ -11,7 +11,14 @@ export async function settleHeldLeases(deps: Deps, roots: string[]): Promise<voi
   const { db, clock, logger } = deps;
   const now = clock.now();
   for (const lease of await leasesHeldByOthers(db, roots, deps.agentId, now)) {
-    const ctx = { session_pk: lease.pk, folder: lease.folderPath, ...(lease.sessionId ? { session_id: lease.sessionId } : {}), status: lease.status, holder: lease.holder, lease_expires_at: lease.expiresAt.toISOString() };
+    const ctx = {
+      session_pk: lease.pk,
+      folder: lease.folderPath,
+      ...(lease.sessionId ? { session_id: lease.sessionId } : {}),
+      status: lease.status,
+      holder: lease.holder,
+      lease_expires_at: lease.expiresAt.toISOString(),
+    };
     const dead = deadHolderReason(lease.holder, db.kind === 'pglite');
     if (dead && (await expireLease(db, lease.pk, lease.token, now))) {
       logger.warn({ event: 'lease_taken_over', ...ctx, reason: dead }, 'the agent holding this session is gone; taking it over now');

@@ -22,7 +22,7 @@ export async function manifestForFolder(
     const handle = await openListedFile(share, f, signal);
     try {
       const hash = createHash('sha256');
-      for (let position = 0; ; ) {
+      for (let position = 0; ;) {
         const bytesRead = await handle.read(buf, 0, buf.length, position);
         if (bytesRead === 0) break;
         hash.update(buf.subarray(0, bytesRead));

@@ -47,10 +47,7 @@ export async function moveUploadedSession(deps: Deps, row: SessionRow, claim: Se
   }
   await share.renameFolder(row.folderPath, target, signal);
   const { row: done, from } = await transitionSession(db, claim, 'markProcessed', { reason: 'moved', processedPath: target, error: null });
-  logger.info(
-    { event: 'session_moved_to_processed', from, to: done.status, processed_path: target },
-    'session moved to processed/',
-  );
+  logger.info({ event: 'session_moved_to_processed', from, to: done.status, processed_path: target }, 'session moved to processed/');
   return done;
 }
 
@@ -72,9 +69,6 @@ async function holdChangedSession(deps: Deps, claim: SessionClaim, changes: stri
   };
   const { row: held, from } = await transitionSession(deps.db, claim, 'holdChangedAfterUpload', { reason: error.message, error });
   deps.metrics.sessionFailures.inc({ code: error.code });
-  deps.logger.error(
-    { event: 'session_changed_after_upload', from, to: held.status, changes },
-    'session folder changed after its upload completed; not moved',
-  );
+  deps.logger.error({ event: 'session_changed_after_upload', from, to: held.status, changes }, 'session folder changed after its upload completed; not moved');
   return held;
 }

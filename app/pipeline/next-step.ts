@@ -60,7 +60,8 @@ export function nextStep(f: FolderFacts): Verdict | { need: FactName } {
     if (f.holderGone === null) return { action: 'skip', reason: `leased by ${holderText(row.leaseOwner)} until ${row.leaseExpiresAt.toISOString()}` };
     takeOver = { takeOver: f.holderGone };
   }
-  if (row?.status === 'needs_attention') return { action: 'none', reason: `needs attention: ${row.lastError ?? 'see its history'}; \`retry\` to try again`, ...takeOver };
+  if (row?.status === 'needs_attention')
+    return { action: 'none', reason: `needs attention: ${row.lastError ?? 'see its history'}; \`retry\` to try again`, ...takeOver };
   if (row?.status === 'uploaded') {
     if (!f.moveAfterUpload) return { action: 'none', reason: 'done: uploaded (move_after_upload is off)', ...takeOver };
     if (f.moveTo === undefined) return { need: 'moveTo' };
@@ -72,7 +73,12 @@ export function nextStep(f: FolderFacts): Verdict | { need: FactName } {
   }
   if (row) {
     if (f.folderExists === undefined) return { need: 'folderExists' };
-    if (!f.folderExists) return { action: 'needs_attention', reason: `will need attention: session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded)`, ...takeOver };
+    if (!f.folderExists)
+      return {
+        action: 'needs_attention',
+        reason: `will need attention: session folder ${row.folderPath} no longer exists (moved or deleted before it was uploaded)`,
+        ...takeOver,
+      };
   }
   if (!row || row.status === 'waiting_for_stable') {
     if (f.completion === undefined) return { need: 'completion' };
@@ -108,6 +114,7 @@ function waitingText(c: CompletionDecision, row: SessionRow | null): string {
   if (c.recheckAfterSeconds === null) return c.reason.startsWith('waiting') ? c.reason : `waiting: ${c.reason}`;
   const seconds = Math.ceil(c.recheckAfterSeconds);
   // A folder not recorded yet gets its first observation from the next cycle: its window starts then.
-  if (!row) return `waiting: new folder: the next cycle records it, and ${seconds > 0 ? `a cycle ${seconds} s or more after that` : 'the one after'} can upload it if nothing changes`;
+  if (!row)
+    return `waiting: new folder: the next cycle records it, and ${seconds > 0 ? `a cycle ${seconds} s or more after that` : 'the one after'} can upload it if nothing changes`;
   return `waiting: ${c.reason}; stable in ${seconds} s if nothing changes`;
 }

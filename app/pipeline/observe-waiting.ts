@@ -58,7 +58,19 @@ export async function observeWaitingSessions(deps: Deps, roots: string[], signal
       }
       observed.push({ pk: row.pk, leaseToken: token, state, since: decision.since, waitingReason: decision.reason });
       if (decision.recheckAfterSeconds !== null) rechecks.set(row.pk, decision.recheckAfterSeconds);
-      logs.set(row.pk, () => logger.info({ event: 'session_waiting', session_pk: row.pk, folder: row.folderPath, ...(row.sessionId ? { session_id: row.sessionId } : {}), files: listing.files.length, reason: decision.reason }, 'session not complete yet'));
+      logs.set(row.pk, () =>
+        logger.info(
+          {
+            event: 'session_waiting',
+            session_pk: row.pk,
+            folder: row.folderPath,
+            ...(row.sessionId ? { session_id: row.sessionId } : {}),
+            files: listing.files.length,
+            reason: decision.reason,
+          },
+          'session not complete yet',
+        ),
+      );
     });
     const recorded = await recordObservationsAndRelease(db, { observed, releaseOnly, now: clock.now() });
     for (const pk of recorded) {

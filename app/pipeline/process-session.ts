@@ -37,7 +37,10 @@ interface Progress {
  */
 export async function processSession(agentDeps: Deps, claimed: SessionRow, signal: AbortSignal): Promise<SessionOutcome> {
   // Every line about this session carries its folder, and its id once known.
-  const deps = { ...agentDeps, logger: agentDeps.logger.child({ session_pk: claimed.pk, folder: claimed.folderPath, ...(claimed.sessionId ? { session_id: claimed.sessionId } : {}) }) };
+  const deps = {
+    ...agentDeps,
+    logger: agentDeps.logger.child({ session_pk: claimed.pk, folder: claimed.folderPath, ...(claimed.sessionId ? { session_id: claimed.sessionId } : {}) }),
+  };
   const claim = sessionClaim(deps, claimed);
   const lost = new AbortController();
   const heartbeat = startHeartbeat(deps, claim, lost);
@@ -46,7 +49,12 @@ export async function processSession(agentDeps: Deps, claimed: SessionRow, signa
   try {
     const status = await advance(deps, progress, claim, sessionSignal);
     // needs_attention without an error: the folder changed after its upload (see move-to-processed).
-    return { pk: claimed.pk, status, failed: status === 'needs_attention', ...(progress.recheckAfterSeconds !== undefined ? { recheckAfterSeconds: progress.recheckAfterSeconds } : {}) };
+    return {
+      pk: claimed.pk,
+      status,
+      failed: status === 'needs_attention',
+      ...(progress.recheckAfterSeconds !== undefined ? { recheckAfterSeconds: progress.recheckAfterSeconds } : {}),
+    };
   } catch (err) {
     return await recordFailure(deps, progress, claim, err, signal, lost.signal);
   } finally {
@@ -62,7 +70,10 @@ async function advance(deps: Deps, progress: Progress, claim: SessionClaim, sign
   const row = progress.row;
   if (row.status === 'uploaded') return (await moveUploadedSession(deps, row, claim, true, signal)).status;
   if (!(await pathExists(deps.share, row.folderPath, signal))) {
-    throw sessionProblem('FOLDER_MISSING', `session folder ${row.folderPath} no longer exists (moved or deleted before its upload completed); no _COMPLETE was written for it`);
+    throw sessionProblem(
+      'FOLDER_MISSING',
+      `session folder ${row.folderPath} no longer exists (moved or deleted before its upload completed); no _COMPLETE was written for it`,
+    );
   }
   let judged: SessionListing | undefined;
   if (row.status === 'waiting_for_stable') {
@@ -85,7 +96,12 @@ async function advance(deps: Deps, progress: Progress, claim: SessionClaim, sign
 }
 
 /** One observation of a waiting folder: the session when it is now ready to upload, else when to look again. */
-async function observe(deps: Deps, row: SessionRow, claim: SessionClaim, signal: AbortSignal): Promise<{ ready: SessionRow; listing: SessionListing } | { recheckAfterSeconds: number | null }> {
+async function observe(
+  deps: Deps,
+  row: SessionRow,
+  claim: SessionClaim,
+  signal: AbortSignal,
+): Promise<{ ready: SessionRow; listing: SessionListing } | { recheckAfterSeconds: number | null }> {
   const { db, config, clock, logger } = deps;
   const profile = config.profiles[row.profile];
   if (!profile) throw sessionProblem('UNKNOWN_PROFILE', `profile "${row.profile}" is no longer in the configuration`);
@@ -185,27 +201,36 @@ async function recordInterrupted(deps: Deps, row: SessionRow, ctx: Record<string
 /** S3 refuses the agent itself or cannot be reached: the attempt is not counted, and the session goes when uploads resume. */
 async function recordPaused(deps: Deps, row: SessionRow, claim: SessionClaim, ctx: Record<string, unknown>): Promise<SessionOutcome> {
   const cause = deps.s3Access.cause();
-  const error = { code: cause?.code ?? 'S3_ACCESS', message: `${redactSecrets(cause?.message ?? 'S3 refuses this agent')} (uploads paused; not counted against this session's retries)` };
+  const error = {
+    code: cause?.code ?? 'S3_ACCESS',
+    message: `${redactSecrets(cause?.message ?? 'S3 refuses this agent')} (uploads paused; not counted against this session's retries)`,
+  };
   const { from, row: paused } = await transitionSession(deps.db, claim, 'pauseUploads', {
     reason: error.message,
     error,
     nextAttemptAt: null,
   });
-  deps.logger.warn({ event: 'session_upload_paused', ...ctx, from, to: paused.status, attempt: row.attempts, err: cause }, 'uploads paused (S3 refuses this agent or cannot be reached); the session is uploaded once S3 answers again');
+  deps.logger.warn(
+    { event: 'session_upload_paused', ...ctx, from, to: paused.status, attempt: row.attempts, err: cause },
+    'uploads paused (S3 refuses this agent or cannot be reached); the session is uploaded once S3 answers again',
+  );
   return { pk: row.pk, status: paused.status, failed: true };
 }
 
 function startHeartbeat(deps: Deps, { pk, leaseToken }: SessionClaim, lost: AbortController): NodeJS.Timeout {
   const seconds = deps.config.agent.lease_seconds;
-  const timer = setInterval(() => {
-    const expires = new Date(deps.clock.now().getTime() + seconds * 1000);
-    renewLease(deps.db, pk, leaseToken, expires).then(
-      (held) => {
-        if (!held) lost.abort(new LeaseLostError(pk));
-      },
-      (err: unknown) => deps.logger.warn({ event: 'lease_renew_failed', err }, 'could not renew the claim; retrying'),
-    );
-  }, (seconds * 1000) / 3);
+  const timer = setInterval(
+    () => {
+      const expires = new Date(deps.clock.now().getTime() + seconds * 1000);
+      renewLease(deps.db, pk, leaseToken, expires).then(
+        (held) => {
+          if (!held) lost.abort(new LeaseLostError(pk));
+        },
+        (err: unknown) => deps.logger.warn({ event: 'lease_renew_failed', err }, 'could not renew the claim; retrying'),
+      );
+    },
+    (seconds * 1000) / 3,
+  );
   timer.unref();
   return timer;
 }

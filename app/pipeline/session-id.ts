@@ -18,7 +18,13 @@ export function sessionIdProblem(id: string): string | null {
  * The `session_id` of the first metadata file that has one, else the folder name; throws a
  * needs-attention error when that id is unusable or a metadata file is not what it should be.
  */
-export async function resolveSessionId(share: Share, folder: string, folderName: string, metadataFiles: readonly string[], signal: AbortSignal): Promise<{ sessionId: string; source: string }> {
+export async function resolveSessionId(
+  share: Share,
+  folder: string,
+  folderName: string,
+  metadataFiles: readonly string[],
+  signal: AbortSignal,
+): Promise<{ sessionId: string; source: string }> {
   for (const rel of metadataFiles) {
     const path = childPath(folder, rel);
     const st = await share.stat(path, signal).catch((err: { code?: string }) => {
@@ -37,12 +43,14 @@ export async function resolveSessionId(share: Share, folder: string, folderName:
     }
     if (parsed === null || typeof parsed !== 'object' || !('session_id' in parsed)) continue;
     const value = (parsed as { session_id: unknown }).session_id;
-    if (typeof value !== 'string') throw sessionProblem('BAD_SESSION_ID', `session_id in ${rel} must be a string, found ${value === null ? 'null' : typeof value}`);
+    if (typeof value !== 'string')
+      throw sessionProblem('BAD_SESSION_ID', `session_id in ${rel} must be a string, found ${value === null ? 'null' : typeof value}`);
     const problem = sessionIdProblem(value);
     if (problem) throw sessionProblem('BAD_SESSION_ID', `session_id from ${rel} ${problem}`);
     return { sessionId: value, source: rel };
   }
   const problem = sessionIdProblem(folderName);
-  if (problem) throw sessionProblem('BAD_SESSION_ID', `folder name used as session_id ${problem}; add a metadata file with a valid session_id or rename the folder`);
+  if (problem)
+    throw sessionProblem('BAD_SESSION_ID', `folder name used as session_id ${problem}; add a metadata file with a valid session_id or rename the folder`);
   return { sessionId: folderName, source: 'folder name' };
 }

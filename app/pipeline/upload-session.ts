@@ -45,7 +45,14 @@ export async function uploadStableSession(
     const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
     if (decision.go === 'duplicate_if_identical' && owner.manifestHash === hash) {
-      return markDuplicate(deps, row, claim, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: decision.of });
+      return markDuplicate(deps, row, claim, {
+        sessionId,
+        hash,
+        fileCount: local.file_count,
+        totalBytes: local.total_bytes,
+        state: observedState(listing.files),
+        of: decision.of,
+      });
     }
     throw sessionProblem('SESSION_ID_COLLISION', collisionMessage(row.folderPath, sessionId, owner));
   }
@@ -57,7 +64,14 @@ export async function uploadStableSession(
     const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
     const hash = manifestHash(local);
     if (marker.metadata[MANIFEST_HASH_METADATA] === hash) {
-      return markDuplicate(deps, row, claim, { sessionId, hash, fileCount: local.file_count, totalBytes: local.total_bytes, state: observedState(listing.files), of: `s3://${bucket}/${completeKey(prefix, sessionId)}` });
+      return markDuplicate(deps, row, claim, {
+        sessionId,
+        hash,
+        fileCount: local.file_count,
+        totalBytes: local.total_bytes,
+        state: observedState(listing.files),
+        of: `s3://${bucket}/${completeKey(prefix, sessionId)}`,
+      });
     }
     throw sessionProblem(
       'COMPLETE_CONFLICT',
@@ -79,7 +93,9 @@ export async function uploadStableSession(
 
   // Metadata only (no second read): anything added, removed or touched voids the attempt.
   // Only its state is kept: a second listing of a large folder is not held beside the first.
-  const afterState = observedState((await listSessionFiles(share, row.folderPath, ignoreMatcher(config.profiles[row.profile]?.ignore_patterns ?? []), signal)).files);
+  const afterState = observedState(
+    (await listSessionFiles(share, row.folderPath, ignoreMatcher(config.profiles[row.profile]?.ignore_patterns ?? []), signal)).files,
+  );
   const uploadedState = observedState(listing.files);
   if (afterState !== uploadedState) throw new SessionChangedError('files were added, removed or changed during the upload');
 
@@ -95,17 +111,36 @@ export async function uploadStableSession(
   const hash = manifestHash(manifest);
   const body = prettyManifest(manifest);
   const cachePath = await writeManifestCopy(config.storage.manifest_cache_dir, sessionId, body, hash);
-  logger.info({ event: 'manifest_created', manifest_hash: hash, files: manifest.file_count, bytes: manifest.total_bytes, cache_path: cachePath }, 'manifest created');
-  await putSmallObject(s3, { bucket, key: manifestKey(prefix, sessionId), body, contentType: 'application/json', metadata: { [MANIFEST_HASH_METADATA]: hash } }, signal);
+  logger.info(
+    { event: 'manifest_created', manifest_hash: hash, files: manifest.file_count, bytes: manifest.total_bytes, cache_path: cachePath },
+    'manifest created',
+  );
+  await putSmallObject(
+    s3,
+    { bucket, key: manifestKey(prefix, sessionId), body, contentType: 'application/json', metadata: { [MANIFEST_HASH_METADATA]: hash } },
+    signal,
+  );
   const seconds = (Date.now() - t0) / 1000;
-  const mbPerSecond = seconds > 0 ? Math.round(manifest.total_bytes / 1e6 / seconds * 10) / 10 : null;
+  const mbPerSecond = seconds > 0 ? Math.round((manifest.total_bytes / 1e6 / seconds) * 10) / 10 : null;
   // folder and session_id come with the session's logger.
   logger.info(
-    { event: 'upload_completed', files: manifest.file_count, bytes: manifest.total_bytes, seconds, mb_per_s: mbPerSecond, db_round_trips: db.roundTrips - roundTrips0 },
+    {
+      event: 'upload_completed',
+      files: manifest.file_count,
+      bytes: manifest.total_bytes,
+      seconds,
+      mb_per_s: mbPerSecond,
+      db_round_trips: db.roundTrips - roundTrips0,
+    },
     `all files and manifest.json are in S3: ${manifest.file_count} files, ${(manifest.total_bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s${mbPerSecond === null ? '' : ` (${mbPerSecond} MB/s)`}`,
   );
 
-  await removeLeftovers(deps, sessionId, manifest.files.map((f) => f.relative_path), signal);
+  await removeLeftovers(
+    deps,
+    sessionId,
+    manifest.files.map((f) => f.relative_path),
+    signal,
+  );
   const written = await writeCompleteMarker(s3, { bucket, key: completeKey(prefix, sessionId), manifestHash: hash }, signal);
   const { row: uploaded, from } = await transitionSession(db, claim, 'markUploaded', {
     reason: written === 'written' ? '_COMPLETE written' : '_COMPLETE was already present for this manifest',
@@ -118,7 +153,15 @@ export async function uploadStableSession(
   });
   deps.metrics.sessionsCompleted.inc();
   logger.info(
-    { event: 'complete_marker_uploaded', from, to: uploaded.status, key: completeKey(prefix, sessionId), manifest_hash: hash, already_present: written !== 'written', db_round_trips: db.roundTrips - roundTrips0 },
+    {
+      event: 'complete_marker_uploaded',
+      from,
+      to: uploaded.status,
+      key: completeKey(prefix, sessionId),
+      manifest_hash: hash,
+      already_present: written !== 'written',
+      db_round_trips: db.roundTrips - roundTrips0,
+    },
     '_COMPLETE written',
   );
   return uploaded;

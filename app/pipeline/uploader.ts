@@ -43,7 +43,13 @@ export async function uploadSessionFiles(
     session.pk,
     files.map((f) => f.relativePath),
   );
-  const aborted = await abortUnknownUploads(s3, bucket, `${objectKey(config.upload.s3_prefix, session.sessionId, '')}/`, await listMultipartUploadIds(db, session.pk), signal);
+  const aborted = await abortUnknownUploads(
+    s3,
+    bucket,
+    `${objectKey(config.upload.s3_prefix, session.sessionId, '')}/`,
+    await listMultipartUploadIds(db, session.pk),
+    signal,
+  );
   if (aborted.length > 0) logger.warn({ event: 'stale_uploads_aborted', keys: aborted }, 'aborted multipart uploads no record knows');
   const sha256 = new Map<string, string>();
   const pending: { relativePath: string; sha256: string; etag: string | null }[] = [];
@@ -54,7 +60,10 @@ export async function uploadSessionFiles(
     await markFilesUploaded(db, session.pk, batch, clock.now());
   };
 
-  const progress = uploadProgress(logger, files.reduce((n, f) => n + f.size, 0));
+  const progress = uploadProgress(
+    logger,
+    files.reduce((n, f) => n + f.size, 0),
+  );
   // Requests in flight and the memory for their bodies are the process's (deps.transfer),
   // shared with the sessions uploaded beside this one.
   const { transfer } = deps;
@@ -107,7 +116,14 @@ export async function uploadSessionFiles(
     // Debug: one line per file is thousands for a large session (upload_completed sums them up).
     if (logger.isLevelEnabled('debug')) {
       logger.debug(
-        { event: 'upload_file_succeeded', file: file.relativePath, key, bytes: file.size, ms: Date.now() - started, ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}) },
+        {
+          event: 'upload_file_succeeded',
+          file: file.relativePath,
+          key,
+          bytes: file.size,
+          ms: Date.now() - started,
+          ...(result.resumedParts > 0 ? { resumed_parts: result.resumedParts } : {}),
+        },
         'file uploaded',
       );
     }
@@ -146,7 +162,16 @@ async function journalFor(deps: Deps, pk: number, file: SessionFile, key: string
   return {
     previous: same ? found : null,
     created: (uploadId) =>
-      recordMultipartCreated(db, { pk, relativePath: file.relativePath, objectKey: key, uploadId, partSize, size: file.size, mtimeNs: String(file.mtimeNs), now: clock.now() }),
+      recordMultipartCreated(db, {
+        pk,
+        relativePath: file.relativePath,
+        objectKey: key,
+        uploadId,
+        partSize,
+        size: file.size,
+        mtimeNs: String(file.mtimeNs),
+        now: clock.now(),
+      }),
     partDone: (uploadId, part) => recordPart(db, uploadId, part),
     forget: (uploadId) => forgetMultipart(db, pk, file.relativePath, uploadId),
   };

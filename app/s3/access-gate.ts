@@ -13,15 +13,24 @@ const PROBE_TIMEOUT_MS = 30_000;
  * Lists at most one key under the prefix: what the task role may do, and the cheapest request
  * that shows whether S3 accepts this agent. null when it does, else why not.
  */
-export async function probePrefix(s3: S3Client, upload: Pick<AgentConfig['upload'], 's3_bucket' | 's3_prefix'>, signal?: AbortSignal): Promise<AgentError | null> {
+export async function probePrefix(
+  s3: S3Client,
+  upload: Pick<AgentConfig['upload'], 's3_bucket' | 's3_prefix'>,
+  signal?: AbortSignal,
+): Promise<AgentError | null> {
   const prefix = upload.s3_prefix.split('/').filter(Boolean).join('/');
   const timeout = AbortSignal.timeout(PROBE_TIMEOUT_MS);
   try {
-    await s3.send(new ListObjectsV2Command({ Bucket: upload.s3_bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }), { abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    await s3.send(new ListObjectsV2Command({ Bucket: upload.s3_bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }), {
+      abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
     return null;
   } catch (err) {
     // A path that drops packets (a VPN down) refuses nothing: no answer to a one-key listing is unreachable too.
-    if (timeout.aborted && !signal?.aborted) return new AgentError('S3_NO_ANSWER', `S3 NO_ANSWER: no answer to a one-key listing within ${PROBE_TIMEOUT_MS / 1000} s`, 's3_unreachable', true, { cause: err });
+    if (timeout.aborted && !signal?.aborted)
+      return new AgentError('S3_NO_ANSWER', `S3 NO_ANSWER: no answer to a one-key listing within ${PROBE_TIMEOUT_MS / 1000} s`, 's3_unreachable', true, {
+        cause: err,
+      });
     return classifyError(err);
   }
 }
@@ -71,7 +80,10 @@ export class S3AccessGate {
       this.pause(problem);
       return false;
     }
-    this.deps.logger.info({ event: 's3_access_restored', from: 'paused', to: 'uploading', kind: this.problem?.kind, after_checks: this.failures }, 'S3 accepts the agent again; uploads resume');
+    this.deps.logger.info(
+      { event: 's3_access_restored', from: 'paused', to: 'uploading', kind: this.problem?.kind, after_checks: this.failures },
+      'S3 accepts the agent again; uploads resume',
+    );
     this.problem = null;
     this.failures = 0;
     return true;
@@ -122,7 +134,14 @@ export class S3AccessGate {
     this.retryAt = this.deps.clock.now().getTime() + delay * 1000;
     const unreachable = problem.kind === 's3_unreachable';
     this.deps.logger.error(
-      { event: unreachable ? 's3_unreachable' : 's3_access_denied', from: this.failures === 1 ? 'uploading' : 'paused', to: 'paused', checks: this.failures, retry_in_seconds: delay, err: problem },
+      {
+        event: unreachable ? 's3_unreachable' : 's3_access_denied',
+        from: this.failures === 1 ? 'uploading' : 'paused',
+        to: 'paused',
+        checks: this.failures,
+        retry_in_seconds: delay,
+        err: problem,
+      },
       `${describe(problem)}; uploads paused, no session retries spent`,
     );
   }

@@ -67,7 +67,10 @@ interface Endpoint {
 const PROBE_KEY = 'lab-uploader-endpoint-probe';
 
 class Probed extends Error {
-  constructor(readonly request: { protocol?: string; hostname?: string; port?: number; path?: string }, readonly authSchemes: unknown) {
+  constructor(
+    readonly request: { protocol?: string; hostname?: string; port?: number; path?: string },
+    readonly authSchemes: unknown,
+  ) {
     super('endpoint probe');
   }
 }
@@ -90,10 +93,12 @@ async function resolveEndpoint(s3: S3Client, bucket: string): Promise<Endpoint |
     return null;
   } catch (err) {
     if (!(err instanceof Probed)) return null;
-    const scheme = (Array.isArray(err.authSchemes) ? err.authSchemes[0] : undefined) as { name?: string; signingRegion?: string; signingName?: string } | undefined;
+    const scheme = (Array.isArray(err.authSchemes) ? err.authSchemes[0] : undefined) as
+      { name?: string; signingRegion?: string; signingName?: string } | undefined;
     const r = err.request;
     const suffix = `/${PROBE_KEY}`;
-    if (scheme?.name !== 'sigv4' || !scheme.signingRegion || (r.protocol !== 'http:' && r.protocol !== 'https:') || !r.hostname || !r.path?.endsWith(suffix)) return null;
+    if (scheme?.name !== 'sigv4' || !scheme.signingRegion || (r.protocol !== 'http:' && r.protocol !== 'https:') || !r.hostname || !r.path?.endsWith(suffix))
+      return null;
     return {
       protocol: r.protocol,
       hostname: r.hostname,
@@ -121,7 +126,14 @@ class LeanPut implements PutTransport {
   }
 
   putObject(req: WholePut, signal: AbortSignal): Promise<{ etag: string | null }> {
-    const put = { path: this.pathOf(req.key), query: '', payloadHash: req.sha256, checksumCrc32: crc32Base64(crc32(req.body)), body: req.body, metadata: req.metadata };
+    const put = {
+      path: this.pathOf(req.key),
+      query: '',
+      payloadHash: req.sha256,
+      checksumCrc32: crc32Base64(crc32(req.body)),
+      body: req.body,
+      metadata: req.metadata,
+    };
     return this.send(put, signal);
   }
 
@@ -153,7 +165,8 @@ class LeanPut implements PutTransport {
         if (signal.aborted || attempt >= MAX_ATTEMPTS || !transient(err)) {
           const e = err as { $metadata?: Record<string, unknown> };
           // Not after an abort: then `err` may be the signal's reason, another file's error that is not ours to mark as S3's.
-          if (!signal.aborted && typeof err === 'object' && err !== null && (err as Error).name !== 'AbortError') e.$metadata = { ...(e.$metadata ?? {}), attempts: attempt };
+          if (!signal.aborted && typeof err === 'object' && err !== null && (err as Error).name !== 'AbortError')
+            e.$metadata = { ...(e.$metadata ?? {}), attempts: attempt };
           throw err;
         }
         // The SDK's standard strategy: full jitter over 100 ms · 2^attempt, at most 20 s.
@@ -163,9 +176,15 @@ class LeanPut implements PutTransport {
   }
 
   private async sign(put: SignedPut): Promise<Record<string, string>> {
-    const config = this.s3.config as unknown as { credentials: () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>; systemClockOffset?: number };
+    const config = this.s3.config as unknown as {
+      credentials: () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>;
+      systemClockOffset?: number;
+    };
     const creds = await config.credentials();
-    const amzDate = new Date(Date.now() + (config.systemClockOffset ?? 0)).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const amzDate = new Date(Date.now() + (config.systemClockOffset ?? 0))
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
     const day = amzDate.slice(0, 8);
     const headers: Record<string, string> = {
       host: this.host,
@@ -185,7 +204,9 @@ class LeanPut implements PutTransport {
     const canonical = `PUT\n${put.path}\n${put.query}\n${names.map((n) => `${n}:${(headers[n] as string).trim().replace(/\s+/g, ' ')}\n`).join('')}\n${signedHeaders}\n${put.payloadHash}`;
     const scope = `${day}/${this.ep.region}/${this.ep.service}/aws4_request`;
     const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
-    const signature = createHmac('sha256', this.key(scope, day, creds.secretAccessKey)).update(stringToSign).digest('hex');
+    const signature = createHmac('sha256', this.key(scope, day, creds.secretAccessKey))
+      .update(stringToSign)
+      .digest('hex');
     headers.authorization = `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
     headers['user-agent'] = 'lab-data-uploader';
     return headers;

@@ -82,7 +82,7 @@ function checkUnchanged(now: ShareAttributes, req: FileUploadRequest): void {
 
 /** Fills `body` from `position`; fewer bytes than that means the file shrank. */
 async function readExactly(handle: ShareFile, body: Buffer, position: number, req: FileUploadRequest): Promise<void> {
-  for (let filled = 0; filled < body.length; ) {
+  for (let filled = 0; filled < body.length;) {
     const bytesRead = await handle.read(body, filled, body.length - filled, position + filled);
     if (bytesRead === 0) throw new SessionChangedError(`${req.relativePath} shrank while it was being uploaded`);
     filled += bytesRead;

@@ -167,7 +167,9 @@ class Connection {
     socket.on('end', () => this.finish(null));
     socket.on('error', (err) => this.finish(err));
     socket.on('close', () => this.finish(null));
-    socket.on('timeout', () => socket.destroy(Object.assign(new Error(`S3 request got no answer for ${socket.timeout ?? 0} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' })));
+    socket.on('timeout', () =>
+      socket.destroy(Object.assign(new Error(`S3 request got no answer for ${socket.timeout ?? 0} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' })),
+    );
   }
 
   exchange(head: string, body: Buffer, timeoutMs: number): Promise<Http1Response> {
@@ -253,7 +255,10 @@ function openSocket(target: Http1Target, connectMs: number, signal: AbortSignal)
       socket.destroy();
       reject(err);
     };
-    const timer = setTimeout(() => fail(Object.assign(new Error(`connecting to S3 timed out after ${connectMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' })), connectMs);
+    const timer = setTimeout(
+      () => fail(Object.assign(new Error(`connecting to S3 timed out after ${connectMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' })),
+      connectMs,
+    );
     const onAbort = () => fail(abortError(signal));
     const onConnect = () => {
       cleanup();

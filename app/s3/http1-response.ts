@@ -47,7 +47,13 @@ export function parseResponse(buf: Buffer, closed: boolean): { response: Http1Re
   }
 }
 
-function frameBody(buf: Buffer, start: number, status: number, headers: Record<string, string>, closed: boolean): { body: Buffer; end: number; untilClose?: boolean } | null {
+function frameBody(
+  buf: Buffer,
+  start: number,
+  status: number,
+  headers: Record<string, string>,
+  closed: boolean,
+): { body: Buffer; end: number; untilClose?: boolean } | null {
   if (status === 204 || status === 304) return { body: Buffer.alloc(0), end: start };
   if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) return dechunk(buf, start);
   const length = headers['content-length'];

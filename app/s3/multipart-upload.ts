@@ -145,12 +145,20 @@ export async function putMultipart(
     const parts = await Promise.all(sends);
     const sha256 = await hash.digest();
     const completed = await s3
-      .send(new CompleteMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal })
+      .send(new CompleteMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), {
+        abortSignal: signal,
+      })
       .catch((err: unknown) => {
         // A resumed upload may have been completed already by the attempt a crash cut short
         // (AWS then answers NoSuchUpload, some servers 500 forever): start this file afresh.
         if (journal.previous === null || signal.aborted || httpStatus(err) === undefined) throw err;
-        throw new AgentError('S3_RESUME_FAILED', `completing the resumed upload of ${req.key} failed (${classifyError(err).message}); the file is sent again from the start`, 's3', true, { cause: err });
+        throw new AgentError(
+          'S3_RESUME_FAILED',
+          `completing the resumed upload of ${req.key} failed (${classifyError(err).message}); the file is sent again from the start`,
+          's3',
+          true,
+          { cause: err },
+        );
       });
     await journal.forget(uploadId);
     return { sha256, etag: completed.ETag ?? null, resumedParts: [...done.keys()].length };
@@ -160,7 +168,10 @@ export async function putMultipart(
     // Keep what a retry can resume (an outage, a shutdown); give up on the rest so it never
     // accrues storage cost.
     const e = classifyError(err);
-    if (!signal.aborted && (!e.retryable || e.code === 'SESSION_CHANGED' || e.code === 'S3_InvalidPart' || e.code === 'S3_NoSuchUpload' || e.code === 'S3_RESUME_FAILED')) {
+    if (
+      !signal.aborted &&
+      (!e.retryable || e.code === 'SESSION_CHANGED' || e.code === 'S3_InvalidPart' || e.code === 'S3_NoSuchUpload' || e.code === 'S3_RESUME_FAILED')
+    ) {
       await s3.send(new AbortMultipartUploadCommand({ Bucket: req.bucket, Key: req.key, UploadId: uploadId })).catch(() => undefined);
       await journal.forget(uploadId).catch(() => undefined);
     }
@@ -182,10 +193,9 @@ async function confirmParts(s3: S3Client, req: MultipartRequest, previous: Resum
   try {
     let marker: string | undefined;
     do {
-      const res = await s3.send(
-        new ListPartsCommand({ Bucket: req.bucket, Key: req.key, UploadId: previous.uploadId, PartNumberMarker: marker }),
-        { abortSignal: signal },
-      );
+      const res = await s3.send(new ListPartsCommand({ Bucket: req.bucket, Key: req.key, UploadId: previous.uploadId, PartNumberMarker: marker }), {
+        abortSignal: signal,
+      });
       for (const p of res.Parts ?? []) listed.set(p.PartNumber ?? 0, { etag: p.ETag ?? '', size: p.Size ?? -1 });
       marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
     } while (marker);

@@ -14,7 +14,13 @@ const DELETE_BATCH = 1000;
  * so the prefix holds exactly what the manifest lists when the ETL starts. Returns what
  * was deleted; a key S3 refuses to delete fails the attempt (retryable as S3 says).
  */
-export async function deleteObjectsNotIn(s3: S3Client, bucket: string, sessionPrefix: string, keep: ReadonlySet<string>, signal: AbortSignal): Promise<StaleObject[]> {
+export async function deleteObjectsNotIn(
+  s3: S3Client,
+  bucket: string,
+  sessionPrefix: string,
+  keep: ReadonlySet<string>,
+  signal: AbortSignal,
+): Promise<StaleObject[]> {
   const stale: StaleObject[] = [];
   let token: string | undefined;
   do {
@@ -24,10 +30,15 @@ export async function deleteObjectsNotIn(s3: S3Client, bucket: string, sessionPr
   } while (token);
   for (let i = 0; i < stale.length; i += DELETE_BATCH) {
     const batch = stale.slice(i, i + DELETE_BATCH);
-    const res = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((o) => ({ Key: o.key })), Quiet: true } }), { abortSignal: signal });
+    const res = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((o) => ({ Key: o.key })), Quiet: true } }), {
+      abortSignal: signal,
+    });
     const refused = res.Errors?.[0];
     if (refused) {
-      throw Object.assign(new Error(`could not delete ${refused.Key ?? '?'}: ${refused.Message ?? ''}`), { name: refused.Code ?? 'DeleteFailed', $metadata: { httpStatusCode: 200 } });
+      throw Object.assign(new Error(`could not delete ${refused.Key ?? '?'}: ${refused.Message ?? ''}`), {
+        name: refused.Code ?? 'DeleteFailed',
+        $metadata: { httpStatusCode: 200 },
+      });
     }
   }
   return stale;

@@ -13,7 +13,9 @@ export async function abortUnknownUploads(s3: S3Client, bucket: string, prefix: 
   let uploadIdMarker: string | undefined;
   try {
     do {
-      const res = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal });
+      const res = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), {
+        abortSignal: signal,
+      });
       for (const u of res.Uploads ?? []) {
         if (!u.Key || !u.UploadId || known.has(u.UploadId)) continue;
         await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }), { abortSignal: signal });

@@ -137,7 +137,9 @@ export class NfsFile implements ShareFile {
       if (length <= 0) return;
       if (this.ahead.has(position)) continue;
       const ahead: ReadAhead = { position, length, owner: null, landed: null, result: Promise.resolve({ bytes: 0, eof: false }) };
-      ahead.result = this.client.readInto(this.handle, position, length, () => (ahead.landed = ahead.owner ?? Buffer.allocUnsafe(length)), { signal: this.signal });
+      ahead.result = this.client.readInto(this.handle, position, length, () => (ahead.landed = ahead.owner ?? Buffer.allocUnsafe(length)), {
+        signal: this.signal,
+      });
       // One never taken over fails unseen.
       ahead.result.catch(() => undefined);
       this.ahead.set(position, ahead);

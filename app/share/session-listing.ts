@@ -51,7 +51,8 @@ export async function listSessionFiles(share: Share, folder: string, ignored: Ig
         continue;
       }
       if (entry.type === 'dir') dirs.push(relativePath);
-      else if (entry.type === 'file') listing.files.push({ relativePath, absolutePath: childPath(folder, relativePath), size: entry.size, mtimeNs: entry.mtimeNs, change: entry.change });
+      else if (entry.type === 'file')
+        listing.files.push({ relativePath, absolutePath: childPath(folder, relativePath), size: entry.size, mtimeNs: entry.mtimeNs, change: entry.change });
       else listing.skipped.push({ relative_path: relativePath, type: entry.type });
     }
   }

@@ -13,7 +13,12 @@ export function checkDatabaseUrl(url: string): URL {
     throw new AgentError('DATABASE_URL_INVALID', 'DATABASE_URL is not a URL; expected postgres://USER@HOST:5432/DATABASE', 'db', false);
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new AgentError('DATABASE_URL_INVALID', `DATABASE_URL is a ${parsed.protocol.replace(/:$/, '')}:// URL; only PostgreSQL (postgres:// or postgresql://) is supported`, 'db', false);
+    throw new AgentError(
+      'DATABASE_URL_INVALID',
+      `DATABASE_URL is a ${parsed.protocol.replace(/:$/, '')}:// URL; only PostgreSQL (postgres:// or postgresql://) is supported`,
+      'db',
+      false,
+    );
   }
   if (!parsed.hostname && !parsed.searchParams.get('host')) {
     throw new AgentError('DATABASE_URL_INVALID', 'DATABASE_URL names no host; expected postgres://USER@HOST:5432/DATABASE', 'db', false);

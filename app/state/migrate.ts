@@ -61,9 +61,7 @@ async function appliedMigrations(db: Db): Promise<Set<number> | null> {
 
 async function createMigrationsTable(db: Db): Promise<void> {
   try {
-    await db.query(
-      'CREATE TABLE IF NOT EXISTS uploader_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
-    );
+    await db.query('CREATE TABLE IF NOT EXISTS uploader_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)');
   } catch (err) {
     // Two agents creating it at once: one wins, the other sees the type's unique key (23505)
     // or, depending on the moment, "type … already exists" (42710) or the table (42P07).

@@ -111,7 +111,10 @@ async function refusalChecks(built: BuiltImage, f: Fixtures): Promise<void> {
   });
   await check('EC2: a failed NFS mount exits non-zero and the agent never starts', async () => {
     // This machine's kernel has no NFS client, so mount.nfs fails at once; any failure counts the same.
-    const r = await runToEnd(['--cap-add', 'SYS_ADMIN', '-e', 'AGENT_CONFIG_YAML', '-e', 'LAUNCH_TYPE=EC2', '-e', 'NFS_MOUNTS=127.0.0.1:/export/lab:/mnt/lab', built.image], config);
+    const r = await runToEnd(
+      ['--cap-add', 'SYS_ADMIN', '-e', 'AGENT_CONFIG_YAML', '-e', 'LAUNCH_TYPE=EC2', '-e', 'NFS_MOUNTS=127.0.0.1:/export/lab:/mnt/lab', built.image],
+      config,
+    );
     expect(r.exit !== 0 && r.exit !== null, `exit ${r.exit}: ${r.logs}`);
     expect(r.logs.includes('mount of 127.0.0.1:/export/lab on /mnt/lab failed; refusing to start'), r.logs);
     expect(agentNeverStarted(r.logs), `the agent started: ${r.logs}`);
@@ -138,10 +141,23 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
   // FARGATE as ECS runs it there: no added capability, no device, no host mount but the lab folder.
   await podmanOk(
     [
-      'run', '--detach', '--name', NAME, '--network', 'host', ...ULIMITS, '--health-interval', 'disable',
-      '--volume', `${f.standInBin}:/usr/local/sbin:ro`, '--volume', `${f.lab}:/srv/lab`,
+      'run',
+      '--detach',
+      '--name',
+      NAME,
+      '--network',
+      'host',
+      ...ULIMITS,
+      '--health-interval',
+      'disable',
+      '--volume',
+      `${f.standInBin}:/usr/local/sbin:ro`,
+      '--volume',
+      `${f.lab}:/srv/lab`,
       ...['AGENT_CONFIG_YAML', 'DATABASE_URL', 'TS_AUTHKEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'].flatMap((n) => ['-e', n]),
-      '-e', `PORT=${port}`, built.image,
+      '-e',
+      `PORT=${port}`,
+      built.image,
     ],
     { env },
   );
@@ -164,7 +180,9 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
     expect((await podmanOk(['exec', NAME, 'cat', '/run/tailscale-up.stdin'])) === f.tsAuthKey, 'tailscale up did not read the auth key on stdin');
     const agent = agentProcess();
     expect(agent !== undefined, 'no agent process');
-    const nfs = mountinfo(agent.pid).split('\n').filter((l) => / - nfs4? /.test(l));
+    const nfs = mountinfo(agent.pid)
+      .split('\n')
+      .filter((l) => / - nfs4? /.test(l));
     expect(nfs.length === 0, `NFS mounted: ${nfs.join('; ')}`);
     return tailscaled.argv.slice(tailscaled.argv.findIndex((a) => a.endsWith('tailscaled'))).join(' ');
   });
@@ -194,7 +212,9 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
     expect(env.length > 0, 'cannot read the agent environment');
     const found = env.filter((v) => secrets.some((s) => v.includes(s)) || /^(TS_AUTHKEY|DATABASE_URL|AGENT_CONFIG_YAML|NFS_MOUNTS)=/.test(v));
     expect(found.length === 0, `in the agent environment: ${found.map((v) => v.split('=')[0]).join(', ')}`);
-    const inPid1 = environ(pid1).filter((v) => secrets.some((s) => v.includes(s))).map((v) => v.split('=')[0]);
+    const inPid1 = environ(pid1)
+      .filter((v) => secrets.some((s) => v.includes(s)))
+      .map((v) => v.split('=')[0]);
     return `${allProcesses().length} command lines searched; PID 1 (tini) keeps ${inPid1.join(', ') || 'none'} in its start-up environment, as any env-injected secret`;
   });
 
@@ -227,7 +247,9 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
   await check('SIGTERM through tini, mid-upload, drains the agent and exits 0 within the task stopTimeout', async () => {
     const timeout = stopTimeoutSeconds();
     addSession(f.lab, 'ct-session-2', 64 * 1024 * 1024); // 16 s at the configured 4 MB/s
-    await until('the upload of ct-session-2 to start', 60_000, async () => (logEvents(await containerLogs()).some((e) => e.event === 'upload_started' && e.session_id === 'ct-session-2') ? true : undefined));
+    await until('the upload of ct-session-2 to start', 60_000, async () =>
+      logEvents(await containerLogs()).some((e) => e.event === 'upload_started' && e.session_id === 'ct-session-2') ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 2000));
     const started = Date.now();
     await podmanOk(['stop', '--time', String(timeout), NAME], { timeoutMs: (timeout + 30) * 1000 });
@@ -236,7 +258,13 @@ async function runningAgentChecks(built: BuiltImage, f: Fixtures): Promise<void>
     const logs = await containerLogs();
     expect(exit === 0, `exit ${exit}\n${logs.slice(-2000)}`);
     expect(seconds < timeout, `took ${seconds} s, stopTimeout is ${timeout} s`);
-    const expected = ['"agent_stopping"', '"session_interrupted"', '"agent_stopped"', 'agent exited with status 0', 'tailscale stand-in: --socket=/var/run/tailscale/tailscaled.sock logout'];
+    const expected = [
+      '"agent_stopping"',
+      '"session_interrupted"',
+      '"agent_stopped"',
+      'agent exited with status 0',
+      'tailscale stand-in: --socket=/var/run/tailscale/tailscaled.sock logout',
+    ];
     for (const line of expected) expect(logs.includes(line), `no ${line} in the logs`);
     return `upload interrupted, drained and exited in ${seconds.toFixed(1)} s (stopTimeout ${timeout} s)`;
   });

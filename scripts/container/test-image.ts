@@ -40,7 +40,11 @@ async function serveBundle(pem: Buffer): Promise<{ url: string; server: Server }
  */
 export async function buildTestImage(root: string): Promise<BuiltImage> {
   let started = Date.now();
-  const bootstrap = spawnSync('bash', [join(root, 'scripts/container/bootstrap-base.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_200_000 });
+  const bootstrap = spawnSync('bash', [join(root, 'scripts/container/bootstrap-base.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 1_200_000,
+  });
   if (bootstrap.status !== 0) throw new Error(`bootstrap-base.sh exited ${bootstrap.status}`);
   const base = bootstrap.stdout.trim().split('\n').at(-1) ?? '';
   const baseSeconds = (Date.now() - started) / 1000;
@@ -53,12 +57,24 @@ export async function buildTestImage(root: string): Promise<BuiltImage> {
     const build = (target: string[], tag: string) =>
       podmanOk(
         [
-          'build', '--format', 'docker', '--network', 'host', ...ULIMITS,
-          '--secret', `id=build_ca,src=${HOST_CA_BUNDLE}`,
-          '--build-arg', `NODE_IMAGE=${base}`,
-          '--build-arg', 'WITH_TAILSCALE=no',
-          '--build-arg', `RDS_CA_BUNDLE_URL=${url}`,
-          ...target, '--tag', tag, root,
+          'build',
+          '--format',
+          'docker',
+          '--network',
+          'host',
+          ...ULIMITS,
+          '--secret',
+          `id=build_ca,src=${HOST_CA_BUNDLE}`,
+          '--build-arg',
+          `NODE_IMAGE=${base}`,
+          '--build-arg',
+          'WITH_TAILSCALE=no',
+          '--build-arg',
+          `RDS_CA_BUNDLE_URL=${url}`,
+          ...target,
+          '--tag',
+          tag,
+          root,
         ],
         { timeoutMs: 1_500_000 },
       );

@@ -32,7 +32,7 @@ describe.skipIf(!faketime)('a host clock off from the state database', { timeout
     expect(logLines(normal.out).some((l) => l.event === 'clock_skew')).toBe(false);
   });
 
-  it('an agent 5 minutes ahead does not take over a session another agent is uploading: both keep the database\'s time', async (ctx) => {
+  it("an agent 5 minutes ahead does not take over a session another agent is uploading: both keep the database's time", async (ctx) => {
     if (!t.world.dbUrl) ctx.skip('the agents must share a PostgreSQL server: the embedded database runs on the shifted clock');
     // A short lease and an upload held to a few seconds by the bandwidth cap.
     const cfg = await writeAgentConfig(t.work.path, {

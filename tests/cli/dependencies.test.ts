@@ -30,7 +30,7 @@ async function health(port: number): Promise<{ status: number; reason?: string }
 const session = (id: string) => ({ 'metadata.json': JSON.stringify({ session_id: id }), 'data.csv': 'v\n1\n', 'session_summary.json': '{}' });
 
 describe('S3 refusing the agent, and dependencies down at start', { timeout: 120_000 }, () => {
-  it('wrong credentials: scan-once exits 3 naming S3\'s own code and message; the session spends no retry', async () => {
+  it("wrong credentials: scan-once exits 3 naming S3's own code and message; the session spends no retry", async () => {
     await writeSession(join(t.cfg.root, 'run-1'), session(uniqueName('S')));
     expect((await runCli(['scan-once', '--config', t.cfg.path], t.world.env())).code).toBe(0);
     const r = await runCli(['scan-once', '--config', t.cfg.path], t.world.env({ AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG1', AWS_SECRET_ACCESS_KEY: 'nope' }));
@@ -42,7 +42,12 @@ describe('S3 refusing the agent, and dependencies down at start', { timeout: 120
 
   it('run: S3 starts refusing the agent mid-way; uploads pause, /health is 503 with the cause, no retry is spent; they resume when S3 accepts it', async () => {
     const proxy = await proxyTo(t.world.s3.endpoint);
-    const cfg = await writeAgentConfig(t.work.path, { endpoint: proxy.url, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, upload: { initial_backoff_seconds: 1, max_retries: 1 } });
+    const cfg = await writeAgentConfig(t.work.path, {
+      endpoint: proxy.url,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+      upload: { initial_backoff_seconds: 1, max_retries: 1 },
+    });
     const port = await freePort();
     const agent = new CliProcess(['run', '--config', cfg.path], t.world.env({ PORT: String(port) }));
     await agent.waitForEvent('agent_started');
@@ -69,7 +74,12 @@ describe('S3 refusing the agent, and dependencies down at start', { timeout: 120
 
   it('run: the S3 endpoint becomes unreachable (connections refused); uploads pause, /health is 503 saying so, no retry is spent; they resume when it is back', async () => {
     const proxy = await proxyTo(t.world.s3.endpoint);
-    const cfg = await writeAgentConfig(t.work.path, { endpoint: proxy.url, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, upload: { initial_backoff_seconds: 1, max_retries: 1 } });
+    const cfg = await writeAgentConfig(t.work.path, {
+      endpoint: proxy.url,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+      upload: { initial_backoff_seconds: 1, max_retries: 1 },
+    });
     const port = await freePort();
     const agent = new CliProcess(['run', '--config', cfg.path], t.world.env({ PORT: String(port) }));
     await agent.waitForEvent('agent_started');
@@ -101,7 +111,12 @@ describe('S3 refusing the agent, and dependencies down at start', { timeout: 120
     dbProxy.fault = 'refuse';
     const viaProxy = new URL(t.world.dbUrl as string);
     viaProxy.host = `127.0.0.1:${dbProxy.port}`;
-    const cfg = await writeAgentConfig(t.work.path, { endpoint: s3Proxy.url, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, upload: { initial_backoff_seconds: 1 } });
+    const cfg = await writeAgentConfig(t.work.path, {
+      endpoint: s3Proxy.url,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+      upload: { initial_backoff_seconds: 1 },
+    });
     const id = uniqueName('S');
     await writeSession(join(cfg.root, 'run-1'), session(id));
     const port = await freePort();

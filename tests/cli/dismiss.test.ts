@@ -36,7 +36,12 @@ describe('dismiss', { timeout: SLOW }, () => {
     const done = await cli('dismiss', 'run-gone', '--reason', 'deleted: a test run');
     expect(done.code, done.err).toBe(0);
     expect(done.out).toBe(`session run-gone (row ${/row (\d+)/.exec(done.out)?.[1]}): needs_attention → dismissed (by ${who}: deleted: a test run)\n`);
-    expect(logLines(done.err).find((l) => l.event === 'session_dismissed')).toMatchObject({ from: 'needs_attention', to: 'dismissed', by: who, reason: 'deleted: a test run' });
+    expect(logLines(done.err).find((l) => l.event === 'session_dismissed')).toMatchObject({
+      from: 'needs_attention',
+      to: 'dismissed',
+      by: who,
+      reason: 'deleted: a test run',
+    });
 
     const [row] = JSON.parse((await cli('status', '--json')).out) as StatusRow[];
     expect(row).toMatchObject({ id: 'run-gone', status: 'dismissed', dismissed: { by: who, reason: 'deleted: a test run' } });

@@ -37,7 +37,10 @@ describe('doctor', () => {
   it('passes every check on a working setup, and leaves no probe object under the prefix', async () => {
     const r = await runCli(['doctor', '--config', cfg.path], world.env());
     expect(r.code, r.err).toBe(0);
-    const lines = r.out.trim().split('\n').filter((l) => /^(PASS|FAIL)/.test(l));
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .filter((l) => /^(PASS|FAIL)/.test(l));
     expect(lines.every((l) => l.startsWith('PASS'))).toBe(true);
     expect(r.out).toMatch(/PASS {2}config/);
     expect(r.out).toMatch(new RegExp(`PASS {2}root ${cfg.root}`));
@@ -76,7 +79,10 @@ describe('scan-once --dry-run', () => {
     await writeSession(join(cfg.root, 'ready'), { 'metadata.json': '{"session_id":"DRY-1"}', 'a.csv': 'a', 'session_summary.json': '{}' });
     await writeSession(join(cfg.root, 'open'), { 'a.csv': 'a' });
     await writeSession(join(cfg.root, 'bad'), { 'manifest.json': '{}', 'session_summary.json': '{}' });
-    await writeSession(join(cfg.root, 'deep'), { [`${'a'.repeat(250)}/${'b'.repeat(250)}/${'c'.repeat(250)}/${'d'.repeat(250)}.csv`]: 'x', 'session_summary.json': '{}' });
+    await writeSession(join(cfg.root, 'deep'), {
+      [`${'a'.repeat(250)}/${'b'.repeat(250)}/${'c'.repeat(250)}/${'d'.repeat(250)}.csv`]: 'x',
+      'session_summary.json': '{}',
+    });
     // One real cycle records the first observation, so the next would upload.
     expect((await runCli(['scan-once', '--config', cfg.path], world.env())).code).toBe(0);
     const before = await statusJson();
@@ -84,10 +90,18 @@ describe('scan-once --dry-run', () => {
 
     const r = await runCli(['scan-once', '--dry-run', '--json', '--config', cfg.path], world.env());
     expect(r.code, r.err).toBe(0);
-    const { plan } = JSON.parse(r.out) as { plan: { folder: string; action: string; reason: string; session_id?: string; files?: number; keys?: string[]; move_to?: string }[] };
+    const { plan } = JSON.parse(r.out) as {
+      plan: { folder: string; action: string; reason: string; session_id?: string; files?: number; keys?: string[]; move_to?: string }[];
+    };
     const by = Object.fromEntries(plan.map((p) => [p.folder.split('/').at(-1), p]));
     expect(by.ready).toMatchObject({ action: 'upload', session_id: 'DRY-1', files: 3, move_to: join(cfg.root, 'processed', 'ready') });
-    expect(by.ready?.keys).toEqual([`${cfg.prefix}/DRY-1/a.csv`, `${cfg.prefix}/DRY-1/metadata.json`, `${cfg.prefix}/DRY-1/session_summary.json`, `${cfg.prefix}/DRY-1/manifest.json`, `${cfg.prefix}/DRY-1/_COMPLETE`]);
+    expect(by.ready?.keys).toEqual([
+      `${cfg.prefix}/DRY-1/a.csv`,
+      `${cfg.prefix}/DRY-1/metadata.json`,
+      `${cfg.prefix}/DRY-1/session_summary.json`,
+      `${cfg.prefix}/DRY-1/manifest.json`,
+      `${cfg.prefix}/DRY-1/_COMPLETE`,
+    ]);
     expect(by.open).toMatchObject({ action: 'wait' });
     expect(by.open?.reason).toMatch(/session_summary\.json/);
     expect(by.bad).toMatchObject({ action: 'needs_attention' });

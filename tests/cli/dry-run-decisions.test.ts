@@ -15,7 +15,7 @@ interface Planned {
   move_to?: string;
 }
 
-describe('the dry run reaches the cycle\'s decisions', { timeout: 120_000 }, () => {
+describe("the dry run reaches the cycle's decisions", { timeout: 120_000 }, () => {
   it('two folders with one session_id: only one would upload, and it is the one that does; the move target skips a taken processed/ name', async () => {
     const twin = uniqueName('TWIN');
     const session = (id: string) => ({ 'metadata.json': JSON.stringify({ session_id: id }), 'data.csv': `${id}\n`, 'session_summary.json': '{}' });
@@ -24,7 +24,12 @@ describe('the dry run reaches the cycle\'s decisions', { timeout: 120_000 }, () 
     await writeSession(join(t.cfg.root, 'run-1'), session(uniqueName('S')));
     await mkdir(join(t.cfg.root, 'processed', 'run-1'), { recursive: true });
     // One session at a time: with parallel_sessions > 1 the twins' workers race for the session_id (one still wins).
-    const cfg = await writeAgentConfig(t.work.path, { endpoint: t.world.s3.endpoint, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, upload: { parallel_sessions: 1 } });
+    const cfg = await writeAgentConfig(t.work.path, {
+      endpoint: t.world.s3.endpoint,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+      upload: { parallel_sessions: 1 },
+    });
     const env = t.world.env();
     expect((await runCli(['scan-once', '--config', cfg.path], env)).code).toBe(0);
 

@@ -44,7 +44,6 @@ describe('embedded database beside a running agent', { timeout: SLOW }, () => {
     const both = await Promise.all([cli('status', '--json'), cli('status', 'run-x')]);
     for (const r of both) expect(r.code, r.err).toBe(0);
 
-
     const retried = await cli('retry', 'run-x');
     expect(retried.code, retried.err).toBe(0);
     expect(retried.out).toMatch(/needs_attention → waiting_for_stable/);

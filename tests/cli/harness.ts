@@ -136,9 +136,15 @@ export class CliProcess {
       const check = () => {
         const hit = logLines(this.out).find((l) => l.event === event);
         if (hit) return finish(() => resolve(hit));
-        if (!this.running) return finish(() => reject(new Error(`exited (${this.child.exitCode ?? this.child.signalCode}) before logging ${event}\nstdout:\n${this.out}\nstderr:\n${this.err}`)));
+        if (!this.running)
+          return finish(() =>
+            reject(new Error(`exited (${this.child.exitCode ?? this.child.signalCode}) before logging ${event}\nstdout:\n${this.out}\nstderr:\n${this.err}`)),
+          );
       };
-      const timer = setTimeout(() => finish(() => reject(new Error(`no ${event} within ${timeoutMs} ms\nstdout:\n${this.out}\nstderr:\n${this.err}`))), timeoutMs);
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`no ${event} within ${timeoutMs} ms\nstdout:\n${this.out}\nstderr:\n${this.err}`))),
+        timeoutMs,
+      );
       const finish = (fn: () => void) => {
         clearTimeout(timer);
         this.waiters.delete(check);

@@ -28,7 +28,9 @@ async function startS3Process(bucket: string): Promise<TestBucket & { stop(): vo
     const s3 = await startLocalS3([${JSON.stringify(bucket)}]);
     console.log(s3.endpoint);
     process.on('SIGTERM', () => void s3.close().then(() => process.exit(0)));`;
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--no-warnings', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--no-warnings', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const endpoint = await new Promise<string>((resolve, reject) => {
     child.stdout.once('data', (c: Buffer) => resolve(c.toString('utf8').trim()));
     child.once('exit', (code) => reject(new Error(`the S3 server exited (${code}) before it listened`)));
@@ -42,7 +44,9 @@ async function writeManyFileSession(folder: string, sessionId: string, count: nu
   await Promise.all(Array.from({ length: dirs }, (_, d) => mkdir(join(folder, `d${d}`), { recursive: true })));
   for (let start = 0; start < count; start += 500) {
     await Promise.all(
-      Array.from({ length: Math.min(500, count - start) }, (_, i) => writeFile(join(folder, `d${(start + i) % dirs}`, `f${start + i}.txt`), `file ${start + i}\n`)),
+      Array.from({ length: Math.min(500, count - start) }, (_, i) =>
+        writeFile(join(folder, `d${(start + i) % dirs}`, `f${start + i}.txt`), `file ${start + i}\n`),
+      ),
     );
   }
   await writeFile(join(folder, 'metadata.json'), JSON.stringify({ session_id: sessionId }));
@@ -82,7 +86,11 @@ async function uploadAndCheck(s3: TestBucket, many: string, few: string): Promis
   const problems = logLines(upload.out).filter((l) => l.level === 'error' || l.level === 'warn');
   expect(upload.code, upload.err + problems.map((l) => JSON.stringify(l)).join('\n')).toBe(0);
 
-  const done = new Map(logLines(upload.out).filter((l) => l.event === 'complete_marker_uploaded').map((l) => [l.session_id, l.db_round_trips]));
+  const done = new Map(
+    logLines(upload.out)
+      .filter((l) => l.event === 'complete_marker_uploaded')
+      .map((l) => [l.session_id, l.db_round_trips]),
+  );
   const manyTrips = done.get(many);
   const fewTrips = done.get(few);
   expect(typeof manyTrips, upload.out.slice(-3000)).toBe('number');
@@ -98,7 +106,9 @@ async function uploadAndCheck(s3: TestBucket, many: string, few: string): Promis
   expect(keys).toContain(`${base}/d99/f9999.txt`);
   const manifest = JSON.parse((await getObject(s3, `${base}/manifest.json`)).toString('utf8')) as { file_count: number; files: { relative_path: string }[] };
   expect(manifest.file_count).toBe(MANY + 2);
-  expect(new Set(manifest.files.map((f) => `${base}/${f.relative_path}`))).toEqual(new Set(keys.filter((k) => !k.endsWith('/manifest.json') && !k.endsWith('/_COMPLETE'))));
+  expect(new Set(manifest.files.map((f) => `${base}/${f.relative_path}`))).toEqual(
+    new Set(keys.filter((k) => !k.endsWith('/manifest.json') && !k.endsWith('/_COMPLETE'))),
+  );
   expect((await getObject(s3, `${base}/d7/f5607.txt`)).toString()).toBe('file 5607\n');
   expect(await getMetadata(s3, `${base}/_COMPLETE`)).toHaveProperty('manifest-sha256');
 

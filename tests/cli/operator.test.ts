@@ -120,7 +120,12 @@ describe('retry', { timeout: SLOW }, () => {
     expect(c1.code, c1.out).toBe(0);
     expect(c2.code, c2.out).toBe(0);
     const base = `${t.cfg.prefix}/run-r`;
-    expect(await listKeys(t.world.s3, t.cfg.prefix)).toEqual([`${base}/_COMPLETE`, `${base}/data.csv`, `${base}/manifest.json`, `${base}/session_summary.json`]);
+    expect(await listKeys(t.world.s3, t.cfg.prefix)).toEqual([
+      `${base}/_COMPLETE`,
+      `${base}/data.csv`,
+      `${base}/manifest.json`,
+      `${base}/session_summary.json`,
+    ]);
     for (const [rel, content] of Object.entries(files)) expect(sha256(await getObject(t.world.s3, `${base}/${rel}`)), rel).toBe(sha256(content));
     const [after] = parseStatus((await cli('status', '--json', 'run-r')).out);
     expect(after?.status).toBe('processed');

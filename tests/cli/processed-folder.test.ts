@@ -24,7 +24,11 @@ async function statusOf(folderName: string): Promise<{ status: string; last_erro
 /** Two cycles: the first observes the session, the second uploads it and tries the move. */
 async function uploadSession(folderName: string): Promise<string> {
   const id = uniqueName('P');
-  await writeSession(join(t.cfg.root, folderName), { 'metadata.json': JSON.stringify({ session_id: id }), 'data.csv': 'a,b\n1,2\n', 'session_summary.json': '{}' });
+  await writeSession(join(t.cfg.root, folderName), {
+    'metadata.json': JSON.stringify({ session_id: id }),
+    'data.csv': 'a,b\n1,2\n',
+    'session_summary.json': '{}',
+  });
   expect((await scanOnce()).code).toBe(0);
   const second = await scanOnce();
   expect(second.code, 'a failed move fails the cycle').toBe(1);

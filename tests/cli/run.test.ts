@@ -70,7 +70,12 @@ describe('run', { timeout: SLOW }, () => {
 
   it('agent.health_port from the config is used when PORT is unset', async () => {
     const port = await freePort();
-    const cfg2 = await writeAgentConfig(join(t.work.path, 'hp'), { endpoint: t.world.s3.endpoint, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, agent: { health_port: port } });
+    const cfg2 = await writeAgentConfig(join(t.work.path, 'hp'), {
+      endpoint: t.world.s3.endpoint,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+      agent: { health_port: port },
+    });
     const agent = new CliProcess(['run', '--config', cfg2.path], t.world.env({ PORT: undefined }));
     await agent.waitForEvent('agent_started', 30_000);
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);

@@ -50,7 +50,8 @@ describe('scan-once', { timeout: SLOW }, () => {
     expect((await getObject(t.world.s3, `${base}/_COMPLETE`)).length).toBe(0);
 
     const log = events(second.out);
-    for (const e of ['session_stable', 'manifest_created', 'upload_started', 'upload_completed', 'complete_marker_uploaded', 'session_moved_to_processed']) expect(log, e).toContain(e);
+    for (const e of ['session_stable', 'manifest_created', 'upload_started', 'upload_completed', 'complete_marker_uploaded', 'session_moved_to_processed'])
+      expect(log, e).toContain(e);
     expect(log.indexOf('complete_marker_uploaded')).toBeLessThan(log.indexOf('session_moved_to_processed'));
 
     await expect(stat(join(t.cfg.root, 'run-1'))).rejects.toMatchObject({ code: 'ENOENT' });
@@ -174,7 +175,11 @@ describe('exit 3: infrastructure unavailable at start', { timeout: SLOW }, () =>
 
   it('S3 endpoint at a closed port: exit 3, names S3', async () => {
     const port = await closedPort();
-    const cfg2 = await writeAgentConfig(join(t.work.path, 'closed-s3'), { endpoint: `http://127.0.0.1:${port}`, bucket: t.world.s3.bucket, prefix: t.cfg.prefix });
+    const cfg2 = await writeAgentConfig(join(t.work.path, 'closed-s3'), {
+      endpoint: `http://127.0.0.1:${port}`,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+    });
     const r = await runCli(['scan-once', '--config', cfg2.path], t.world.env());
     expect(r.code, r.err + r.out).toBe(3);
     expect(r.err).toMatch(/S3/);

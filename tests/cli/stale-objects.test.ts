@@ -24,7 +24,12 @@ describe('objects from an aborted attempt', { timeout: 120_000 }, () => {
     const folder = join(t.cfg.root, 'run-1');
     const files = { 'metadata.json': JSON.stringify({ session_id: id }), 'data.csv': 'v,i\n3.7,0.1\n', 'session_summary.json': '{}' };
     await writeSession(folder, { ...files, 'wrong_file.bin': randomBytes(200_000) });
-    const cfg = await writeAgentConfig(t.work.path, { endpoint: proxy.url, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, upload: { initial_backoff_seconds: 1 } });
+    const cfg = await writeAgentConfig(t.work.path, {
+      endpoint: proxy.url,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+      upload: { initial_backoff_seconds: 1 },
+    });
     const scanOnce = () => runCli(['scan-once', '--config', cfg.path], t.world.env());
     const base = `${t.cfg.prefix}/${id}`;
 
@@ -43,7 +48,9 @@ describe('objects from an aborted attempt', { timeout: 120_000 }, () => {
     expect(done.code, done.out).toBe(0);
 
     const manifest = JSON.parse((await getObject(t.world.s3, `${base}/manifest.json`)).toString()) as { files: { relative_path: string; sha256: string }[] };
-    expect(await listKeys(t.world.s3, `${base}/`)).toEqual([...manifest.files.map((f) => `${base}/${f.relative_path}`), `${base}/manifest.json`, `${base}/_COMPLETE`].sort());
+    expect(await listKeys(t.world.s3, `${base}/`)).toEqual(
+      [...manifest.files.map((f) => `${base}/${f.relative_path}`), `${base}/manifest.json`, `${base}/_COMPLETE`].sort(),
+    );
     for (const f of manifest.files) expect(sha256(await getObject(t.world.s3, `${base}/${f.relative_path}`))).toBe(f.sha256);
     const removed = logLines(done.out).filter((l) => l.event === 'stale_object_removed');
     expect(removed).toEqual([expect.objectContaining({ key: `${base}/wrong_file.bin`, size: 200_000, session_id: id, folder })]);

@@ -29,7 +29,12 @@ const name = (path: string) => path.split('/').at(-1) as string;
 describe('status says what the next cycle will do, as the dry run decides it', { timeout: SLOW }, () => {
   it('upload, wait, will need attention, twin, leased, done; then the cycle does it', async () => {
     const cli = (...args: string[]) => runCli([...args, '--config', t.cfg.path], t.world.env());
-    const session = (id: string, extra: Record<string, string> = {}) => ({ 'metadata.json': JSON.stringify({ session_id: id }), 'data.csv': `${id}\n`, 'session_summary.json': '{}', ...extra });
+    const session = (id: string, extra: Record<string, string> = {}) => ({
+      'metadata.json': JSON.stringify({ session_id: id }),
+      'data.csv': `${id}\n`,
+      'session_summary.json': '{}',
+      ...extra,
+    });
     const twinId = uniqueName('TWIN');
     const copy = join(t.work.path, 'copy-of-orig');
     await writeSession(copy, session(twinId));
@@ -46,7 +51,10 @@ describe('status says what the next cycle will do, as the dry run decides it', {
     expect((await cli('scan-once')).code).toBe(0);
     // Another host's live agent holds this one (only PostgreSQL is shared with the test).
     const leased = t.world.dbUrl !== undefined;
-    if (leased) await t.world.database.db.query(`UPDATE uploader_sessions SET lease_owner = 'otherpc-4242-abcdef', lease_token = 'held', lease_expires_at = now() + interval '1 hour' WHERE folder_name = 'leased'`);
+    if (leased)
+      await t.world.database.db.query(
+        `UPDATE uploader_sessions SET lease_owner = 'otherpc-4242-abcdef', lease_token = 'held', lease_expires_at = now() + interval '1 hour' WHERE folder_name = 'leased'`,
+      );
 
     const status = await cli('status', '--json');
     expect(status.code, status.err).toBe(0);
@@ -58,7 +66,9 @@ describe('status says what the next cycle will do, as the dry run decides it', {
     expect(active.bad?.action).toBe('needs_attention');
     expect(active.bad?.reason).toMatch(/^will need attention: the session contains manifest\.json at its top level/);
     expect(active.orig?.action).toBe('move');
-    expect(active.orig?.reason).toMatch(new RegExp(`^twin of folder ${join(t.cfg.root, 'orig')} \\(session_id ${twinId}, already uploaded\\): will not upload`));
+    expect(active.orig?.reason).toMatch(
+      new RegExp(`^twin of folder ${join(t.cfg.root, 'orig')} \\(session_id ${twinId}, already uploaded\\): will not upload`),
+    );
     if (leased) expect(active.leased?.reason).toMatch(/^leased by agent otherpc pid 4242 until \d{4}-/);
 
     // One decision: the dry run says the same of every folder.
@@ -75,14 +85,21 @@ describe('status says what the next cycle will do, as the dry run decides it', {
 
     expect((await cli('scan-once')).code).toBe(1);
     const after = Object.fromEntries((JSON.parse((await cli('status', '--json')).out) as StatusRow[]).map((r) => [`${name(r.path)}:${r.status}`, r.next]));
-    expect(Object.keys(after).sort()).toEqual(['bad:needs_attention', 'leased:' + (leased ? 'waiting_for_stable' : 'processed'), 'open:waiting_for_stable', 'orig:processed', 'ready:processed'].sort());
+    expect(Object.keys(after).sort()).toEqual(
+      ['bad:needs_attention', 'leased:' + (leased ? 'waiting_for_stable' : 'processed'), 'open:waiting_for_stable', 'orig:processed', 'ready:processed'].sort(),
+    );
     expect(after['bad:needs_attention']?.reason).toMatch(/^needs attention: the session contains manifest\.json .*; `retry` to try again$/);
     const history = await cli('status', 'bad');
     expect(history.out).toMatch(/^session bad \(row \d+\): needs_attention\n {2}next: needs attention: .*`retry` to try again\n/);
   });
 
   it('a folder inside its stability window: stable in N s', async () => {
-    const cfg = await writeAgentConfig(t.work.path, { endpoint: t.world.s3.endpoint, bucket: t.world.s3.bucket, prefix: t.cfg.prefix, agent: { stable_window_seconds: 3600 } });
+    const cfg = await writeAgentConfig(t.work.path, {
+      endpoint: t.world.s3.endpoint,
+      bucket: t.world.s3.bucket,
+      prefix: t.cfg.prefix,
+      agent: { stable_window_seconds: 3600 },
+    });
     const cli = (...args: string[]) => runCli([...args, '--config', cfg.path], t.world.env());
     await writeSession(join(cfg.root, 'slow'), { 'data.csv': '1\n', 'session_summary.json': '{}' });
     expect((await cli('scan-once')).code).toBe(0);
@@ -92,7 +109,7 @@ describe('status says what the next cycle will do, as the dry run decides it', {
   });
 });
 
-describe('print-manifest runs the cycle\'s preflight', { timeout: SLOW }, () => {
+describe("print-manifest runs the cycle's preflight", { timeout: SLOW }, () => {
   it('a key longer than S3 allows: exit 1 naming it, no manifest', async () => {
     const deep = Array.from({ length: 5 }, (_, i) => `${String(i).repeat(200)}`).join('/');
     const folder = join(t.cfg.root, 'deep');

@@ -40,7 +40,23 @@ describe.skipIf(!hasOpenssl)('S3 over HTTPS with a private CA', { timeout: 120_0
     ssl('req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=lab uploader test CA');
     ssl('req', ...ec, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1');
     await writeFile(file('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-    ssl('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '2', '-extfile', file('san.ext'));
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      file('server.csr'),
+      '-CA',
+      file('ca.pem'),
+      '-CAkey',
+      file('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      file('server.pem'),
+      '-days',
+      '2',
+      '-extfile',
+      file('san.ext'),
+    );
     const upstreamPort = Number(new URL(t.world.s3.endpoint).port);
     server = tls.createServer({ key: await readFile(file('server.key')), cert: await readFile(file('server.pem')) }, (client) => {
       connections++;

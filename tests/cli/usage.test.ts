@@ -68,7 +68,10 @@ describe.concurrent('validate-config', () => {
 
   it('the summary shows s3_endpoint without the password a URL may carry', async () => {
     const file = join(work.path, 'endpoint-with-password.yaml');
-    await writeFile(file, (await readFile(EXAMPLE, 'utf8')).replace('# s3_endpoint: http://127.0.0.1:9000', 's3_endpoint: http://minio:Sup3rS3cretPw@127.0.0.1:9000'));
+    await writeFile(
+      file,
+      (await readFile(EXAMPLE, 'utf8')).replace('# s3_endpoint: http://127.0.0.1:9000', 's3_endpoint: http://minio:Sup3rS3cretPw@127.0.0.1:9000'),
+    );
     const r = await runCli(['validate-config', '--config', file]);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain('endpoint http://minio:***@127.0.0.1:9000');
@@ -123,7 +126,12 @@ describe.concurrent('validate-config', () => {
 
   it('an unknown profile alone: exit 2 with its path and line', async () => {
     const file = join(work.path, 'bad-profile.yaml');
-    await writeFile(file, BAD.replace('  scan_intervall_seconds: 60\n', '').replace('  stable_window_seconds: soon\n', '').replace('  s3_region: us-east-1', '  s3_bucket: some-bucket'));
+    await writeFile(
+      file,
+      BAD.replace('  scan_intervall_seconds: 60\n', '')
+        .replace('  stable_window_seconds: soon\n', '')
+        .replace('  s3_region: us-east-1', '  s3_bucket: some-bucket'),
+    );
     const r = await runCli(['validate-config', '--config', file]);
     expect(r.code).toBe(2);
     expect(r.out).toBe('');

@@ -59,7 +59,14 @@ describe.skipIf(skip !== null)(skip ?? "docs/deployment.md: the agent's database
     const r = spawnSync('bash', ['-euo', 'pipefail', '-c', blocks.join('\n')], {
       cwd: dir,
       encoding: 'utf8',
-      env: { PATH: `${join(dir, 'bin')}:${dirname(process.execPath)}:${process.env.PATH ?? ''}`, MASTER_URL: masterUrl(), T_DB: names.db, T_MASTER: names.master, T_AGENT: names.agent, CAPTURE: join(dir, 'secret') },
+      env: {
+        PATH: `${join(dir, 'bin')}:${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+        MASTER_URL: masterUrl(),
+        T_DB: names.db,
+        T_MASTER: names.master,
+        T_AGENT: names.agent,
+        CAPTURE: join(dir, 'secret'),
+      },
     });
     expect(r.status, r.stderr + r.stdout).toBe(0);
     return readFileSync(join(dir, 'secret'), 'utf8');
@@ -72,7 +79,10 @@ describe.skipIf(skip !== null)(skip ?? "docs/deployment.md: the agent's database
       writeFileSync(join(dir, 'bin', name), `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`);
       chmodSync(join(dir, 'bin', name), 0o755);
     };
-    stub('terraform', 'case "$*" in\n  "output -raw db_cluster_arn") echo arn:aws:rds:ca-central-1:1:cluster:state ;;\n  "output -raw db_master_secret_arn") echo "arn:aws:secretsmanager:ca-central-1:1:secret:rds!cluster" ;;\n  "output -raw db_endpoint") echo state.cluster.example ;;\n  "output -raw database_url_secret_arn") echo arn:aws:secretsmanager:ca-central-1:1:secret:database-url ;;\n  *) exit 9 ;;\nesac');
+    stub(
+      'terraform',
+      'case "$*" in\n  "output -raw db_cluster_arn") echo arn:aws:rds:ca-central-1:1:cluster:state ;;\n  "output -raw db_master_secret_arn") echo "arn:aws:secretsmanager:ca-central-1:1:secret:rds!cluster" ;;\n  "output -raw db_endpoint") echo state.cluster.example ;;\n  "output -raw database_url_secret_arn") echo arn:aws:secretsmanager:ca-central-1:1:secret:database-url ;;\n  *) exit 9 ;;\nesac',
+    );
     stub(
       'aws',
       [
@@ -107,7 +117,9 @@ describe.skipIf(skip !== null)(skip ?? "docs/deployment.md: the agent's database
     // The deployment before: the agent ran as the master, its tables in public, with a session.
     const asMaster = createPgDb(masterUrl());
     await migrate(asMaster);
-    await asMaster.query("INSERT INTO uploader_sessions (folder_path, folder_name, root_path, profile, discovered_at, updated_at) VALUES ('/r/s1', 's1', '/r', 'p', now(), now())");
+    await asMaster.query(
+      "INSERT INTO uploader_sessions (folder_path, folder_name, root_path, profile, discovered_at, updated_at) VALUES ('/r/s1', 's1', '/r', 'p', now(), now())",
+    );
     await asMaster.close();
 
     const secret = runDocBlocks(blocks);
@@ -128,8 +140,12 @@ describe.skipIf(skip !== null)(skip ?? "docs/deployment.md: the agent's database
       expect(await migrate(agent)).toEqual([]); // the handed-over tables are already migrated
       const rows = await agent.query<{ folder_name: string }>('SELECT folder_name FROM uploader_sessions');
       expect(rows.rows.map((r) => r.folder_name)).toEqual(['s1']);
-      await agent.query("INSERT INTO uploader_sessions (folder_path, folder_name, root_path, profile, discovered_at, updated_at) VALUES ('/r/s2', 's2', '/r', 'p', now(), now())");
-      const where = await agent.query<{ schemaname: string; tableowner: string }>("SELECT DISTINCT schemaname, tableowner FROM pg_tables WHERE tablename LIKE 'uploader\\_%'");
+      await agent.query(
+        "INSERT INTO uploader_sessions (folder_path, folder_name, root_path, profile, discovered_at, updated_at) VALUES ('/r/s2', 's2', '/r', 'p', now(), now())",
+      );
+      const where = await agent.query<{ schemaname: string; tableowner: string }>(
+        "SELECT DISTINCT schemaname, tableowner FROM pg_tables WHERE tablename LIKE 'uploader\\_%'",
+      );
       expect(where.rows).toEqual([{ schemaname: names.agent, tableowner: names.agent }]);
       for (const sql of ['CREATE TABLE public.intruder (a int)', 'CREATE TEMP TABLE scratch (a int)', 'CREATE DATABASE other', 'CREATE ROLE other']) {
         await expect(agent.query(sql), sql).rejects.toThrow(/permission denied/);

@@ -6,8 +6,14 @@ import { ROOT, onPath } from './support.js';
 
 // Static checks; `npm run test:container` builds and runs the image where containers can run.
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
-const lines = dockerfile.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const lines = dockerfile
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
+const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 
 describe('Dockerfile', () => {
   it('is multi-stage: builds with dev dependencies, ships production ones only', () => {
@@ -40,7 +46,9 @@ describe('Dockerfile', () => {
   it('ships the compiled secrets preload where entrypoint.sh loads it', () => {
     expect(dockerfile).toMatch(/esbuild scripts\/container\/agent-secrets\.cts .*--outfile=dist\/container\/agent-secrets\.cjs/);
     expect(lines).toContain('COPY --from=build /src/dist/container/agent-secrets.cjs /usr/local/lib/uploader/agent-secrets.cjs');
-    expect(readFileSync(join(ROOT, 'entrypoint.sh'), 'utf8')).toContain('AGENT_SECRETS_PRELOAD="${AGENT_SECRETS_PRELOAD:-/usr/local/lib/uploader/agent-secrets.cjs}"');
+    expect(readFileSync(join(ROOT, 'entrypoint.sh'), 'utf8')).toContain(
+      'AGENT_SECRETS_PRELOAD="${AGENT_SECRETS_PRELOAD:-/usr/local/lib/uploader/agent-secrets.cjs}"',
+    );
     expect(ignored.slice(ignored.indexOf('scripts/container'))).toEqual(['scripts/container', '!scripts/container/agent-secrets.cts']);
   });
 

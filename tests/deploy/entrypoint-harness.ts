@@ -41,7 +41,10 @@ export class EntrypointHarness {
         'echo "100.64.0.9 $2"',
       ].join('\n'),
     );
-    this.stub('mount', 'for a in "$@"; do [[ -n "${STUB_MOUNT_FAIL:-}" && "$a" == "$STUB_MOUNT_FAIL" ]] && { echo "mount.nfs: Connection timed out" >&2; exit 32; }; done\nexit 0');
+    this.stub(
+      'mount',
+      'for a in "$@"; do [[ -n "${STUB_MOUNT_FAIL:-}" && "$a" == "$STUB_MOUNT_FAIL" ]] && { echo "mount.nfs: Connection timed out" >&2; exit 32; }; done\nexit 0',
+    );
     this.stub('mountpoint', 'for a in "$@"; do [[ -n "${STUB_NOT_MOUNTED:-}" && "$a" == "$STUB_NOT_MOUNTED" ]] && exit 1; done\nexit 0');
     this.stub('setpriv', 'while [[ $# -gt 0 && "$1" != "--" ]]; do shift; done\nshift\nexec "$@"');
     // The agent keeps its environment and what arrived on fd 3; STUB_AGENT_SERVES keeps it

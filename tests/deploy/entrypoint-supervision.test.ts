@@ -100,7 +100,10 @@ describe('entrypoint.sh supervising the agent', () => {
   });
 
   it('agent-secrets fails the start loudly when the descriptor it is given is not open', () => {
-    const r = spawnSync(process.execPath, ['-e', '0'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require=${preload}`, UPLOADER_SECRETS_FD: '99' }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['-e', '0'], {
+      env: { PATH: process.env.PATH, NODE_OPTIONS: `--require=${preload}`, UPLOADER_SECRETS_FD: '99' },
+      encoding: 'utf8',
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('agent-secrets: cannot read the secrets pipe on fd 99');
   });

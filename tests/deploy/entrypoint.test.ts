@@ -117,7 +117,11 @@ describe('entrypoint.sh with stubbed tools', () => {
   });
 
   it('EC2: stops with the reason, and never starts the agent, when a mount fails', () => {
-    const r = h.run({ LAUNCH_TYPE: 'EC2', NFS_MOUNTS: `pc1:/ok:${mnt('one')},pc2:/broken:${mnt('two')},pc3:/never:${mnt('three')}`, STUB_MOUNT_FAIL: 'pc2:/broken' });
+    const r = h.run({
+      LAUNCH_TYPE: 'EC2',
+      NFS_MOUNTS: `pc1:/ok:${mnt('one')},pc2:/broken:${mnt('two')},pc3:/never:${mnt('three')}`,
+      STUB_MOUNT_FAIL: 'pc2:/broken',
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(`mount of pc2:/broken on ${mnt('two')} failed; refusing to start against an empty directory`);
     expect(r.log.some((l) => l.startsWith('mount') && l.includes('pc3'))).toBe(false);

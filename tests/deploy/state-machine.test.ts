@@ -64,7 +64,10 @@ describe('validation state machine (platform/stepfunctions/validate-session.asl.
       expect(Number(obj(map.ItemBatcher).MaxInputBytesPerBatch)).toBeLessThanOrEqual(256 * 1024);
       expect(map.ResultPath).toBeNull();
     }
-    expect(obj(obj(states.get('CheckFiles')).ItemReader)).toMatchObject({ Resource: 'arn:aws:states:::s3:getObject', ReaderConfig: { InputType: 'JSON', ItemsPointer: '/files' } });
+    expect(obj(obj(states.get('CheckFiles')).ItemReader)).toMatchObject({
+      Resource: 'arn:aws:states:::s3:getObject',
+      ReaderConfig: { InputType: 'JSON', ItemsPointer: '/files' },
+    });
     expect(obj(obj(states.get('CountKeys')).ItemReader).Resource).toBe('arn:aws:states:::s3:listObjectsV2');
   });
 

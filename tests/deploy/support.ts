@@ -62,9 +62,7 @@ export interface TfFile {
 
 export async function parseTerraform(ext = '.tf'): Promise<TfFile[]> {
   const files = walk(PLATFORM, ext).sort();
-  return Promise.all(
-    files.map(async (f) => ({ path: relative(PLATFORM, f), body: obj(await parseHcl(f, readFileSync(f, 'utf8')), f) })),
-  );
+  return Promise.all(files.map(async (f) => ({ path: relative(PLATFORM, f), body: obj(await parseHcl(f, readFileSync(f, 'utf8')), f) })));
 }
 
 /** All `kind` blocks (resource, data) of one type across files, by name. */

@@ -85,8 +85,14 @@ describe('platform/ Terraform', () => {
     const tfvars = await parseTerraform('.tfvars');
     expect(tfvars.map((f) => f.path).sort()).toEqual(['vars/dev.tfvars', 'vars/prod.tfvars']);
     for (const f of tfvars) {
-      expect(Object.keys(f.body).filter((k) => !(k in variables)), f.path).toEqual([]);
-      expect(required.filter((k) => !(k in f.body)), f.path).toEqual([]);
+      expect(
+        Object.keys(f.body).filter((k) => !(k in variables)),
+        f.path,
+      ).toEqual([]);
+      expect(
+        required.filter((k) => !(k in f.body)),
+        f.path,
+      ).toEqual([]);
     }
   });
 
@@ -120,11 +126,15 @@ describe.skipIf(tfSkip !== null)(tfSkip ?? 'terraform init/validate/test with th
     expect(r.output).toContain('The configuration is valid');
   }, 120_000);
 
-  it.each(['dev', 'prod'])('terraform test -var-file=vars/%s.tfvars: every run block passes', async (env) => {
-    const r = await wd.test(env);
-    expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain(`Success! ${countRunBlocks()} passed, 0 failed.`);
-  }, 300_000);
+  it.each(['dev', 'prod'])(
+    'terraform test -var-file=vars/%s.tfvars: every run block passes',
+    async (env) => {
+      const r = await wd.test(env);
+      expect(r.code, r.output).toBe(0);
+      expect(r.output).toContain(`Success! ${countRunBlocks()} passed, 0 failed.`);
+    },
+    300_000,
+  );
 
   it('the plan tests catch a task role that may delete object versions', async () => {
     const mutant = new TerraformWorkdir();
@@ -199,7 +209,10 @@ describe('EventBridge and Step Functions wiring', () => {
   });
 
   it('lets EventBridge start only this state machine', () => {
-    expect(resource('aws_iam_role_policy', 'events')).toMatchObject({ role: '${aws_iam_role.events.id}', policy: '${data.aws_iam_policy_document.events.json}' });
+    expect(resource('aws_iam_role_policy', 'events')).toMatchObject({
+      role: '${aws_iam_role.events.id}',
+      policy: '${data.aws_iam_policy_document.events.json}',
+    });
     expect(policy('events').map((s) => [s.actions, s.resources])).toEqual([[['states:StartExecution'], ['${aws_sfn_state_machine.validate_session.arn}']]]);
   });
 
@@ -233,7 +246,7 @@ describe('EventBridge and Step Functions wiring', () => {
     expect(own.flatMap((s) => s.resources)).toEqual(['${local.validate_session_executions}/*', '${local.validate_session_executions}:*']);
   });
 
-  it('logs the state machine\'s errors to its own log group', () => {
+  it("logs the state machine's errors to its own log group", () => {
     const logging = sub(resource('aws_sfn_state_machine', 'validate_session'), 'logging_configuration');
     expect(logging).toMatchObject({ level: 'ERROR', include_execution_data: true, log_destination: '${aws_cloudwatch_log_group.state_machine.arn}:*' });
   });
@@ -275,7 +288,10 @@ describe('IAM of the agent', () => {
   it('execution role: its ECR repository, its log group, its two secrets; "*" only for ecr:GetAuthorizationToken', () => {
     const statements = policy('execution');
     for (const s of statements) {
-      expect(s.actions.some((a) => a.includes('*')), s.sid).toBe(false);
+      expect(
+        s.actions.some((a) => a.includes('*')),
+        s.sid,
+      ).toBe(false);
       if (s.resources.includes('*')) expect(s.actions).toEqual(['ecr:GetAuthorizationToken']);
     }
     const secrets = statements.find((s) => s.actions.includes('secretsmanager:GetSecretValue'));
@@ -339,7 +355,11 @@ describe('Aurora, ECR, observability', () => {
     for (const f of filters) expect(f.log_group_name).toBe('${aws_cloudwatch_log_group.agent.name}');
     const alarms = [...blocksOf(tf, 'resource', 'aws_cloudwatch_metric_alarm').values()];
     const metrics = filters.map((f) => sub(f, 'metric_transformation').name);
-    for (const m of metrics) expect(alarms.some((a) => a.metric_name === m), `alarm on ${String(m)}`).toBe(true);
+    for (const m of metrics)
+      expect(
+        alarms.some((a) => a.metric_name === m),
+        `alarm on ${String(m)}`,
+      ).toBe(true);
     const sfn = alarms.find((a) => a.namespace === 'AWS/States' && a.metric_name === 'ExecutionsFailed');
     expect(sfn?.dimensions).toEqual({ StateMachineArn: '${aws_sfn_state_machine.validate_session.arn}' });
     for (const a of alarms) expect(a.alarm_actions).toEqual(['${aws_sns_topic.alarms.arn}']);

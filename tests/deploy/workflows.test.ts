@@ -32,7 +32,10 @@ function steps(wf: Obj): Step[] {
   });
 }
 
-const allRun = (wf: Obj) => steps(wf).map((s) => s.run ?? '').join('\n');
+const allRun = (wf: Obj) =>
+  steps(wf)
+    .map((s) => s.run ?? '')
+    .join('\n');
 
 describe('GitHub workflows', () => {
   it.each(Object.entries(workflows))('%s parses, has triggers and jobs', (_, wf) => {
@@ -74,10 +77,23 @@ describe('GitHub workflows', () => {
     const matrix = obj(obj(obj(obj(ci.jobs).node).strategy).matrix);
     expect(arr(matrix.node)).toEqual([20, 22]);
     const run = allRun(ci);
-    for (const cmd of ['npm ci', 'npm run lint', 'npm run typecheck', 'npm test', 'terraform fmt -check -recursive', 'terraform init -backend=false', 'terraform validate', 'shellcheck entrypoint.sh']) {
+    for (const cmd of [
+      'npm ci',
+      'npm run lint',
+      'npm run typecheck',
+      'npm test',
+      'terraform fmt -check -recursive',
+      'terraform init -backend=false',
+      'terraform validate',
+      'shellcheck entrypoint.sh',
+    ]) {
       expect(run, cmd).toContain(cmd);
     }
-    expect(steps(ci).filter((s) => s.run?.startsWith('terraform')).every((s) => s.cwd === 'platform')).toBe(true);
+    expect(
+      steps(ci)
+        .filter((s) => s.run?.startsWith('terraform'))
+        .every((s) => s.cwd === 'platform'),
+    ).toBe(true);
     expect(steps(ci).some((s) => s.uses?.startsWith('docker/build-push-action') && s.with?.file === 'Dockerfile')).toBe(true);
   });
 
@@ -119,7 +135,9 @@ describe('GitHub workflows', () => {
     const run = allRun(workflows['deploy-env.yml']);
     expect(run).not.toMatch(/docker (buildx )?(build|push)/);
     expect(run).toContain('../.github/scripts/push-image.sh');
-    expect(run).toMatch(/terraform apply -input=false -auto-approve -var-file="vars\/\$\{ENVIRONMENT\}\.tfvars" -var="image_tag=\$\{IMAGE_TAG\}" -var="image_digest=\$\{IMAGE_DIGEST\}"/);
+    expect(run).toMatch(
+      /terraform apply -input=false -auto-approve -var-file="vars\/\$\{ENVIRONMENT\}\.tfvars" -var="image_tag=\$\{IMAGE_TAG\}" -var="image_digest=\$\{IMAGE_DIGEST\}"/,
+    );
   });
 
   it('deploy-env.yml: pushes, applies, then fails unless the rollout completed with the new task definition', () => {

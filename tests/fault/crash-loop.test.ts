@@ -36,9 +36,23 @@ function dataset(round: number): Record<string, { files: Files; complete: boolea
   const many: Files = { 'session_summary.json': '{}' };
   for (let i = 0; i < 150; i++) many[`ch${i % 4}/cycle-${i}.csv`] = `cycle,${i},${randomBytes(8).toString('hex')}\n`.repeat(20);
   return {
-    [`r${round}-camera`]: { id: `r${round}-camera`, complete: true, files: { 'frames.raw': randomBytes(23 * 1024 * 1024 + 777), 'notes.txt': 'camera', 'session_summary.json': '{}' } },
+    [`r${round}-camera`]: {
+      id: `r${round}-camera`,
+      complete: true,
+      files: { 'frames.raw': randomBytes(23 * 1024 * 1024 + 777), 'notes.txt': 'camera', 'session_summary.json': '{}' },
+    },
     [`r${round}-cycler`]: { id: `r${round}-cycler`, complete: true, files: many },
-    [`r${round}-mixed`]: { id: `BAT-${round}-042`, complete: true, files: { 'metadata.json': JSON.stringify({ session_id: `BAT-${round}-042` }), 'a.bin': randomBytes(3 * 1024 * 1024), 'b.bin': randomBytes(6 * 1024 * 1024), 'empty.dat': '', 'session_summary.json': '{}' } },
+    [`r${round}-mixed`]: {
+      id: `BAT-${round}-042`,
+      complete: true,
+      files: {
+        'metadata.json': JSON.stringify({ session_id: `BAT-${round}-042` }),
+        'a.bin': randomBytes(3 * 1024 * 1024),
+        'b.bin': randomBytes(6 * 1024 * 1024),
+        'empty.dat': '',
+        'session_summary.json': '{}',
+      },
+    },
     [`r${round}-open`]: { id: `r${round}-open`, complete: false, files: { 'partial.csv': 'still being written' } },
   };
 }
@@ -76,7 +90,11 @@ upload: {s3_bucket: ${BUCKET}, s3_region: us-east-1, s3_endpoint: "${proxy.url}"
 storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(work.path, 'logs')}}
 `,
     );
-    const env = { DATABASE_URL: database.url as string, AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey };
+    const env = {
+      DATABASE_URL: database.url as string,
+      AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    };
     const all: ReturnType<typeof dataset> = {};
     let kills = 0;
     let killedMidUpload = 0;
@@ -89,7 +107,11 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
           const agent = startAgent(['run', '--config', configFile], env);
           // Every other kill lands during an upload (up to 400 ms into it): random moments alone
           // often miss the uploads, which are short. The others are at random.
-          if (k % 2 === 0) await agent.waitForEvent('upload_started', 5_000).then(() => new Promise((r) => setTimeout(r, random.next() * 400)), () => undefined);
+          if (k % 2 === 0)
+            await agent.waitForEvent('upload_started', 5_000).then(
+              () => new Promise((r) => setTimeout(r, random.next() * 400)),
+              () => undefined,
+            );
           else await new Promise((r) => setTimeout(r, 300 + random.next() * 2200));
           agent.child.kill('SIGKILL');
           await agent.exited;
@@ -116,7 +138,10 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
           continue;
         }
         const mine = rows.filter((r) => r.folderName === name);
-        expect(mine.map((r) => r.status), `${name}: ${mine.map((r) => `${r.lastErrorCode}: ${r.lastError} (attempts ${r.attempts})`).join('; ')}`).toEqual(['processed']);
+        expect(
+          mine.map((r) => r.status),
+          `${name}: ${mine.map((r) => `${r.lastErrorCode}: ${r.lastError} (attempts ${r.attempts})`).join('; ')}`,
+        ).toEqual(['processed']);
         for (const [rel, content] of Object.entries(s.files)) {
           if (!keys.includes(`${s.id}/${rel}`)) {
             lost++;
@@ -125,18 +150,30 @@ storage: {manifest_cache_dir: ${join(work.path, 'manifests')}, log_dir: ${join(w
           if (sha256(await getObject(s3, `${s.id}/${rel}`)) !== sha256(content)) corrupt++;
         }
         expect(keys).toContain(`${s.id}/manifest.json`);
-        expect(created.filter((k) => k === `${s.id}/_COMPLETE`), `_COMPLETE writes for ${name}`).toHaveLength(1);
+        expect(
+          created.filter((k) => k === `${s.id}/_COMPLETE`),
+          `_COMPLETE writes for ${name}`,
+        ).toHaveLength(1);
         expect(await readdir(join(root, 'processed', name)), name).not.toHaveLength(0);
       }
       expect(lost).toBe(0);
       expect(corrupt).toBe(0);
-      expect((await readdir(join(root, 'processed'))).sort()).toEqual(Object.entries(all).filter(([, s]) => s.complete).map(([n]) => n).sort());
+      expect((await readdir(join(root, 'processed'))).sort()).toEqual(
+        Object.entries(all)
+          .filter(([, s]) => s.complete)
+          .map(([n]) => n)
+          .sort(),
+      );
       const completeSessions = Object.values(all).filter((s) => s.complete).length;
       const duplicates = created.filter((k) => k.endsWith('/_COMPLETE')).length - completeSessions;
-      console.log(`[crash-loop] kills ${kills} (${killedMidUpload} mid-upload), sessions ${Object.keys(all).length} (${completeSessions} complete), lost ${lost}, corrupt ${corrupt}, duplicate _COMPLETE ${duplicates}`);
+      console.log(
+        `[crash-loop] kills ${kills} (${killedMidUpload} mid-upload), sessions ${Object.keys(all).length} (${completeSessions} complete), lost ${lost}, corrupt ${corrupt}, duplicate _COMPLETE ${duplicates}`,
+      );
       expect(duplicates).toBe(0);
       expect(killedMidUpload).toBeGreaterThan(0);
-      const completeIds = Object.values(all).filter((s) => s.complete).map((s) => s.id);
+      const completeIds = Object.values(all)
+        .filter((s) => s.complete)
+        .map((s) => s.id);
       expect(await expectCompletedSessionsIntact(s3)).toEqual(completeIds.sort());
     } finally {
       s3.client.destroy();

@@ -104,7 +104,11 @@ describe('filesystem faults injected under the real agent', () => {
     await runAgent(['scan-once', '--config', configFile], env(faults));
     const second = await runAgent(['scan-once', '--config', configFile], env(faults));
     expect(second.code).toBe(0);
-    expect(second.logs.find((l) => l.event === 'session_changed')).toMatchObject({ from: 'uploading', to: 'waiting_for_stable', err: { code: 'SESSION_CHANGED' } });
+    expect(second.logs.find((l) => l.event === 'session_changed')).toMatchObject({
+      from: 'uploading',
+      to: 'waiting_for_stable',
+      err: { code: 'SESSION_CHANGED' },
+    });
     const byName = Object.fromEntries((await listSessions(database.db)).map((s) => [s.folderName, s]));
     expect(byName.churning).toMatchObject({ status: 'waiting_for_stable', attempts: 0, lastErrorCode: 'SESSION_CHANGED' });
     expect(byName.churning?.lastError).toContain('scratch-GONE.tmpx disappeared after the folder was listed');
@@ -131,7 +135,7 @@ describe('filesystem faults injected under the real agent', () => {
     expect(await listKeys(s3, 'full/')).not.toContain('full/_COMPLETE');
   });
 
-  it('a slow share is read upload.concurrency calls at a time, not libuv\'s 4; UV_THREADPOOL_SIZE still wins', async (ctx) => {
+  it("a slow share is read upload.concurrency calls at a time, not libuv's 4; UV_THREADPOOL_SIZE still wins", async (ctx) => {
     if (!database.url) ctx.skip('the agent children need a PostgreSQL server');
     const mostInFlight = async (name: string, extraEnv: Record<string, string>) => {
       const { root, configFile } = await setup(name, ', concurrency: 12');

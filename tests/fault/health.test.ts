@@ -44,7 +44,12 @@ storage: {manifest_cache_dir: ${join(work.path, 'm')}, log_dir: ${join(work.path
 `,
     );
     const port = await freePort();
-    const agent = startAgent(['run', '--config', configFile], { DATABASE_URL: viaProxy.toString(), AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, PORT: String(port) });
+    const agent = startAgent(['run', '--config', configFile], {
+      DATABASE_URL: viaProxy.toString(),
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      PORT: String(port),
+    });
     try {
       await agent.waitForEvent('agent_started');
       expect(await health(port)).toEqual({ status: 200, body: { status: 'ok' } });

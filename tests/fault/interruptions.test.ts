@@ -54,7 +54,12 @@ upload: {s3_bucket: ${s3.bucket}, s3_region: us-east-1, s3_endpoint: "${proxy.ur
 storage: {manifest_cache_dir: ${join(work, 'manifests')}, log_dir: ${join(work, 'logs')}}
 `,
       );
-      const env = { DATABASE_URL: database.url as string, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, PORT: '0' };
+      const env = {
+        DATABASE_URL: database.url as string,
+        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+        PORT: '0',
+      };
       proxy.delayMs = 40;
       const agent = startAgent(['run', '--config', configFile], env);
       await agent.waitForEvent('upload_started', 30_000);
@@ -82,7 +87,11 @@ storage: {manifest_cache_dir: ${join(work, 'manifests')}, log_dir: ${join(work, 
   it('a file that changes during the upload voids the attempt: no _COMPLETE, back to waiting; the new bytes land later', async () => {
     await withFixture(async ({ root, work, proxy }) => {
       await writeSession(join(root, 'live'), { 'a.bin': randomBytes(12 * 1024 * 1024), 'log.csv': 'line 1\n', 'session_summary.json': '{}' });
-      const { deps, logs } = testDeps(testConfig({ root, work, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { concurrency: 1 } } }), database, s3);
+      const { deps, logs } = testDeps(
+        testConfig({ root, work, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { concurrency: 1 } } }),
+        database,
+        s3,
+      );
       await runCycle(deps, new AbortController().signal);
       proxy.delayMs = 30;
       const cycle = runCycle(deps, new AbortController().signal);
@@ -110,7 +119,11 @@ storage: {manifest_cache_dir: ${join(work, 'manifests')}, log_dir: ${join(work, 
   it('connections reset mid-upload: the attempt fails and is retried with backoff; other sessions keep flowing', async () => {
     await withFixture(async ({ root, work, proxy }) => {
       await writeSession(join(root, 'a-first'), { 'x.bin': randomBytes(7 * 1024 * 1024), 'session_summary.json': '{}' });
-      const { deps, clock } = testDeps(testConfig({ root, work, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { initial_backoff_seconds: 5 } } }), database, s3);
+      const { deps, clock } = testDeps(
+        testConfig({ root, work, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { initial_backoff_seconds: 5 } } }),
+        database,
+        s3,
+      );
       await runCycle(deps, new AbortController().signal);
       proxy.fault = 'reset';
       const failed = await runCycle(deps, new AbortController().signal);

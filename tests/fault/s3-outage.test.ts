@@ -49,7 +49,12 @@ describe('S3 endpoint unreachable (an outage of the path to it)', () => {
       await mkdir(root);
       const data = randomBytes(12 * 1024 * 1024);
       await writeSession(join(root, 'outage-1'), { 'x.bin': data, 'session_summary.json': '{}' });
-      const config = testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { max_retries: 1, initial_backoff_seconds: 5, max_backoff_seconds: 3600 } } });
+      const config = testConfig({
+        root,
+        work: work.path,
+        s3: { endpoint: proxy.url, bucket: s3.bucket },
+        overrides: { upload: { max_retries: 1, initial_backoff_seconds: 5, max_backoff_seconds: 3600 } },
+      });
       const { deps, clock, logs } = testDeps(config, database, s3);
       await runCycle(deps, new AbortController().signal);
 
@@ -64,11 +69,17 @@ describe('S3 endpoint unreachable (an outage of the path to it)', () => {
       expect((await listSessions(database.db))[0]).toMatchObject({ status: 'failed', attempts: 0 });
       expect(logs.events('session_failed')).toEqual([]);
       expect(logs.events('session_upload_paused')).toHaveLength(1);
-      expect(logs.events('s3_unreachable')).toMatchObject([{ from: 'uploading', to: 'paused', checks: 1, retry_in_seconds: 5, err: { code: 'S3_ECONNREFUSED' } }]);
+      expect(logs.events('s3_unreachable')).toMatchObject([
+        { from: 'uploading', to: 'paused', checks: 1, retry_in_seconds: 5, err: { code: 'S3_ECONNREFUSED' } },
+      ]);
       expect(deps.s3Access.reason()).toMatch(/^uploads paused: S3 unreachable: S3 ECONNREFUSED: connect ECONNREFUSED 127\.0\.0\.1:\d+; next check /);
 
       // Several cycles while it is down: each due probe fails again, with backoff; no retry is spent.
-      for (const [check, delay] of [[2, 5], [3, 10], [4, 20]] as const) {
+      for (const [check, delay] of [
+        [2, 5],
+        [3, 10],
+        [4, 20],
+      ] as const) {
         await runCycle(deps, new AbortController().signal);
         expect(logs.events('s3_unreachable')).toHaveLength(check - 1);
         clock.advance(delay);
@@ -102,7 +113,10 @@ describe('S3 endpoint unreachable (an outage of the path to it)', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
     const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
     try {
-      const problem = await probePrefix(createS3Client(testConfig({ root: '/nowhere', work: '/tmp', s3: { endpoint, bucket: s3.bucket } }).upload, {}), { s3_bucket: s3.bucket, s3_prefix: '' });
+      const problem = await probePrefix(createS3Client(testConfig({ root: '/nowhere', work: '/tmp', s3: { endpoint, bucket: s3.bucket } }).upload, {}), {
+        s3_bucket: s3.bucket,
+        s3_prefix: '',
+      });
       expect(problem).toMatchObject({ code: 'S3_NO_ANSWER', kind: 's3_unreachable', retryable: true });
     } finally {
       for (const socket of held) socket.destroy();

@@ -41,12 +41,18 @@ storage: {manifest_cache_dir: ${join(work, 'm')}, log_dir: ${join(work, 'l')}}
   );
 }
 
-const agentEnv = () => ({ DATABASE_URL: database.url as string, AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey, PORT: '0' });
+const agentEnv = () => ({
+  DATABASE_URL: database.url as string,
+  AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+  PORT: '0',
+});
 
 async function waitUntilProcessed(count: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await listSessions(database.db)).filter((s) => s.status === 'processed').length < count) {
-    if (Date.now() > deadline) throw new Error(`not all processed: ${JSON.stringify((await listSessions(database.db)).map((s) => [s.folderName, s.status, s.lastError]))}`);
+    if (Date.now() > deadline)
+      throw new Error(`not all processed: ${JSON.stringify((await listSessions(database.db)).map((s) => [s.folderName, s.status, s.lastError]))}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -64,7 +70,8 @@ describe('two agents on one database and the same root (a rolling deploy)', () =
     const perRound = 16;
     try {
       for (let round = 0; round < rounds; round++) {
-        for (let i = 0; i < perRound; i++) await writeSession(join(root, `r${round}-s${i}`), { 'data.csv': `round ${round} session ${i}\n`, 'session_summary.json': '{}' });
+        for (let i = 0; i < perRound; i++)
+          await writeSession(join(root, `r${round}-s${i}`), { 'data.csv': `round ${round} session ${i}\n`, 'session_summary.json': '{}' });
         // Both claim from the first cycle on: each claim races the other agent's.
         const agents = [startAgent(['run', '--config', configFile], agentEnv()), startAgent(['run', '--config', configFile], agentEnv())];
         try {
@@ -74,9 +81,15 @@ describe('two agents on one database and the same root (a rolling deploy)', () =
           await Promise.all(agents.map((agent) => agent.exited));
         }
         const starts = agents.flatMap((agent) => agent.logs.filter((l) => l.event === 'upload_started').map((l) => String(l.session_id)));
-        expect(starts.filter((id, i) => starts.indexOf(id) !== i), `round ${round}: sessions both agents uploaded`).toEqual([]);
+        expect(
+          starts.filter((id, i) => starts.indexOf(id) !== i),
+          `round ${round}: sessions both agents uploaded`,
+        ).toEqual([]);
         expect(starts.sort(), `round ${round}`).toEqual(Array.from({ length: perRound }, (_, i) => `r${round}-s${i}`).sort());
-        expect(agents.flatMap((agent) => agent.logs.filter((l) => l.event === 'lease_lost')), `round ${round}`).toEqual([]);
+        expect(
+          agents.flatMap((agent) => agent.logs.filter((l) => l.event === 'lease_lost')),
+          `round ${round}`,
+        ).toEqual([]);
       }
       const completes = created.filter((k) => k.endsWith('/_COMPLETE'));
       expect(completes.length).toBe(new Set(completes).size);
@@ -117,7 +130,10 @@ describe('two agents on one database and the same root (a rolling deploy)', () =
       await waitUntilProcessed(8, 60_000);
       for (const [name, content] of Object.entries(files)) {
         expect(sha256(await getObject(s3, `${name}/data.bin`)), name).toBe(sha256(content['data.bin'] as Buffer));
-        expect(created.filter((k) => k === `${name}/_COMPLETE`), name).toHaveLength(1);
+        expect(
+          created.filter((k) => k === `${name}/_COMPLETE`),
+          name,
+        ).toHaveLength(1);
       }
       expect((await readdir(join(root, 'processed'))).sort()).toEqual(Object.keys(files).sort());
       const worked = (logs: Record<string, unknown>[]) => new Set(logs.filter((l) => l.event === 'upload_started').map((l) => l.session_id));

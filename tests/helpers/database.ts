@@ -40,7 +40,9 @@ export async function openTestDatabase(): Promise<TestDatabase> {
   const base = await serverUrl();
   if (!announced) {
     announced = true;
-    console.log(`[tests] state database: ${base ? `PostgreSQL at ${new URL(base).host}${process.env.TEST_DATABASE_URL ? ' (TEST_DATABASE_URL)' : ' (testcontainers)'}` : 'PGlite (no TEST_DATABASE_URL and no Docker)'}`);
+    console.log(
+      `[tests] state database: ${base ? `PostgreSQL at ${new URL(base).host}${process.env.TEST_DATABASE_URL ? ' (TEST_DATABASE_URL)' : ' (testcontainers)'}` : 'PGlite (no TEST_DATABASE_URL and no Docker)'}`,
+    );
   }
   if (!base) {
     const { PGlite } = await import('@electric-sql/pglite');
@@ -79,5 +81,7 @@ export function withSearchPath(url: string, schema: string): string {
 
 /** Empties every table of the agent (the schema is shared by the tests of a file). */
 export async function emptyTables(db: Db): Promise<void> {
-  await db.query('TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events, uploader_multipart_uploads, uploader_multipart_parts CASCADE');
+  await db.query(
+    'TRUNCATE uploader_sessions, uploader_session_ids, uploader_files, uploader_events, uploader_multipart_uploads, uploader_multipart_parts CASCADE',
+  );
 }

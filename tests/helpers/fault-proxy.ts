@@ -98,7 +98,10 @@ export class FaultProxy {
   /** Answers the first request as S3 does with an error: XML body, except for HEAD (no body). */
   private answer(client: Socket, status: string, code: string, message: string): void {
     client.once('data', (chunk: Buffer) => {
-      const body = chunk.subarray(0, 5).toString('latin1') === 'HEAD ' ? '' : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+      const body =
+        chunk.subarray(0, 5).toString('latin1') === 'HEAD '
+          ? ''
+          : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
       client.end(`HTTP/1.1 ${status}\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     });
   }
@@ -107,7 +110,9 @@ export class FaultProxy {
     const head = chunk.subarray(0, 512).toString('latin1');
     const m = /^(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP\/1\.[01]\r\n/.exec(head);
     if (!m) return;
-    this.requests.push(`${m[1]} ${decodeURIComponent((m[2] as string).split('?')[0] as string)}${(m[2] as string).includes('?') ? `?${(m[2] as string).split('?')[1]}` : ''}`);
+    this.requests.push(
+      `${m[1]} ${decodeURIComponent((m[2] as string).split('?')[0] as string)}${(m[2] as string).includes('?') ? `?${(m[2] as string).split('?')[1]}` : ''}`,
+    );
     const lines = chunk.subarray(0, 4096).toString('latin1').split('\r\n\r\n')[0]?.split('\r\n').slice(1) ?? [];
     this.headers.push(Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()])));
   }

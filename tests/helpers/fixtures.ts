@@ -32,7 +32,12 @@ export async function writeSession(folder: string, files: Record<string, string 
   }
 }
 
-export function testConfig(opts: { root: string; work: string; s3: { endpoint: string; bucket: string }; overrides?: Partial<Record<keyof AgentConfig, object>> }): AgentConfig {
+export function testConfig(opts: {
+  root: string;
+  work: string;
+  s3: { endpoint: string; bucket: string };
+  overrides?: Partial<Record<keyof AgentConfig, object>>;
+}): AgentConfig {
   const base = {
     agent: { machine_id: 'test-pc', lab_id: 'test-lab', scan_interval_seconds: 1, stable_window_seconds: 0, lease_seconds: 30 },
     watch: { session_roots: [{ path: opts.root, profile: 'battery_session' }] },
@@ -60,7 +65,12 @@ export interface LogCapture {
   events(name: string): Record<string, unknown>[];
 }
 
-export function testDeps(config: AgentConfig, database: TestDatabase, s3: Pick<TestS3, 'credentials'>, clock = new ManualClock(new Date())): { deps: Deps; clock: ManualClock; logs: LogCapture } {
+export function testDeps(
+  config: AgentConfig,
+  database: TestDatabase,
+  s3: Pick<TestS3, 'credentials'>,
+  clock = new ManualClock(new Date()),
+): { deps: Deps; clock: ManualClock; logs: LogCapture } {
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
   // The SDK's credential chain reads the process environment, as it does in production.
@@ -69,7 +79,18 @@ export function testDeps(config: AgentConfig, database: TestDatabase, s3: Pick<T
   const s3Client = createS3Client(config.upload, {});
   const s3Access = new S3AccessGate({ s3: s3Client, upload: config.upload, clock, logger });
   const transfer = new Transfer(s3Client, config.upload, config.agent.timezone);
-  const deps: Deps = { db: database.db, s3: s3Client, transfer, share: new LocalShare(), s3Access, clock, logger, config, metrics: createMetrics(), agentId: 'test-agent' };
+  const deps: Deps = {
+    db: database.db,
+    s3: s3Client,
+    transfer,
+    share: new LocalShare(),
+    s3Access,
+    clock,
+    logger,
+    config,
+    metrics: createMetrics(),
+    agentId: 'test-agent',
+  };
   dumpLogsOnFailure(lines);
   return { deps, clock, logs: { lines, events: (name) => lines.filter((l) => l.event === name) } };
 }

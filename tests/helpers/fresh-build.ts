@@ -23,7 +23,11 @@ function newestMtime(path: string): number {
 export default function ensureFreshBuild(): void {
   const outputs = OUTPUTS.map((p) => join(ROOT, p));
   const built = outputs.every((p) => existsSync(p)) ? Math.min(...outputs.map((p) => statSync(p).mtimeMs)) : -Infinity;
-  const newestSource = Math.max(...SOURCES.map((p) => join(ROOT, p)).filter((p) => existsSync(p)).map(newestMtime));
+  const newestSource = Math.max(
+    ...SOURCES.map((p) => join(ROOT, p))
+      .filter((p) => existsSync(p))
+      .map(newestMtime),
+  );
   if (newestSource <= built) return;
   console.log(`[tests] dist/ is ${built === -Infinity ? 'missing' : 'older than its sources'}: running npm run build`);
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });

@@ -45,10 +45,15 @@ export async function expectCompletedSessionsIntact(store: Bucket, prefix = ''):
       const stored = await getObject(store, `${base}/${f.relative_path}`);
       expect(stored.length, `${base}/${f.relative_path} size`).toBe(f.size);
       expect(sha256(stored), `${base}/${f.relative_path}: the object's SHA-256 against the manifest's`).toBe(f.sha256);
-      expect(sha256(await readFile(join(folder, f.relative_path))), `${folder}/${f.relative_path}: the local file's SHA-256 against the manifest's`).toBe(f.sha256);
+      expect(sha256(await readFile(join(folder, f.relative_path))), `${folder}/${f.relative_path}: the local file's SHA-256 against the manifest's`).toBe(
+        f.sha256,
+      );
     }
     const expected = new Set([`${base}/manifest.json`, `${base}/_COMPLETE`, ...manifest.files.map((f) => `${base}/${f.relative_path}`)]);
-    expect(keys.filter((k) => k.startsWith(`${base}/`) && !expected.has(k)), `objects under ${base}/ the manifest does not list`).toEqual([]);
+    expect(
+      keys.filter((k) => k.startsWith(`${base}/`) && !expected.has(k)),
+      `objects under ${base}/ the manifest does not list`,
+    ).toEqual([]);
   }
   return bases.sort();
 }

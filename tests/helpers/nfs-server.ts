@@ -14,7 +14,8 @@ import { freePort } from './ports.js';
  */
 export function assertNfsToolsPresent(): void {
   const missing = ['ganesha.nfsd', 'microsocks', 'nfs-cat'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-  if (missing.length > 0) throw new Error(`NFS tests need ${missing.join(', ')} (apt-get install nfs-ganesha nfs-ganesha-vfs microsocks libnfs-utils; .ci/run does)`);
+  if (missing.length > 0)
+    throw new Error(`NFS tests need ${missing.join(', ')} (apt-get install nfs-ganesha nfs-ganesha-vfs microsocks libnfs-utils; .ci/run does)`);
   if (process.getuid?.() !== 0) throw new Error('NFS tests start nfs-ganesha, which must run as root');
 }
 
@@ -87,7 +88,11 @@ EXPORT { Export_Id = 1; Path = ${dir}; Pseudo = /export; Access_Type = RW; Squas
     if (this.child) throw new Error('ganesha is already running');
     this.exitNote = null;
     const startsBefore = this.startCount(await this.log());
-    const child = spawn('ganesha.nfsd', ['-F', '-f', join(this.base, 'ganesha.conf'), '-L', join(this.base, 'ganesha.log'), '-p', join(this.base, 'ganesha.pid')], { stdio: 'ignore' });
+    const child = spawn(
+      'ganesha.nfsd',
+      ['-F', '-f', join(this.base, 'ganesha.conf'), '-L', join(this.base, 'ganesha.log'), '-p', join(this.base, 'ganesha.pid')],
+      { stdio: 'ignore' },
+    );
     this.child = child;
     child.on('exit', (code, signal) => {
       this.exitNote = `ganesha exited (${signal ?? code}); log: ${join(this.base, 'ganesha.log')}`;

@@ -84,7 +84,10 @@ export class S3Proxy {
     const previous = this.keyLocks.get(key) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((resolve) => (release = resolve));
-    this.keyLocks.set(key, previous.then(() => mine));
+    this.keyLocks.set(
+      key,
+      previous.then(() => mine),
+    );
     await previous;
     try {
       if (await this.exists(key)) {
@@ -114,12 +117,15 @@ export class S3Proxy {
   private forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = new URL(this.upstream);
     return new Promise((resolve, reject) => {
-      const out = request({ hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer: IncomingMessage) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-        answer.on('end', () => resolve());
-        answer.on('error', reject);
-      });
+      const out = request(
+        { hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (answer: IncomingMessage) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+          answer.on('end', () => resolve());
+          answer.on('error', reject);
+        },
+      );
       out.on('error', reject);
       req.pipe(out);
     });

@@ -28,5 +28,8 @@ function normalize(dump: string, schema: string): string {
     .split('\n')
     .filter((l) => !l.startsWith('--') && !l.startsWith('SET ') && !l.startsWith('SELECT pg_catalog.') && !l.startsWith('CREATE SCHEMA') && !l.startsWith('\\'))
     .map((l) => l.replaceAll(`${schema}.`, ''));
-  return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
+  return `${lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim()}\n`;
 }

@@ -12,16 +12,28 @@ afterAll(async () => {
   await database?.close();
 });
 
-async function session(name: string, status: string, fields: { observed?: string; total?: number; nextAttempt?: Date; uploaded?: number[]; pending?: number[] } = {}) {
+async function session(
+  name: string,
+  status: string,
+  fields: { observed?: string; total?: number; nextAttempt?: Date; uploaded?: number[]; pending?: number[] } = {},
+) {
   const res = await database.db.query<{ id: string }>(
     `INSERT INTO uploader_sessions (folder_path, folder_name, root_path, profile, status, observed_state, total_bytes, next_attempt_at, discovered_at, updated_at)
      VALUES ($1, $2, '/r', 'p', $3, $4, $5, $6, $7, $7) RETURNING id`,
     [`/r/${name}`, name, status, fields.observed ?? null, fields.total ?? null, fields.nextAttempt ?? null, NOW],
   );
   const pk = Number(res.rows[0]?.id);
-  const files = [...(fields.uploaded ?? []).map((size) => ({ size, status: 'uploaded' })), ...(fields.pending ?? []).map((size) => ({ size, status: 'pending' }))];
+  const files = [
+    ...(fields.uploaded ?? []).map((size) => ({ size, status: 'uploaded' })),
+    ...(fields.pending ?? []).map((size) => ({ size, status: 'pending' })),
+  ];
   for (const [i, f] of files.entries()) {
-    await database.db.query(`INSERT INTO uploader_files (session_pk, relative_path, size, mtime_ns, status) VALUES ($1, $2, $3, '0', $4)`, [pk, `f${i}`, f.size, f.status]);
+    await database.db.query(`INSERT INTO uploader_files (session_pk, relative_path, size, mtime_ns, status) VALUES ($1, $2, $3, '0', $4)`, [
+      pk,
+      `f${i}`,
+      f.size,
+      f.status,
+    ]);
   }
 }
 

@@ -31,7 +31,12 @@ describe('upload.max_bytes_per_second', () => {
       await writeSession(join(root, 'BW-1'), files);
       const total = Object.values(files).reduce((n, b) => n + b.length, 0);
       const cap = 4 * 1024 * 1024;
-      const config = testConfig({ root, work: work.path, s3: { endpoint: s3.endpoint, bucket: s3.bucket }, overrides: { upload: { s3_prefix: 'bw', concurrency: 4, part_size_mb: 5, max_bytes_per_second: cap } } });
+      const config = testConfig({
+        root,
+        work: work.path,
+        s3: { endpoint: s3.endpoint, bucket: s3.bucket },
+        overrides: { upload: { s3_prefix: 'bw', concurrency: 4, part_size_mb: 5, max_bytes_per_second: cap } },
+      });
       const { deps, logs } = testDeps(config, database, s3);
       const signal = new AbortController().signal;
       await runCycle(deps, signal); // first observation
@@ -72,15 +77,20 @@ describe('upload.max_bytes_per_second', () => {
 
   it('books requests in flight at once on one timeline', async () => {
     let now = 0;
-    const limiter = new BandwidthLimiter(() => 1000, () => now);
+    const limiter = new BandwidthLimiter(
+      () => 1000,
+      () => now,
+    );
     const signal = new AbortController().signal;
     // Three takes at the same instant: the third may start only after 3 s worth of bytes.
     const started: number[] = [];
-    await Promise.all([0, 1, 2].map(async () => {
-      const t = performance.now();
-      await limiter.take(10, signal);
-      started.push(performance.now() - t);
-    }));
+    await Promise.all(
+      [0, 1, 2].map(async () => {
+        const t = performance.now();
+        await limiter.take(10, signal);
+        started.push(performance.now() - t);
+      }),
+    );
     expect(Math.max(...started)).toBeGreaterThanOrEqual(25);
     now = 10_000;
     const t = performance.now();

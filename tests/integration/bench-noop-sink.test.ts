@@ -34,13 +34,18 @@ describe('bench no-op sink on a shaped link', () => {
   it('shares the cap: two connections of 512 KiB at once take as long as 1 MiB on one', async () => {
     sink = await startNoopS3({ linkMbps: 8 });
     const t0 = performance.now();
-    const ends = await Promise.all(['/bench/a', '/bench/b'].map((p) => send((sink as NoopS3).endpoint, 'PUT', p, Buffer.alloc(512 * 1024)).then(() => performance.now() - t0)));
+    const ends = await Promise.all(
+      ['/bench/a', '/bench/b'].map((p) => send((sink as NoopS3).endpoint, 'PUT', p, Buffer.alloc(512 * 1024)).then(() => performance.now() - t0)),
+    );
     expect(Math.max(...ends)).toBeGreaterThanOrEqual(1000);
   });
 
   it('adds the latency to every answer, bodiless ones too', async () => {
     sink = await startNoopS3({ latencyMs: 300 });
-    for (const [method, path] of [['HEAD', '/bench'], ['PUT', '/bench/x']] as const) {
+    for (const [method, path] of [
+      ['HEAD', '/bench'],
+      ['PUT', '/bench/x'],
+    ] as const) {
       const t0 = performance.now();
       await send(sink.endpoint, method, path, method === 'PUT' ? Buffer.alloc(10) : undefined);
       expect(performance.now() - t0).toBeGreaterThanOrEqual(295);

@@ -27,7 +27,11 @@ const folder = () => join(root, 'live');
  * files' reads without any timing luck.
  */
 async function uploadChangingAt(key: string, change: () => Promise<void>): Promise<ReturnType<typeof testDeps>> {
-  const setup = testDeps(testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { concurrency: 1 } } }), database, s3);
+  const setup = testDeps(
+    testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { concurrency: 1 } } }),
+    database,
+    s3,
+  );
   await writeSession(folder(), FILES);
   await runCycle(setup.deps, new AbortController().signal);
   let done = false;

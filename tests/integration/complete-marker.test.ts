@@ -23,7 +23,11 @@ useSessionRig('marker-bucket', (rig) => ({ database, s3, work, root, proxy } = r
 const FILES = { 'big.bin': randomBytes(12 * 1024 * 1024 + 3), 'data.csv': 'a,b\n1,2\n', 'session_summary.json': '{}' };
 
 async function uploadThroughProxy(): Promise<ReturnType<typeof testDeps>> {
-  const setup = testDeps(testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { part_size_mb: 5 } } }), database, s3);
+  const setup = testDeps(
+    testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { part_size_mb: 5 } } }),
+    database,
+    s3,
+  );
   await writeSession(join(root, 'run'), FILES);
   await runCycle(setup.deps, new AbortController().signal);
   await runCycle(setup.deps, new AbortController().signal);
@@ -45,7 +49,8 @@ describe('_COMPLETE', () => {
     expect(marker?.headers['if-none-match']).toBe('*');
     const fileWrites = proxy.exchanges.filter((e) => (e.method === 'PUT' || e.method === 'POST') && e.key !== 'run/manifest.json' && e.key !== 'run/_COMPLETE');
     expect(fileWrites.some((e) => e.query.has('uploadId') && e.method === 'POST')).toBe(true);
-    for (const e of fileWrites) expect(e.finishedAt, `${e.method} ${e.key}?${e.query} finished before manifest.json was sent`).toBeLessThanOrEqual(manifest?.startedAt ?? -1);
+    for (const e of fileWrites)
+      expect(e.finishedAt, `${e.method} ${e.key}?${e.query} finished before manifest.json was sent`).toBeLessThanOrEqual(manifest?.startedAt ?? -1);
     expect(manifest?.finishedAt).toBeLessThanOrEqual(marker?.startedAt ?? -1);
     expect(await expectCompletedSessionsIntact(s3)).toEqual(['run']);
   });
@@ -76,5 +81,12 @@ describe('_COMPLETE', () => {
 });
 
 async function writeMarkerAsAnotherAgent(manifestHash: string): Promise<void> {
-  await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'run/_COMPLETE', Body: Buffer.alloc(0), Metadata: { 'manifest-sha256': manifestHash, writer: 'another-agent' } }));
+  await s3.client.send(
+    new PutObjectCommand({
+      Bucket: s3.bucket,
+      Key: 'run/_COMPLETE',
+      Body: Buffer.alloc(0),
+      Metadata: { 'manifest-sha256': manifestHash, writer: 'another-agent' },
+    }),
+  );
 }

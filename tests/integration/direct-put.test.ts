@@ -30,7 +30,12 @@ describe('the lean PUT', () => {
       proxy.delayMs = 10_000;
       const stop = new AbortController();
       const started = Date.now();
-      const puts = ['a', 'b', 'c'].map((k) => direct.putObject({ key: `held/${k}`, body, sha256: hash }, stop.signal).then(() => 'done', (err: Error) => err.name));
+      const puts = ['a', 'b', 'c'].map((k) =>
+        direct.putObject({ key: `held/${k}`, body, sha256: hash }, stop.signal).then(
+          () => 'done',
+          (err: Error) => err.name,
+        ),
+      );
       setTimeout(() => stop.abort(new DOMException('stopping', 'AbortError')), 200);
       expect(await Promise.all(puts)).toEqual(['AbortError', 'AbortError', 'AbortError']);
       // Well under the 10 s hold, with room for a loaded machine.

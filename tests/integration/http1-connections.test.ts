@@ -89,7 +89,14 @@ describe('keep-alive HTTP/1.1 connections for the lean PUT', () => {
     const port = srv.port;
     await new Promise((r) => servers.pop()?.close(r));
     const pool = new Http1Connections({ protocol: 'http:', hostname: '127.0.0.1', port }, 1, { connectMs: 2000, requestMs: 5000 });
-    const outcomes = await Promise.all(['a', 'b', 'c'].map((k) => pool.request(head(port, k), Buffer.from('abc'), signal).then(() => 'answered', (e: { code?: string }) => e.code)));
+    const outcomes = await Promise.all(
+      ['a', 'b', 'c'].map((k) =>
+        pool.request(head(port, k), Buffer.from('abc'), signal).then(
+          () => 'answered',
+          (e: { code?: string }) => e.code,
+        ),
+      ),
+    );
     expect(outcomes).toEqual(['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED']);
   });
 
@@ -112,15 +119,25 @@ describe('keep-alive HTTP/1.1 connections for the lean PUT', () => {
   it('an S3 error document sent chunked in small pieces becomes the SDK-shaped error, and a 403 is not retried', async () => {
     const xml = '<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>R9</RequestId></Error>';
     const chunked = `${(20).toString(16)}\r\n${xml.slice(0, 20)}\r\n${(xml.length - 20).toString(16)}\r\n${xml.slice(20)}\r\n0\r\n\r\n`;
-    const srv = await rawServer(() => ({ answer: `HTTP/1.1 403 Forbidden\r\nx-amz-request-id: R9\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`, pieces: 25 }));
-    const s3 = new S3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${srv.port}`, forcePathStyle: true, credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
+    const srv = await rawServer(() => ({
+      answer: `HTTP/1.1 403 Forbidden\r\nx-amz-request-id: R9\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`,
+      pieces: 25,
+    }));
+    const s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${srv.port}`,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+    });
     try {
       const direct = await leanPutFor(s3, 'bucket', 2);
       if (!direct) throw new Error('expected the lean PUT for a plain endpoint');
-      const err = await direct.putObject({ key: 'k', body: Buffer.from('abc'), sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' }, signal).then(
-        () => null,
-        (e: unknown) => e,
-      );
+      const err = await direct
+        .putObject({ key: 'k', body: Buffer.from('abc'), sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' }, signal)
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
       expect(err).toMatchObject({ name: 'AccessDenied', message: 'Access Denied', $metadata: { httpStatusCode: 403, requestId: 'R9' } });
       expect(srv.requests).toBe(1);
     } finally {
@@ -132,7 +149,12 @@ describe('keep-alive HTTP/1.1 connections for the lean PUT', () => {
     let count = 0;
     const srv = await rawServer(() => (++count === 3 ? 'hold' : { answer: OK }));
     const config = testConfig({ root: '/lab/sessions', work: '/lab/work', s3: { endpoint: `http://127.0.0.1:${srv.port}`, bucket: 'bucket' } });
-    const s3 = new S3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${srv.port}`, forcePathStyle: true, credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
+    const s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${srv.port}`,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+    });
     const transfer = new Transfer(s3, config.upload, 'UTC');
     try {
       const put = await transfer.put();

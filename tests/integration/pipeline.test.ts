@@ -70,7 +70,14 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       expect(report.failed).toBe(0);
 
       const keys = await listKeys(s3);
-      expect(keys).toEqual(['lab/raw/S-001/_COMPLETE', 'lab/raw/S-001/data.csv', 'lab/raw/S-001/manifest.json', 'lab/raw/S-001/metadata.json', 'lab/raw/S-001/raw/trace.bin', 'lab/raw/S-001/session_summary.json']);
+      expect(keys).toEqual([
+        'lab/raw/S-001/_COMPLETE',
+        'lab/raw/S-001/data.csv',
+        'lab/raw/S-001/manifest.json',
+        'lab/raw/S-001/metadata.json',
+        'lab/raw/S-001/raw/trace.bin',
+        'lab/raw/S-001/session_summary.json',
+      ]);
       await expectUploaded('lab/raw/S-001', SESSION_FILES);
       expect((await getObject(s3, 'lab/raw/S-001/_COMPLETE')).length).toBe(0);
 
@@ -79,7 +86,12 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       expect(puts.at(-2)).toBe('lab/raw/S-001/manifest.json');
       expect(puts.filter((p) => p?.endsWith('_COMPLETE'))).toHaveLength(1);
 
-      const manifest = JSON.parse((await getObject(s3, 'lab/raw/S-001/manifest.json')).toString()) as { files: { relative_path: string; sha256: string; size: number }[]; file_count: number; total_bytes: number; session_id: string };
+      const manifest = JSON.parse((await getObject(s3, 'lab/raw/S-001/manifest.json')).toString()) as {
+        files: { relative_path: string; sha256: string; size: number }[];
+        file_count: number;
+        total_bytes: number;
+        session_id: string;
+      };
       expect(manifest.session_id).toBe('S-001');
       expect(manifest.file_count).toBe(4);
       expect(manifest.files.map((f) => f.relative_path)).toEqual(['data.csv', 'metadata.json', 'raw/trace.bin', 'session_summary.json']);
@@ -92,7 +104,17 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
       const [row] = await listSessions(database.db);
       expect(row).toMatchObject({ status: 'processed', sessionId: 'S-001', fileCount: 4, processedPath: join(root, 'processed', 'run-1') });
       expect((await listFileRecords(database.db, row!.pk)).every((r) => r.status === 'uploaded' && r.sha256)).toBe(true);
-      for (const e of ['session_discovered', 'session_waiting', 'session_stable', 'upload_started', 'upload_file_succeeded', 'manifest_created', 'upload_completed', 'complete_marker_uploaded', 'session_moved_to_processed']) {
+      for (const e of [
+        'session_discovered',
+        'session_waiting',
+        'session_stable',
+        'upload_started',
+        'upload_file_succeeded',
+        'manifest_created',
+        'upload_completed',
+        'complete_marker_uploaded',
+        'session_moved_to_processed',
+      ]) {
         expect(logs.events(e).length, e).toBeGreaterThan(0);
       }
       const moved = logs.events('session_moved_to_processed')[0];
@@ -198,7 +220,14 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
   it('a missing root is reported and the other roots still work', async () => {
     const other = join(work.path, 'other');
     await writeSession(join(other, 'ok'), { 'data.csv': 'x', 'session_summary.json': '{}' });
-    const { deps, logs } = setup({ watch: { session_roots: [{ path: join(work.path, 'nope'), profile: 'battery_session' }, { path: other, profile: 'battery_session' }] } });
+    const { deps, logs } = setup({
+      watch: {
+        session_roots: [
+          { path: join(work.path, 'nope'), profile: 'battery_session' },
+          { path: other, profile: 'battery_session' },
+        ],
+      },
+    });
     await runCycle(deps, signal);
     const report = await runCycle(deps, signal);
     expect(report.rootErrors.map((e) => e.code)).toEqual(['FS_ENOENT']);
@@ -267,7 +296,9 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     const held = (await listSessions(database.db))[0];
     expect(held).toMatchObject({ status: 'needs_attention', lastErrorCode: 'CHANGED_AFTER_UPLOAD' });
     expect(held?.lastError).toContain('(added late.log)');
-    expect(logs.events('session_changed_after_upload')).toEqual([expect.objectContaining({ from: 'uploaded', to: 'needs_attention', changes: 'added late.log' })]);
+    expect(logs.events('session_changed_after_upload')).toEqual([
+      expect.objectContaining({ from: 'uploaded', to: 'needs_attention', changes: 'added late.log' }),
+    ]);
     expect((await readdir(join(root, 'run-1'))).sort()).toEqual(['data.csv', 'late.log', 'metadata.json', 'raw', 'session_summary.json']);
     expect(await readdir(root)).not.toContain('processed');
     expect((await listKeys(s3, 'S-001/')).sort()).toEqual(landed);
@@ -351,4 +382,3 @@ describe('pipeline against PostgreSQL and a real S3 server', () => {
     }
   });
 });
-

@@ -20,7 +20,8 @@ afterAll(async () => {
   await Promise.all([database?.close(), s3?.close()]);
 });
 
-const partPuts = (requests: string[]) => requests.filter((r) => r.startsWith('PUT') && r.includes('partNumber=')).map((r) => Number(/partNumber=(\d+)/.exec(r)?.[1]));
+const partPuts = (requests: string[]) =>
+  requests.filter((r) => r.startsWith('PUT') && r.includes('partNumber=')).map((r) => Number(/partNumber=(\d+)/.exec(r)?.[1]));
 
 /** One cycle, stopped (as SIGTERM would) once `parts` part uploads have gone through the proxy. */
 async function runCycleStoppedAfterParts(deps: Parameters<typeof runCycle>[0], proxy: FaultProxy, parts: number): Promise<void> {
@@ -40,7 +41,8 @@ describe('resuming an interrupted upload', () => {
   let proxy: FaultProxy;
   let root: string;
   // Every test's S3 traffic goes through its own proxy, which records it and injects faults.
-  const configWith = (upload: Record<string, number>) => testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload } });
+  const configWith = (upload: Record<string, number>) =>
+    testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload } });
 
   beforeEach(async () => {
     work = await tempDir();

@@ -61,14 +61,21 @@ describe('each named transition, applied to a session in every state', () => {
       const allowed = startsFrom(c.name, c.status);
       expect(after.get(c.pk), `${c.name} from ${c.status}`).toBe(allowed ? to : c.status);
       const events = (await listEvents(database.db, c.pk)).slice(1);
-      expect(events.map((e) => [e.from, e.to]), `${c.name} from ${c.status}`).toEqual(allowed ? [[c.status, to]] : []);
+      expect(
+        events.map((e) => [e.from, e.to]),
+        `${c.name} from ${c.status}`,
+      ).toEqual(allowed ? [[c.status, to]] : []);
     }
   });
 
   it('refuses an agent transition without the current lease, whatever the state', async () => {
     const [row] = await recordDiscovered(database.db, [{ folderPath: '/root/stale', folderName: 'stale', rootPath: '/root', profile: 'p' }], 'test', now);
     await database.db.query(`UPDATE uploader_sessions SET lease_token = 'current' WHERE id = $1`, [row!.pk]);
-    await expect(transitionSession(database.db, { pk: row!.pk, leaseToken: 'stale', agentId: 'agent', clock }, 'markStable', { reason: 'x' })).rejects.toBeInstanceOf(LeaseLostError);
-    await expect(transitionSession(database.db, { pk: row!.pk, leaseToken: 'current', agentId: 'agent', clock }, 'markStable', { reason: 'x' })).resolves.toMatchObject({ from: 'waiting_for_stable', row: { status: 'ready_to_upload' } });
+    await expect(
+      transitionSession(database.db, { pk: row!.pk, leaseToken: 'stale', agentId: 'agent', clock }, 'markStable', { reason: 'x' }),
+    ).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(
+      transitionSession(database.db, { pk: row!.pk, leaseToken: 'current', agentId: 'agent', clock }, 'markStable', { reason: 'x' }),
+    ).resolves.toMatchObject({ from: 'waiting_for_stable', row: { status: 'ready_to_upload' } });
   });
 });

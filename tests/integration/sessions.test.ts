@@ -196,7 +196,7 @@ describe('session identity, collisions and odd contents', () => {
     const { deps } = setup({ agent: { stable_window_seconds: 60 } });
     await writeSession(join(root, 'gone'), { 'data.csv': 'x', 'session_summary.json': '{}' });
     await writeSession(join(root, 'stays'), { 'data.csv': 'y', 'session_summary.json': '{}' });
-    const { deps: d2, clock } = { deps, clock: (deps.clock as import('../../app/clock.js').ManualClock) };
+    const { deps: d2, clock } = { deps, clock: deps.clock as import('../../app/clock.js').ManualClock };
     await runCycle(d2, signal);
     await rm(join(root, 'gone'), { recursive: true });
     clock.advance(61);
@@ -226,9 +226,13 @@ describe('session identity, collisions and odd contents', () => {
     const smallStored = () => proxy.requestsFor('b-small/_COMPLETE', 'PUT').some((e) => e.finishedAt !== undefined);
     proxy.beforeForward = async (e) => {
       if (e.method !== 'PUT' || e.key !== 'a-large/frames.bin') return;
-      for (const held = Date.now(); !smallStored() && Date.now() - held < 3_000; ) await sleep(20);
+      for (const held = Date.now(); !smallStored() && Date.now() - held < 3_000;) await sleep(20);
     };
-    const { deps, logs } = testDeps(testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { parallel_sessions: parallel } } }), database, s3);
+    const { deps, logs } = testDeps(
+      testConfig({ root, work: work.path, s3: { endpoint: proxy.url, bucket: s3.bucket }, overrides: { upload: { parallel_sessions: parallel } } }),
+      database,
+      s3,
+    );
     const frames = randomBytes(4 * 1024 * 1024);
     await writeSession(join(root, 'a-large'), { 'frames.bin': frames, 'session_summary.json': '{}' });
     await writeSession(join(root, 'b-small'), { 'data.csv': 'x', 'session_summary.json': '{}' });

@@ -24,13 +24,16 @@ const signal = new AbortController().signal;
 
 useSessionRig('state-bucket', (rig) => ({ database, s3, work, root } = rig));
 
-const config = (overrides?: Parameters<typeof testConfig>[0]['overrides'], endpoint = s3.endpoint) => testConfig({ root, work: work.path, s3: { endpoint, bucket: s3.bucket }, overrides });
+const config = (overrides?: Parameters<typeof testConfig>[0]['overrides'], endpoint = s3.endpoint) =>
+  testConfig({ root, work: work.path, s3: { endpoint, bucket: s3.bucket }, overrides });
 
 describe('state database', () => {
   it('migrations started by several agents at once apply exactly once', async () => {
     const fresh = await openTestDatabase();
     try {
-      await fresh.db.query('DROP TABLE uploader_multipart_parts, uploader_multipart_uploads, uploader_events, uploader_files, uploader_session_ids, uploader_sessions, uploader_migrations');
+      await fresh.db.query(
+        'DROP TABLE uploader_multipart_parts, uploader_multipart_uploads, uploader_events, uploader_files, uploader_session_ids, uploader_sessions, uploader_migrations',
+      );
       const dbs = fresh.url ? Array.from({ length: 4 }, () => createPgDb(fresh.url as string)) : [fresh.db];
       await Promise.all(dbs.map((db) => migrate(db)));
       const rows = await fresh.db.query<{ id: number }>('SELECT id FROM uploader_migrations ORDER BY id');

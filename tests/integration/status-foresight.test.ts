@@ -42,7 +42,10 @@ describe('status on a share that does not answer', () => {
     expect(rows).toHaveLength(2);
 
     const hung = hungShare();
-    const verdicts = await foreseeSessions({ config: deps.config, db: database.db, share: hung.share, now: new Date(), signal: new AbortController().signal }, rows);
+    const verdicts = await foreseeSessions(
+      { config: deps.config, db: database.db, share: hung.share, now: new Date(), signal: new AbortController().signal },
+      rows,
+    );
     expect([...verdicts.values()]).toEqual([
       { action: 'unknown', reason: 'cannot tell now: the share did not answer within 10 s' },
       { action: 'unknown', reason: 'cannot tell now: the share did not answer within 10 s' },

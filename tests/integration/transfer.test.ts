@@ -28,7 +28,12 @@ describe('the transfer: many requests in flight, memory bounded by upload.buffer
       for (let i = 0; i < 4; i++) files[`mid/m${i}.bin`] = randomBytes(2 * 1024 * 1024 + i);
       files['big.bin'] = randomBytes(17 * 1024 * 1024 + 3);
       await writeSession(join(root, 'TR-1'), files);
-      const config = testConfig({ root, work: work.path, s3: { endpoint: s3.endpoint, bucket: s3.bucket }, overrides: { upload: { s3_prefix: 'tr', concurrency: 32, part_size_mb: 5, buffer_memory_mb: 10 } } });
+      const config = testConfig({
+        root,
+        work: work.path,
+        s3: { endpoint: s3.endpoint, bucket: s3.bucket },
+        overrides: { upload: { s3_prefix: 'tr', concurrency: 32, part_size_mb: 5, buffer_memory_mb: 10 } },
+      });
       const { deps, logs } = testDeps(config, database, s3);
       const signal = new AbortController().signal;
       let peak = 0;

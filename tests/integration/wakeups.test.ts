@@ -23,7 +23,12 @@ describe('filesystem events wake the loop on a local disk', () => {
     const work = await tempDir();
     const root = join(work.path, 'sessions');
     await mkdir(root);
-    const config = testConfig({ root, work: work.path, s3, overrides: { agent: { scan_interval_seconds: 60, stable_window_seconds: 0, watch_for_changes: 'on' } } });
+    const config = testConfig({
+      root,
+      work: work.path,
+      s3,
+      overrides: { agent: { scan_interval_seconds: 60, stable_window_seconds: 0, watch_for_changes: 'on' } },
+    });
     const { deps, logs } = testDeps(config, database, s3, systemClock as never);
     await writeSession(join(root, 'live'), { 'data.csv': 'x\n' });
     const loop = startLoop(deps);

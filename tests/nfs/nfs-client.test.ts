@@ -84,7 +84,9 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     expect(bigEntry?.size).toBe(big.length);
     // The link's own size (its target's length), not /etc/passwd's.
     expect(entries.find((e) => e.name === 'link-out')?.size).toBe('/etc/passwd'.length);
-    const stat = execFileSync('stat', ['-c', '%Y %i', join(server.dir, 'session', 'big.bin')], { encoding: 'utf8' }).trim().split(' ');
+    const stat = execFileSync('stat', ['-c', '%Y %i', join(server.dir, 'session', 'big.bin')], { encoding: 'utf8' })
+      .trim()
+      .split(' ');
     expect(bigEntry?.mtimeNs !== undefined && bigEntry.mtimeNs / 1_000_000_000n).toBe(BigInt(stat[0] as string));
     expect(bigEntry?.fileid).toBe(BigInt(stat[1] as string));
     expect(bigEntry?.change).not.toBeNull();
@@ -104,7 +106,10 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
   });
 
   it('reads small, empty and multi-MB files byte for byte, with several READs in flight', async () => {
-    for (const [name, data] of [['small.csv', small], ['empty.bin', Buffer.alloc(0)]] as const) {
+    for (const [name, data] of [
+      ['small.csv', small],
+      ['empty.bin', Buffer.alloc(0)],
+    ] as const) {
       const entry = await client.resolve(`session/${name}`);
       expect(await hashOverNfs(client, entry.handle)).toEqual({ hash: sha256(data), bytes: data.length });
     }
@@ -128,7 +133,10 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     // With the size from the listing, a small file costs one READ, not one per slot.
     reads = 0;
     const smallEntry = await client.resolve('session/small.csv');
-    expect(await hashOverNfs(counting, smallEntry.handle, { inFlight: 6, expectedSize: smallEntry.size })).toEqual({ hash: sha256(small), bytes: small.length });
+    expect(await hashOverNfs(counting, smallEntry.handle, { inFlight: 6, expectedSize: smallEntry.size })).toEqual({
+      hash: sha256(small),
+      bytes: small.length,
+    });
     expect(reads).toBe(1);
     // A file that grew past the listed size is still read to its end.
     reads = 0;
@@ -149,7 +157,7 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     expect(tail.eof).toBe(true);
   });
 
-  it('reads ranges into the caller\'s buffer byte for byte: in order (with READs ahead), after a jump, across the end', async () => {
+  it("reads ranges into the caller's buffer byte for byte: in order (with READs ahead), after a jump, across the end", async () => {
     const small64k = await connectNfs({ host: '127.0.0.1', port: server.port, exportPath: '/export', timeoutMs: 20_000, readSize: 64 * 1024 });
     try {
       const entry = await small64k.resolve('session/big.bin');
@@ -225,7 +233,9 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     // The proxy is really in the path: with it gone, nothing connects.
     const goneProxy = await Microsocks.start();
     await goneProxy.stop();
-    const err = await connectNfs({ host: '127.0.0.1', port: server.port, exportPath: '/export', proxy: goneProxy.url, timeoutMs: 5000, retryForMs: 0 }).catch((e: unknown) => e);
+    const err = await connectNfs({ host: '127.0.0.1', port: server.port, exportPath: '/export', proxy: goneProxy.url, timeoutMs: 5000, retryForMs: 0 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ECONNREFUSED' });
     expect(classifyError(err)).toMatchObject({ code: 'NFS_CONNECTION_REFUSED', retryable: true });
   });
@@ -266,7 +276,9 @@ describe('NFSv4.1 client against nfs-ganesha', () => {
     const err = await client.resolve('session/nope').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ENOENT', nfsStatus: 'NFS4ERR_NOENT' });
     expect(classifyError(err)).toMatchObject({ code: 'NFS_NOENT', retryable: true });
-    await expect(connectNfs({ host: '127.0.0.1', port: server.port, exportPath: '/nothing-here', timeoutMs: 20_000 })).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(connectNfs({ host: '127.0.0.1', port: server.port, exportPath: '/nothing-here', timeoutMs: 20_000 })).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
     await expect(client.resolve('session/../secret.bin')).rejects.toThrow(/must not contain/);
   });
 });

@@ -14,7 +14,12 @@ import { freePort } from '../helpers/ports.js';
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 /** Reads the whole file, calling `during` after the `at`-th chunk (the reads after it are already in flight). */
-async function hashWhile(client: NfsClient, path: string, at: number, during: () => Promise<void>): Promise<{ hash: string; bytes: number; bytesBefore: number }> {
+async function hashWhile(
+  client: NfsClient,
+  path: string,
+  at: number,
+  during: () => Promise<void>,
+): Promise<{ hash: string; bytes: number; bytesBefore: number }> {
   const entry = await client.resolve(path);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -34,7 +39,13 @@ async function hashWhile(client: NfsClient, path: string, at: number, during: ()
 describe('NFS client under faults', () => {
   let server: Ganesha;
   const data = randomBytes(32 * 1024 * 1024);
-  const options = (extra: Partial<NfsConnectOptions> = {}): NfsConnectOptions => ({ host: '127.0.0.1', port: server.port, exportPath: '/export', timeoutMs: 20_000, ...extra });
+  const options = (extra: Partial<NfsConnectOptions> = {}): NfsConnectOptions => ({
+    host: '127.0.0.1',
+    port: server.port,
+    exportPath: '/export',
+    timeoutMs: 20_000,
+    ...extra,
+  });
 
   beforeAll(async () => {
     server = await Ganesha.start();

@@ -48,14 +48,33 @@ export async function sessionRoot(kind: 'local' | 'nfs', work: string, nfs: NfsW
 /** The agent's YAML config for one root (or several, local and nfs:// mixed), with `share.nfs` pointing at microsocks (`proxy` to override it). */
 export async function writeNfsAgentConfig(
   work: string,
-  opts: { root: string | string[]; endpoint: string; bucket: string; prefix: string; proxy?: string | null; share?: Record<string, unknown>; agent?: Record<string, unknown>; upload?: Record<string, unknown> },
+  opts: {
+    root: string | string[];
+    endpoint: string;
+    bucket: string;
+    prefix: string;
+    proxy?: string | null;
+    share?: Record<string, unknown>;
+    agent?: Record<string, unknown>;
+    upload?: Record<string, unknown>;
+  },
 ): Promise<string> {
   const config = {
     // Its own /health port: `run` agents of other test files may be up at the same time.
     agent: { machine_id: 'nfs-test-pc', lab_id: 'nfs-lab', scan_interval_seconds: 1, stable_window_seconds: 0, health_port: await freePort(), ...opts.agent },
     watch: { session_roots: [opts.root].flat().map((path) => ({ path, profile: 'battery_session' })) },
     profiles: { battery_session: { required_markers: ['session_summary.json'], ignore_patterns: ['*.tmp'], metadata_files: ['metadata.json'] } },
-    upload: { s3_bucket: opts.bucket, s3_region: 'us-east-1', s3_prefix: opts.prefix, s3_endpoint: opts.endpoint, s3_force_path_style: true, max_retries: 5, initial_backoff_seconds: 1, part_size_mb: 5, ...opts.upload },
+    upload: {
+      s3_bucket: opts.bucket,
+      s3_region: 'us-east-1',
+      s3_prefix: opts.prefix,
+      s3_endpoint: opts.endpoint,
+      s3_force_path_style: true,
+      max_retries: 5,
+      initial_backoff_seconds: 1,
+      part_size_mb: 5,
+      ...opts.upload,
+    },
     storage: { manifest_cache_dir: join(work, 'manifests'), log_dir: join(work, 'logs'), state_dir: join(work, 'state') },
     share: { nfs: { ...(opts.proxy ? { proxy: opts.proxy } : {}), timeout_seconds: 10, retry_seconds: 60, ...opts.share } },
   };

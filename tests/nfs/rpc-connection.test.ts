@@ -66,7 +66,7 @@ describe('RpcConnection', () => {
     conn.close();
   });
 
-  it('reads a reply\'s data straight into the caller\'s buffer, across fragments and split reads', async () => {
+  it("reads a reply's data straight into the caller's buffer, across fragments and split reads", async () => {
     const data = Buffer.from('abcdefghijklmnopqrstuvwxyz'.repeat(5000));
     const conn = await peer((xid, socket) => {
       // count, data (padded), then a trailing word that is not data

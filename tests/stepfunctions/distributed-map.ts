@@ -43,7 +43,8 @@ export function itemReader(s3: S3Backend) {
         throw new StatesError('States.ItemReaderFailed', `s3://${bucket}/${String(params.Key)} is not valid JSON: ${(err as Error).message}`);
       }
       const items = pointer(doc, reader.ReaderConfig?.ItemsPointer ?? '');
-      if (!Array.isArray(items)) throw new StatesError('States.ItemReaderFailed', `ItemsPointer ${reader.ReaderConfig?.ItemsPointer ?? '(none)'} does not select an array`);
+      if (!Array.isArray(items))
+        throw new StatesError('States.ItemReaderFailed', `ItemsPointer ${reader.ReaderConfig?.ItemsPointer ?? '(none)'} does not select an array`);
       return items.slice(0, reader.ReaderConfig?.MaxItems ?? items.length);
     }
     if (reader.Resource === 'arn:aws:states:::s3:listObjectsV2') {
@@ -51,7 +52,8 @@ export function itemReader(s3: S3Backend) {
       let token: string | undefined;
       do {
         const page = await s3.list(bucket, { prefix: String(params.Prefix ?? ''), maxKeys: 1000, ...(token ? { token } : {}) });
-        for (const o of page.objects) items.push({ Etag: o.etag, Key: o.key, LastModified: Date.parse(o.lastModified) / 1000, Size: o.size, StorageClass: 'STANDARD' });
+        for (const o of page.objects)
+          items.push({ Etag: o.etag, Key: o.key, LastModified: Date.parse(o.lastModified) / 1000, Size: o.size, StorageClass: 'STANDARD' });
         token = page.nextToken;
       } while (token);
       return items;
@@ -108,7 +110,12 @@ export function distributedMapHandler(state: MapState, ctx: RunContext, read: Re
     const params = (await evaluate({ Type: 'Pass', Parameters: state.ItemReader.Parameters }, mapInput, ctx)) as JsonObject;
     let items = await read(state.ItemReader, params);
     if (state.ItemSelector) {
-      const selector = { Type: 'Map', ItemsPath: '$.emulatedItems', ItemSelector: state.ItemSelector, ItemProcessor: { StartAt: 'Selected', States: { Selected: { Type: 'Pass', End: true } } } };
+      const selector = {
+        Type: 'Map',
+        ItemsPath: '$.emulatedItems',
+        ItemSelector: state.ItemSelector,
+        ItemProcessor: { StartAt: 'Selected', States: { Selected: { Type: 'Pass', End: true } } },
+      };
       items = (await evaluate(selector, { ...mapInput, emulatedItems: items }, ctx)) as Json[];
     }
     const batchInput = state.ItemBatcher?.BatchInput ? await evaluate({ Type: 'Pass', Parameters: state.ItemBatcher.BatchInput }, mapInput, ctx) : undefined;

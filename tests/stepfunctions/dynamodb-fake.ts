@@ -34,7 +34,10 @@ export class FakeTable {
   private condition(item: Item | undefined, req: Expr): void {
     if (!req.ConditionExpression) return;
     if (!evaluate(req.ConditionExpression, item ?? {}, req)) {
-      throw new StatesError('DynamoDB.ConditionalCheckFailedException', 'The conditional request failed (Service: AmazonDynamoDBv2; Status Code: 400; Error Code: ConditionalCheckFailedException)');
+      throw new StatesError(
+        'DynamoDB.ConditionalCheckFailedException',
+        'The conditional request failed (Service: AmazonDynamoDBv2; Status Code: 400; Error Code: ConditionalCheckFailedException)',
+      );
     }
   }
 

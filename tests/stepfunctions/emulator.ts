@@ -39,18 +39,37 @@ export interface RunContext {
 }
 
 /** Runs one execution of `definition` (states as ASL JSON) to its end; never throws for a failed execution. */
-export async function execute(definition: JsonObject, input: JsonObject, services: { byResource: Record<string, TaskHandler>; s3: S3Backend }, executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${randomUUID()}`): Promise<ExecutionReport> {
+export async function execute(
+  definition: JsonObject,
+  input: JsonObject,
+  services: { byResource: Record<string, TaskHandler>; s3: S3Backend },
+  executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${randomUUID()}`,
+): Promise<ExecutionReport> {
   const states = definition.States as States;
   const distributed = Object.entries(states).filter(([, s]) => isDistributed(s));
   const history = new History(new Set(distributed.map(([name]) => name)));
   const { byResource } = services;
-  const ctx: RunContext = { byResource, children: { count: 0, largest: { bytes: 0, where: '' }, mostEvents: 0 }, executionArn, enteredTime: new Date().toISOString() };
+  const ctx: RunContext = {
+    byResource,
+    children: { count: 0, largest: { bytes: 0, where: '' }, mostEvents: 0 },
+    executionArn,
+    enteredTime: new Date().toISOString(),
+  };
 
   // Each Distributed Map becomes a Task with the same input/output processing, Retry and Catch.
   const runnable: States = { ...states };
   const handlers = taskOverrides(states, byResource, (v, where) => history.payload(v, where));
   for (const [name, state] of distributed) {
-    const { ItemReader: _r, ItemSelector: _s, ItemBatcher: _b, ItemProcessor: _p, MaxConcurrency: _m, ToleratedFailurePercentage: _t, Label: _l, ...rest } = state;
+    const {
+      ItemReader: _r,
+      ItemSelector: _s,
+      ItemBatcher: _b,
+      ItemProcessor: _p,
+      MaxConcurrency: _m,
+      ToleratedFailurePercentage: _t,
+      Label: _l,
+      ...rest
+    } = state;
     // A Distributed Map has no time limit of its own; the emulator gives every Task 60 s by default.
     runnable[name] = { ...rest, Type: 'Task', Resource: 'arn:aws:states:::emulated:distributedMap', TimeoutSeconds: 24 * 3600 };
     const handler = distributedMapHandler(state as unknown as MapState, ctx, itemReader(services.s3));
@@ -92,4 +111,3 @@ export async function execute(definition: JsonObject, input: JsonObject, service
     Error.stackTraceLimit = stackTraceLimit;
   }
 }
-

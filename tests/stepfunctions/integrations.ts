@@ -23,7 +23,8 @@ export class FakeStepFunctions {
 
   startExecution(req: JsonObject): JsonObject {
     const failure = this.startFailures.shift();
-    if (failure) throw new StatesError(failure, `${failure.replace(/^StepFunctions\./, '')}: injected by the test (Service: AWSStepFunctions; Status Code: 400)`);
+    if (failure)
+      throw new StatesError(failure, `${failure.replace(/^StepFunctions\./, '')}: injected by the test (Service: AWSStepFunctions; Status Code: 400)`);
     const name = String(req.Name);
     if (this.etlStarts.some((s) => s.name === name)) {
       throw new StatesError('StepFunctions.ExecutionAlreadyExistsException', `Execution Already Exists: '${String(req.StateMachineArn)}:${name}'`);
@@ -62,7 +63,10 @@ async function s3Call<T>(fn: () => Promise<T>): Promise<T> {
 /** DynamoDB's optimized integration adds its HTTP metadata to every result. */
 const dynamoResult = (result: JsonObject): JsonObject => ({
   ...result,
-  SdkHttpMetadata: { HttpHeaders: { 'Content-Type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': 'TEST0000000000000000000000000000000000000000000000' }, HttpStatusCode: 200 },
+  SdkHttpMetadata: {
+    HttpHeaders: { 'Content-Type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': 'TEST0000000000000000000000000000000000000000000000' },
+    HttpStatusCode: 200,
+  },
   SdkResponseMetadata: { RequestId: 'TEST0000000000000000000000000000000000000000000000' },
 });
 
@@ -80,7 +84,13 @@ export function integrations(services: Services): Record<string, TaskHandler> {
       s3Call(async () => {
         const head = await s3.head(String(req.Bucket), String(req.Key));
         if (!head) throw new S3StatusError(404, 'NotFound');
-        const answer: JsonObject = { AcceptRanges: 'bytes', ContentLength: head.size, ContentType: 'application/octet-stream', ETag: head.etag, LastModified: head.lastModified };
+        const answer: JsonObject = {
+          AcceptRanges: 'bytes',
+          ContentLength: head.size,
+          ContentType: 'application/octet-stream',
+          ETag: head.etag,
+          LastModified: head.lastModified,
+        };
         // An object without user metadata has no Metadata field at all in the answer.
         if (Object.keys(head.metadata).length > 0) answer.Metadata = head.metadata;
         return answer;
@@ -94,11 +104,18 @@ export function integrations(services: Services): Record<string, TaskHandler> {
           ...(typeof req.StartAfter === 'string' ? { startAfter: req.StartAfter } : {}),
           ...(typeof req.ContinuationToken === 'string' ? { token: req.ContinuationToken } : {}),
         });
-        const answer: JsonObject = { IsTruncated: page.nextToken !== undefined, KeyCount: page.objects.length, MaxKeys: maxKeys, Name: String(req.Bucket), Prefix: String(req.Prefix ?? '') };
+        const answer: JsonObject = {
+          IsTruncated: page.nextToken !== undefined,
+          KeyCount: page.objects.length,
+          MaxKeys: maxKeys,
+          Name: String(req.Bucket),
+          Prefix: String(req.Prefix ?? ''),
+        };
         if (typeof req.StartAfter === 'string') answer.StartAfter = req.StartAfter;
         if (page.nextToken) answer.NextContinuationToken = page.nextToken;
         // S3 leaves Contents out of an empty page.
-        if (page.objects.length > 0) answer.Contents = page.objects.map((o) => ({ Key: o.key, Size: o.size, ETag: o.etag, LastModified: o.lastModified, StorageClass: 'STANDARD' }));
+        if (page.objects.length > 0)
+          answer.Contents = page.objects.map((o) => ({ Key: o.key, Size: o.size, ETag: o.etag, LastModified: o.lastModified, StorageClass: 'STANDARD' }));
         return answer;
       }),
     'arn:aws:states:::dynamodb:putItem': async (req) => dynamoResult(table.putItem(req as unknown as PutItemRequest)),

@@ -15,7 +15,12 @@ export function isDistributed(state: JsonObject): boolean {
 }
 
 /** A handler for every Task state, chosen by its Resource; every result is passed to `measure`. */
-export function taskOverrides(states: States, byResource: Record<string, TaskHandler>, measure: (value: Json, where: string) => void, out: Record<string, LocalHandler> = {}): Record<string, LocalHandler> {
+export function taskOverrides(
+  states: States,
+  byResource: Record<string, TaskHandler>,
+  measure: (value: Json, where: string) => void,
+  out: Record<string, LocalHandler> = {},
+): Record<string, LocalHandler> {
   for (const [name, state] of Object.entries(states)) {
     if (state.Type === 'Task' && !String(state.Resource).includes(':emulated:')) {
       const handler = byResource[String(state.Resource)];

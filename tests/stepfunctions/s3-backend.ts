@@ -53,7 +53,12 @@ export function serverBackend(client: S3Client): S3Backend {
     async head(bucket, key) {
       try {
         const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return { size: res.ContentLength ?? 0, etag: res.ETag ?? '', metadata: res.Metadata ?? {}, lastModified: (res.LastModified ?? new Date(0)).toISOString() };
+        return {
+          size: res.ContentLength ?? 0,
+          etag: res.ETag ?? '',
+          metadata: res.Metadata ?? {},
+          lastModified: (res.LastModified ?? new Date(0)).toISOString(),
+        };
       } catch (err) {
         const status = statusOf(err);
         if (status === 404) return null;
@@ -65,8 +70,15 @@ export function serverBackend(client: S3Client): S3Backend {
     // The state machine still sees ListObjectsV2 answers (integrations.ts builds them).
     async list(bucket, req) {
       try {
-        const res = await client.send(new ListObjectsCommand({ Bucket: bucket, Prefix: req.prefix, Marker: req.token ?? req.startAfter, MaxKeys: req.maxKeys }));
-        const objects = (res.Contents ?? []).map((o) => ({ key: o.Key ?? '', size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: (o.LastModified ?? new Date(0)).toISOString() }));
+        const res = await client.send(
+          new ListObjectsCommand({ Bucket: bucket, Prefix: req.prefix, Marker: req.token ?? req.startAfter, MaxKeys: req.maxKeys }),
+        );
+        const objects = (res.Contents ?? []).map((o) => ({
+          key: o.Key ?? '',
+          size: o.Size ?? 0,
+          etag: o.ETag ?? '',
+          lastModified: (o.LastModified ?? new Date(0)).toISOString(),
+        }));
         const last = objects.at(-1);
         return res.IsTruncated && last ? { objects, nextToken: last.key } : { objects };
       } catch (err) {

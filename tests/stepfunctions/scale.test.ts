@@ -60,7 +60,13 @@ describe('validation at scale', () => {
     const sessionId = `SCALE-${files}`;
     await putAll(server, syntheticSession(PREFIX, sessionId, files));
     // Room for the 20 × 10 HEADs in flight that the definition's MaxConcurrency allows.
-    const client = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: server.credentials, requestHandler: { httpAgent: { maxSockets: 256 } } });
+    const client = new S3Client({
+      region: 'us-east-1',
+      endpoint: server.endpoint,
+      forcePathStyle: true,
+      credentials: server.credentials,
+      requestHandler: { httpAgent: { maxSockets: 256 } },
+    });
     try {
       await validate(serverBackend(client), server.bucket, sessionId, files);
     } finally {

@@ -81,7 +81,16 @@ describe('the validating state machine, executed on sessions the agent uploaded'
     expect(r.children.count).toBe(2);
     const hash = (await getMetadata(world.s3, marker('good')))['manifest-sha256'];
     expect(v.sfn.etlStarts).toEqual([
-      { name: hash, input: expect.objectContaining({ bucket: bucket(), session_id: ids.good, session_prefix: `${prefix}/${ids.good}/`, manifest_sha256: hash, manifest_key: key('good', 'manifest.json') }) },
+      {
+        name: hash,
+        input: expect.objectContaining({
+          bucket: bucket(),
+          session_id: ids.good,
+          session_prefix: `${prefix}/${ids.good}/`,
+          manifest_sha256: hash,
+          manifest_key: key('good', 'manifest.json'),
+        }),
+      },
     ]);
     const [claim] = v.claims(`${prefix}/${ids.good}/`);
     expect(claim).toMatchObject({ state: { S: 'handed_off' }, execution: { S: r.executionArn } });
@@ -191,7 +200,10 @@ describe('the validating state machine, executed on sessions the agent uploaded'
     const claimBy = async (v: Validator, execution: string) => {
       const hash = (await getMetadata(world.s3, marker('good')))['manifest-sha256'];
       const pk = `s3://${bucket()}/${prefix}/${ids.good}/#${hash}`;
-      v.table.putItem({ TableName: v.table.name, Item: { pk: { S: pk }, state: { S: 'claimed' }, execution: { S: execution }, claimed_at: { S: '2026-01-01T00:00:00Z' } } });
+      v.table.putItem({
+        TableName: v.table.name,
+        Item: { pk: { S: pk }, state: { S: 'claimed' }, execution: { S: execution }, claimed_at: { S: '2026-01-01T00:00:00Z' } },
+      });
       return { pk, hash: String(hash) };
     };
 

@@ -59,7 +59,12 @@ export class Validator {
   async run(bucket: string, key: string): Promise<ExecutionReport> {
     const arn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${randomUUID()}`;
     this.sfn.validatorRuns.set(arn, 'RUNNING');
-    const report = await execute(this.definition, objectCreated(bucket, key), { byResource: integrations({ s3: this.s3, table: this.table, sfn: this.sfn }), s3: this.s3 }, arn);
+    const report = await execute(
+      this.definition,
+      objectCreated(bucket, key),
+      { byResource: integrations({ s3: this.s3, table: this.table, sfn: this.sfn }), s3: this.s3 },
+      arn,
+    );
     this.sfn.validatorRuns.set(arn, report.status);
     return report;
   }

@@ -19,8 +19,21 @@ describe('allowed test skips', () => {
   it('a skip is allowed only in the file and for the test the list names; passed and failed tests are no skips', () => {
     const report: VitestReport = {
       testResults: [
-        { name: join(ROOT, 'tests/a.test.ts'), assertionResults: [{ fullName: 'suite needs a tool', status: 'skipped' }, { fullName: 'suite runs', status: 'passed' }, { fullName: 'suite breaks', status: 'failed' }] },
-        { name: join(ROOT, 'tests/b.test.ts'), assertionResults: [{ fullName: 'suite needs a tool', status: 'pending' }, { fullName: 'later', status: 'todo' }] },
+        {
+          name: join(ROOT, 'tests/a.test.ts'),
+          assertionResults: [
+            { fullName: 'suite needs a tool', status: 'skipped' },
+            { fullName: 'suite runs', status: 'passed' },
+            { fullName: 'suite breaks', status: 'failed' },
+          ],
+        },
+        {
+          name: join(ROOT, 'tests/b.test.ts'),
+          assertionResults: [
+            { fullName: 'suite needs a tool', status: 'pending' },
+            { fullName: 'later', status: 'todo' },
+          ],
+        },
       ],
     };
     const skips = skippedTests(report, [{ file: 'tests/a.test.ts', test: 'needs a tool$', reason: 'the tool is absent' }], ROOT);

@@ -15,7 +15,8 @@ const DIMENSIONS = { LabId: 'battery-lab', MachineId: 'lab-pc-fleet' };
 /** The rules of CloudWatch's embedded metric format that decide whether a metric is extracted at all. */
 function emfProblems(line: Obj): string[] {
   const problems: string[] = [];
-  const aws = line._aws as { Timestamp?: unknown; CloudWatchMetrics?: { Namespace?: unknown; Dimensions?: unknown; Metrics?: { Name: string }[] }[] } | undefined;
+  const aws = line._aws as
+    { Timestamp?: unknown; CloudWatchMetrics?: { Namespace?: unknown; Dimensions?: unknown; Metrics?: { Name: string }[] }[] } | undefined;
   if (!aws) return ['no _aws member at the root'];
   if (!Number.isInteger(aws.Timestamp)) problems.push('Timestamp is not an integer of milliseconds');
   for (const directive of aws.CloudWatchMetrics ?? []) {
@@ -76,7 +77,11 @@ describe('publishBacklogEvery', () => {
     const deps = { db: { query } as Db, config, clock: new ManualClock(AT), logger: handle.logger };
     const lines = () => {
       handle.flush();
-      return readFileSync(join(dir, 'agent.log'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Obj);
+      return readFileSync(join(dir, 'agent.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Obj);
     };
     return { deps, lines };
   }

@@ -9,7 +9,14 @@ function sample(tool: Tool, run: number, wallSeconds: number, cpuSeconds = 1, en
 describe('ratioRow', () => {
   it('takes the throughput ratio run by run and reports the minimum, not the best run or the ratio of medians', () => {
     // Medians: agent 1.0 s, peer 2.0 s (2.0× by medians), but run 2 paired a slow agent with a fast peer.
-    const samples = [sample('agent', 0, 1.0), sample('rclone', 0, 2.0), sample('agent', 1, 0.9), sample('rclone', 1, 2.7), sample('agent', 2, 2.0), sample('rclone', 2, 1.0)];
+    const samples = [
+      sample('agent', 0, 1.0),
+      sample('rclone', 0, 2.0),
+      sample('agent', 1, 0.9),
+      sample('rclone', 1, 2.7),
+      sample('agent', 2, 2.0),
+      sample('rclone', 2, 1.0),
+    ];
     const r = ratioRow(samples, 'small', 'noop', 'rclone');
     expect(r?.throughput.n).toBe(3);
     expect(r?.throughput.min).toBeCloseTo(0.5);
@@ -25,7 +32,14 @@ describe('ratioRow', () => {
   });
 
   it('keeps endpoints apart and gives the worst CPU ratio as the max', () => {
-    const samples = [sample('agent', 0, 1, 2), sample('aws', 0, 1, 4), sample('agent', 1, 1, 3), sample('aws', 1, 1, 4), sample('agent', 0, 5, 9, 'wan'), sample('aws', 0, 1, 1, 'wan')];
+    const samples = [
+      sample('agent', 0, 1, 2),
+      sample('aws', 0, 1, 4),
+      sample('agent', 1, 1, 3),
+      sample('aws', 1, 1, 4),
+      sample('agent', 0, 5, 9, 'wan'),
+      sample('aws', 0, 1, 1, 'wan'),
+    ];
     const r = ratioRow(samples, 'small', 'noop', 'aws');
     expect(r?.throughput.n).toBe(2);
     expect(r?.cpu.max).toBeCloseTo(0.75);

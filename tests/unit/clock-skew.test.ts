@@ -33,7 +33,11 @@ describe('the database time the agent keeps', () => {
         return { rows: [{ now: new Date(at) }], rowCount: 1 };
       },
     } as unknown as ConstructorParameters<typeof DatabaseTime>[0];
-    const clock = new DatabaseTime(db, () => t.host, () => t.mono);
+    const clock = new DatabaseTime(
+      db,
+      () => t.host,
+      () => t.mono,
+    );
     return { t, clock };
   }
   const DB_EPOCH = Date.parse('2026-11-30T12:00:00Z');

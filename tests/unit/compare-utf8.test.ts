@@ -13,7 +13,34 @@ describe('compareUtf8', () => {
   });
 
   it('agrees with comparing the encoded bytes for every pair of a mixed set of names', () => {
-    const names = ['', 'a', 'A', 'a b', 'a/b', 'a-b', 'Z', 'é', 'e\u0301', '\u00FF', '\u0100', '\u07FF', '\u0800', '\uD7FF', '\uE000', '\uFFFD', '\uFFFF', '\u{10000}', '\u{1F600}', '\u{10FFFF}', 'x\u{1F600}y', 'x\uFF21y', 'файл', '数据', 'run-1.1', 'run-10'];
+    const names = [
+      '',
+      'a',
+      'A',
+      'a b',
+      'a/b',
+      'a-b',
+      'Z',
+      'é',
+      'e\u0301',
+      '\u00FF',
+      '\u0100',
+      '\u07FF',
+      '\u0800',
+      '\uD7FF',
+      '\uE000',
+      '\uFFFD',
+      '\uFFFF',
+      '\u{10000}',
+      '\u{1F600}',
+      '\u{10FFFF}',
+      'x\u{1F600}y',
+      'x\uFF21y',
+      'файл',
+      '数据',
+      'run-1.1',
+      'run-10',
+    ];
     for (const a of names) for (const b of names) expect([a, b, Math.sign(compareUtf8(a, b))]).toEqual([a, b, byBytes(a, b)]);
   });
 });

@@ -7,7 +7,13 @@ import { ignoreMatcher } from '../../app/share/ignore-patterns.js';
 import { listSessionFiles, type SessionFile } from '../../app/share/session-listing.js';
 import { LocalShare } from '../../app/share/local-share.js';
 
-const file = (relativePath: string, size: number, mtimeNs: bigint, change: bigint | null = null): SessionFile => ({ relativePath, absolutePath: `/s/${relativePath}`, size, mtimeNs, change });
+const file = (relativePath: string, size: number, mtimeNs: bigint, change: bigint | null = null): SessionFile => ({
+  relativePath,
+  absolutePath: `/s/${relativePath}`,
+  size,
+  mtimeNs,
+  change,
+});
 const base = [file('data.csv', 100, 1_000n), file('session_summary.json', 10, 2_000n)];
 const t0 = new Date('2024-05-01T12:00:00.000Z');
 const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
@@ -64,7 +70,10 @@ describe('decideCompletion', () => {
   });
 
   it('resets the window when a size or mtime changes', () => {
-    for (const changed of [[file('data.csv', 999, 1_000n), base[1] as SessionFile], [file('data.csv', 100, 5_000n), base[1] as SessionFile]]) {
+    for (const changed of [
+      [file('data.csv', 999, 1_000n), base[1] as SessionFile],
+      [file('data.csv', 100, 5_000n), base[1] as SessionFile],
+    ]) {
       const d = decideCompletion(input({ current: observedState(changed), now: at(900) }));
       expect(d.complete).toBe(false);
       expect(d.reason).toMatch(/changed/);
@@ -101,7 +110,9 @@ describe('decideCompletion', () => {
   it('says when to look again: the rest of the window once markers are present, never while they are missing', () => {
     expect(decideCompletion(input({ now: at(120) })).recheckAfterSeconds).toBe(180);
     expect(decideCompletion(input({ previous: null })).recheckAfterSeconds).toBe(300);
-    expect(decideCompletion(input({ requiredMarkers: ['session_summary.json'], presentPaths: new Set(['data.csv']), now: at(120) })).recheckAfterSeconds).toBeNull();
+    expect(
+      decideCompletion(input({ requiredMarkers: ['session_summary.json'], presentPaths: new Set(['data.csv']), now: at(120) })).recheckAfterSeconds,
+    ).toBeNull();
   });
 
   it('window 0: two consecutive equal observations complete', () => {
@@ -113,7 +124,9 @@ describe('decideCompletion', () => {
 
   it('an empty folder is never complete', () => {
     const empty = observedState([]);
-    const d = decideCompletion(input({ fileCount: 0, presentPaths: new Set(), current: empty, previous: { state: empty, since: t0 }, stableWindowSeconds: 0, now: at(1e6) }));
+    const d = decideCompletion(
+      input({ fileCount: 0, presentPaths: new Set(), current: empty, previous: { state: empty, since: t0 }, stableWindowSeconds: 0, now: at(1e6) }),
+    );
     expect(d.complete).toBe(false);
     expect(d.reason).toMatch(/no files/);
   });

@@ -39,16 +39,46 @@ const edit = (from: string, to: string) => {
 describe('parseConfig', () => {
   it('accepts config.example.yaml and fills the defaults', () => {
     const cfg = parseConfig(example);
-    expect(cfg.agent).toMatchObject({ machine_id: 'ecs-uploader', lab_id: 'sdl1', scan_interval_seconds: 60, stable_window_seconds: 300, timezone: 'UTC', move_after_upload: true });
-    expect(cfg.upload).toMatchObject({ s3_bucket: 'battery-etl-dev-data', s3_region: 'ca-central-1', s3_prefix: '', max_retries: 10, initial_backoff_seconds: 30, part_size_mb: 8, concurrency: 64, buffer_memory_mb: 64 });
+    expect(cfg.agent).toMatchObject({
+      machine_id: 'ecs-uploader',
+      lab_id: 'sdl1',
+      scan_interval_seconds: 60,
+      stable_window_seconds: 300,
+      timezone: 'UTC',
+      move_after_upload: true,
+    });
+    expect(cfg.upload).toMatchObject({
+      s3_bucket: 'battery-etl-dev-data',
+      s3_region: 'ca-central-1',
+      s3_prefix: '',
+      max_retries: 10,
+      initial_backoff_seconds: 30,
+      part_size_mb: 8,
+      concurrency: 64,
+      buffer_memory_mb: 64,
+    });
     expect(cfg.watch.session_roots).toEqual([{ path: '/mnt/lab1/sessions', profile: 'battery_session' }]);
-    expect(cfg.profiles.battery_session).toEqual({ required_markers: ['session_summary.json'], ignore_patterns: ['*.tmp', '*.lock'], metadata_files: ['metadata.json'] });
+    expect(cfg.profiles.battery_session).toEqual({
+      required_markers: ['session_summary.json'],
+      ignore_patterns: ['*.tmp', '*.lock'],
+      metadata_files: ['metadata.json'],
+    });
   });
 
   it('fills defaults for a minimal file', () => {
     const cfg = parseConfig(valid);
     expect(cfg.agent).toMatchObject({ scan_interval_seconds: 60, stable_window_seconds: 300, timezone: 'UTC', move_after_upload: true });
-    expect(cfg.upload).toMatchObject({ s3_region: 'ca-central-1', s3_prefix: '', max_retries: 10, initial_backoff_seconds: 30, part_size_mb: 8, concurrency: 64, buffer_memory_mb: 64, parallel_sessions: 2, s3_force_path_style: false });
+    expect(cfg.upload).toMatchObject({
+      s3_region: 'ca-central-1',
+      s3_prefix: '',
+      max_retries: 10,
+      initial_backoff_seconds: 30,
+      part_size_mb: 8,
+      concurrency: 64,
+      buffer_memory_mb: 64,
+      parallel_sessions: 2,
+      s3_force_path_style: false,
+    });
     expect(cfg.profiles.p1).toEqual({ required_markers: ['done.json'], ignore_patterns: [], metadata_files: [] });
   });
 
@@ -65,7 +95,13 @@ describe('parseConfig', () => {
   it.each([
     ['upload', '  s3_bucket: my-bucket\n', '  s3_bucket: my-bucket\n  max_retry: 3\n', 'upload.max_retry', 13],
     ['storage', '  log_dir: /data/logs\n', '  log_dir: /data/logs\n  state_directory: /data/db\n', 'storage.state_directory', 16],
-    ['a profile', '    required_markers: [done.json]\n', '    required_markers: [done.json]\n    ignore_pattern: ["*.tmp"]\n', 'profiles.p1.ignore_pattern', 11],
+    [
+      'a profile',
+      '    required_markers: [done.json]\n',
+      '    required_markers: [done.json]\n    ignore_pattern: ["*.tmp"]\n',
+      'profiles.p1.ignore_pattern',
+      11,
+    ],
     ['a session root', '      profile: p1\n', '      profile: p1\n      profiles: p1\n', 'watch.session_roots.0.profiles', 8],
     ['watch', '  session_roots:\n', '  session_root: []\n  session_roots:\n', 'watch.session_root', 5],
   ])('reports an unknown key in %s with its path and line', (_, from, to, path, line) => {
@@ -99,7 +135,10 @@ describe('parseConfig', () => {
 
   it('sizes the memory for file data from part_size_mb unless it is set', () => {
     expect(parseConfig(edit('s3_bucket: my-bucket', 's3_bucket: my-bucket\n  part_size_mb: 16')).upload.buffer_memory_mb).toBe(128);
-    expect(parseConfig(edit('s3_bucket: my-bucket', 's3_bucket: my-bucket\n  buffer_memory_mb: 32')).upload).toMatchObject({ buffer_memory_mb: 32, part_size_mb: 8 });
+    expect(parseConfig(edit('s3_bucket: my-bucket', 's3_bucket: my-bucket\n  buffer_memory_mb: 32')).upload).toMatchObject({
+      buffer_memory_mb: 32,
+      part_size_mb: 8,
+    });
   });
 
   it.each([
@@ -113,7 +152,9 @@ describe('parseConfig', () => {
   });
 
   it.each([0, 257])('rejects concurrency %s, naming the field', (n) => {
-    expect(problems(edit('s3_bucket: my-bucket', `s3_bucket: my-bucket\n  concurrency: ${n}`))).toEqual([expect.objectContaining({ path: 'upload.concurrency' })]);
+    expect(problems(edit('s3_bucket: my-bucket', `s3_bucket: my-bucket\n  concurrency: ${n}`))).toEqual([
+      expect.objectContaining({ path: 'upload.concurrency' }),
+    ]);
   });
 
   it('rejects a relative session root path', () => {
@@ -158,7 +199,9 @@ describe('parseConfig', () => {
       .replace('path: /mnt/a', 'path: relative')
       .replace('  lab_id: lab1\n', '  lab_id: lab1\n  typo: 1\n')
       .replace('  log_dir: /data/logs\n', '');
-    const paths = problems(text).map((p) => p.path).sort();
+    const paths = problems(text)
+      .map((p) => p.path)
+      .sort();
     expect(paths).toEqual(['agent.typo', 'storage.log_dir', 'upload.s3_bucket', 'watch.session_roots.0.path']);
     const error = (() => {
       try {
@@ -173,24 +216,39 @@ describe('parseConfig', () => {
   });
 
   it('reports an unknown profile together with an invalid bucket and an unknown key', () => {
-    const text = edit('profile: p1', 'profile: nope').replace('s3_bucket: my-bucket', 's3_bucket: BAD').replace('  lab_id: lab1\n', '  lab_id: lab1\n  typo: 1\n');
-    expect(problems(text).map((p) => p.path).sort()).toEqual(['agent.typo', 'upload.s3_bucket', 'watch.session_roots.0.profile']);
+    const text = edit('profile: p1', 'profile: nope')
+      .replace('s3_bucket: my-bucket', 's3_bucket: BAD')
+      .replace('  lab_id: lab1\n', '  lab_id: lab1\n  typo: 1\n');
+    expect(
+      problems(text)
+        .map((p) => p.path)
+        .sort(),
+    ).toEqual(['agent.typo', 'upload.s3_bucket', 'watch.session_roots.0.profile']);
   });
 
   // zod skips a superRefine once any field is missing or mistyped; the cross-field checks
   // (unknown profile, duplicate roots) must still be reported in the same round.
   it('reports an unknown profile even when another field is missing', () => {
     const text = edit('profile: p1', 'profile: nope').replace('  log_dir: /data/logs\n', '');
-    expect(problems(text).map((p) => p.path).sort()).toEqual(['storage.log_dir', 'watch.session_roots.0.profile']);
+    expect(
+      problems(text)
+        .map((p) => p.path)
+        .sort(),
+    ).toEqual(['storage.log_dir', 'watch.session_roots.0.profile']);
   });
 
   it('rejects an unknown time zone, naming the field', () => {
-    expect(problems(example.replace('timezone: UTC', 'timezone: Mars/Olympus_Mons'))).toContainEqual(expect.objectContaining({ path: 'agent.timezone', message: expect.stringMatching(/unknown time zone/) }));
+    expect(problems(example.replace('timezone: UTC', 'timezone: Mars/Olympus_Mons'))).toContainEqual(
+      expect.objectContaining({ path: 'agent.timezone', message: expect.stringMatching(/unknown time zone/) }),
+    );
   });
 
   it('rejects nested roots and agent directories inside a root, naming the fields', () => {
     const text = example
-      .replace('    - path: /mnt/lab1/sessions      # one folder per session; <root>/processed/ is reserved\n      profile: battery_session', '    - path: /mnt/lab1/sessions\n      profile: battery_session\n    - path: /mnt/lab1/sessions/inner/\n      profile: battery_session')
+      .replace(
+        '    - path: /mnt/lab1/sessions      # one folder per session; <root>/processed/ is reserved\n      profile: battery_session',
+        '    - path: /mnt/lab1/sessions\n      profile: battery_session\n    - path: /mnt/lab1/sessions/inner/\n      profile: battery_session',
+      )
       .replace('log_dir: /data/logs', 'log_dir: /mnt/lab1/sessions/logs');
     const found = problems(text).map((p) => `${p.path}: ${p.message}`);
     expect(found).toContainEqual(expect.stringMatching(/^watch\.session_roots\.1\.path: is inside session_roots\[0\] \(\/mnt\/lab1\/sessions\)/));

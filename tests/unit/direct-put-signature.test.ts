@@ -7,7 +7,8 @@ import { leanPutFor } from '../../app/s3/direct-put.js';
 
 /** node:crypto behind the interface the SDK's signer wants. */
 type Source = string | ArrayBuffer | ArrayBufferView;
-const bytes = (d: Source): string | Uint8Array => (typeof d === 'string' ? d : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d));
+const bytes = (d: Source): string | Uint8Array =>
+  typeof d === 'string' ? d : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d);
 
 class NodeSha256 {
   private readonly hash;
@@ -53,7 +54,9 @@ async function recordingEndpoint(region: string, credentials: Credentials, answe
       delete headers['user-agent'];
       delete headers.connection;
       const amzDate = headers['x-amz-date'] as string;
-      const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+      const signingDate = new Date(
+        `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+      );
       // As the S3 client configures it: the path arrives encoded once and is not encoded again.
       const signer = new SignatureV4({ service: 's3', region, credentials, sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
       const path = new URL(seen.url, 'http://x').pathname;
@@ -99,7 +102,10 @@ describe('the lean PUT signs exactly as the AWS SDK signer does', () => {
       const body = Buffer.from('the third part of a large file');
       // Upload ids are opaque: some servers' hold characters that must be encoded.
       const uploadId = 'VXBsb2FkIElE+/=~._-x!*';
-      const result = await put!.putPart({ key: 'raw/BAT-1/frames 01.raw', uploadId, partNumber: 3, body, checksumCrc32: 'q83vEg==' }, new AbortController().signal);
+      const result = await put!.putPart(
+        { key: 'raw/BAT-1/frames 01.raw', uploadId, partNumber: 3, body, checksumCrc32: 'q83vEg==' },
+        new AbortController().signal,
+      );
       expect(result).toEqual({ etag: '"part-etag"', checksumCrc32: 'AAAAAA==' });
 
       const { sent, expected, headers } = await endpoint.signatures({ partNumber: '3', uploadId }, body);

@@ -42,26 +42,60 @@ describe('classifyError', () => {
   // S3 answers RequestTimeout with HTTP 400, but it is transient (the AWS SDK lists it in
   // TRANSIENT_ERROR_CODES): not retryable would send the session to needs_attention.
   it('S3 RequestTimeout (HTTP 400) is retryable', () => {
-    const c = classifyError({ name: 'RequestTimeout', message: 'Your socket connection to the server was not read from or written to within the timeout period.', $metadata: { httpStatusCode: 400 } });
+    const c = classifyError({
+      name: 'RequestTimeout',
+      message: 'Your socket connection to the server was not read from or written to within the timeout period.',
+      $metadata: { httpStatusCode: 400 },
+    });
     expect(c.retryable).toBe(true);
   });
 
   // What the SDK and the lean PUT throw when no connection can be made (retries attach $metadata).
-  it('S3 that cannot be reached at all is s3_unreachable; a reset or a request timeout mid-body stays the session\'s', () => {
+  it("S3 that cannot be reached at all is s3_unreachable; a reset or a request timeout mid-body stays the session's", () => {
     const sdk = (fields: object) => Object.assign(new Error((fields as { message?: string }).message ?? 'x'), { $metadata: { attempts: 4 } }, fields);
-    expect(classifyError(sdk({ message: 'connect ECONNREFUSED 10.0.0.5:443', code: 'ECONNREFUSED', syscall: 'connect' }))).toMatchObject({ code: 'S3_ECONNREFUSED', kind: 's3_unreachable', retryable: true });
-    expect(classifyError(sdk({ message: 'getaddrinfo ENOTFOUND s3.lab.internal', code: 'ENOTFOUND' }))).toMatchObject({ code: 'S3_ENOTFOUND', kind: 's3_unreachable' });
-    expect(classifyError(sdk({ message: 'connect EHOSTUNREACH 100.64.0.7:443', code: 'EHOSTUNREACH' }))).toMatchObject({ code: 'S3_EHOSTUNREACH', kind: 's3_unreachable' });
-    expect(classifyError(sdk({ message: 'connect ETIMEDOUT 100.64.0.7:443', code: 'ETIMEDOUT', syscall: 'connect' }))).toMatchObject({ code: 'S3_CONNECT_TIMEOUT', kind: 's3_unreachable' });
-    const sdkConnectTimeout = '@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 10000 ms.';
+    expect(classifyError(sdk({ message: 'connect ECONNREFUSED 10.0.0.5:443', code: 'ECONNREFUSED', syscall: 'connect' }))).toMatchObject({
+      code: 'S3_ECONNREFUSED',
+      kind: 's3_unreachable',
+      retryable: true,
+    });
+    expect(classifyError(sdk({ message: 'getaddrinfo ENOTFOUND s3.lab.internal', code: 'ENOTFOUND' }))).toMatchObject({
+      code: 'S3_ENOTFOUND',
+      kind: 's3_unreachable',
+    });
+    expect(classifyError(sdk({ message: 'connect EHOSTUNREACH 100.64.0.7:443', code: 'EHOSTUNREACH' }))).toMatchObject({
+      code: 'S3_EHOSTUNREACH',
+      kind: 's3_unreachable',
+    });
+    expect(classifyError(sdk({ message: 'connect ETIMEDOUT 100.64.0.7:443', code: 'ETIMEDOUT', syscall: 'connect' }))).toMatchObject({
+      code: 'S3_CONNECT_TIMEOUT',
+      kind: 's3_unreachable',
+    });
+    const sdkConnectTimeout =
+      '@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 10000 ms.';
     expect(classifyError(sdk({ message: sdkConnectTimeout, name: 'TimeoutError' }))).toMatchObject({ code: 'S3_CONNECT_TIMEOUT', kind: 's3_unreachable' });
-    expect(classifyError(sdk({ message: 'connecting to S3 timed out after 10000 ms', name: 'TimeoutError', code: 'ETIMEDOUT' }))).toMatchObject({ code: 'S3_CONNECT_TIMEOUT', kind: 's3_unreachable' });
+    expect(classifyError(sdk({ message: 'connecting to S3 timed out after 10000 ms', name: 'TimeoutError', code: 'ETIMEDOUT' }))).toMatchObject({
+      code: 'S3_CONNECT_TIMEOUT',
+      kind: 's3_unreachable',
+    });
 
-    expect(classifyError(sdk({ message: 'S3 request got no answer for 120000 ms', name: 'TimeoutError', code: 'ETIMEDOUT' }))).toMatchObject({ kind: 's3', retryable: true });
-    expect(classifyError(sdk({ message: '@smithy/node-http-handler - [ERROR] a request has exceeded the configured 120000 ms requestTimeout.', name: 'TimeoutError', code: 'ETIMEDOUT' }))).toMatchObject({ kind: 's3', retryable: true });
+    expect(classifyError(sdk({ message: 'S3 request got no answer for 120000 ms', name: 'TimeoutError', code: 'ETIMEDOUT' }))).toMatchObject({
+      kind: 's3',
+      retryable: true,
+    });
+    expect(
+      classifyError(
+        sdk({
+          message: '@smithy/node-http-handler - [ERROR] a request has exceeded the configured 120000 ms requestTimeout.',
+          name: 'TimeoutError',
+          code: 'ETIMEDOUT',
+        }),
+      ),
+    ).toMatchObject({ kind: 's3', retryable: true });
     expect(classifyError(sdk({ message: 'socket hang up', code: 'ECONNRESET' }))).toMatchObject({ kind: 's3', retryable: true });
     // An answer from S3 is never "unreachable", whatever its text says.
-    expect(classifyError({ name: 'ServiceUnavailable', message: 'connect ECONNREFUSED upstream', code: 'ECONNREFUSED', $metadata: { httpStatusCode: 503 } })).toMatchObject({ kind: 's3' });
+    expect(
+      classifyError({ name: 'ServiceUnavailable', message: 'connect ECONNREFUSED upstream', code: 'ECONNREFUSED', $metadata: { httpStatusCode: 503 } }),
+    ).toMatchObject({ kind: 's3' });
   });
 
   it('keeps the S3 and PG codes', () => {
@@ -126,7 +160,11 @@ describe('redactSecrets edge cases', () => {
 
 describe('system errors libuv has no name for', () => {
   it('ESTALE (a stale NFS handle, "Unknown system error -116") is an fs error a retry can fix', () => {
-    const err = Object.assign(new Error('Unknown system error -116: Unknown system error -116, read'), { code: 'Unknown system error -116', errno: -116, syscall: 'read' });
+    const err = Object.assign(new Error('Unknown system error -116: Unknown system error -116, read'), {
+      code: 'Unknown system error -116',
+      errno: -116,
+      syscall: 'read',
+    });
     expect(classifyError(err)).toMatchObject({ code: 'FS_ESTALE', kind: 'fs', retryable: true });
   });
 });

@@ -19,7 +19,9 @@ describe('changes since the upload', () => {
 
   it('describes each kind, at most five names each', () => {
     const added = Array.from({ length: 7 }, (_, i) => `frame-${i}.tif`);
-    expect(describeChanges({ added, changed: ['data.csv'], removed: [] })).toBe('added frame-0.tif, frame-1.tif, frame-2.tif, frame-3.tif, frame-4.tif (+2 more); changed data.csv');
+    expect(describeChanges({ added, changed: ['data.csv'], removed: [] })).toBe(
+      'added frame-0.tif, frame-1.tif, frame-2.tif, frame-3.tif, frame-4.tif (+2 more); changed data.csv',
+    );
     expect(describeChanges({ added: [], changed: [], removed: ['x'] })).toBe('removed x');
   });
 });

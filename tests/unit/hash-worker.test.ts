@@ -18,11 +18,14 @@ afterEach(async () => {
 
 describe('hashing a file part by part', () => {
   const sources: [string, () => () => FileHash][] = [
-    ['worker thread', () => {
-      const w = new HashWorker();
-      worker = w;
-      return () => w.start();
-    }],
+    [
+      'worker thread',
+      () => {
+        const w = new HashWorker();
+        worker = w;
+        return () => w.start();
+      },
+    ],
     ['this thread', () => hashOnThisThread],
   ];
 
@@ -54,7 +57,10 @@ describe('hashing a file part by part', () => {
     const file = w.start();
     const waiting = file.update(randomBytes(64 * 1024 * 1024));
     await w.close();
-    const first = await waiting.then(() => null, (err: unknown) => err);
+    const first = await waiting.then(
+      () => null,
+      (err: unknown) => err,
+    );
     expect(first).toBeInstanceOf(AgentError);
     expect(first).toMatchObject({ code: 'HASH_WORKER_EXITED', retryable: true });
     await expect(w.start().digest()).rejects.toMatchObject({ code: 'HASH_WORKER_EXITED' });

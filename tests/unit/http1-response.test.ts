@@ -24,7 +24,10 @@ describe('reading an HTTP/1.1 answer', () => {
   });
 
   it('100 Continue is skipped; Connection: close and HTTP/1.0 end the connection; a body without length runs to the close', () => {
-    expect(parseResponse(b('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), false)?.response).toMatchObject({ status: 200, keepAlive: true });
+    expect(parseResponse(b('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), false)?.response).toMatchObject({
+      status: 200,
+      keepAlive: true,
+    });
     expect(parseResponse(b('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'), false)?.response.keepAlive).toBe(false);
     expect(parseResponse(b('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n'), false)?.response.keepAlive).toBe(false);
     expect(parseResponse(b('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n'), false)?.response.keepAlive).toBe(true);
@@ -35,7 +38,12 @@ describe('reading an HTTP/1.1 answer', () => {
   });
 
   it('what is not HTTP is an error (EPROTO), never a success', () => {
-    for (const text of ['SSH-2.0-OpenSSH\r\n\r\n', 'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n']) {
+    for (const text of [
+      'SSH-2.0-OpenSSH\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+    ]) {
       expect(() => parseResponse(b(text), false), text).toThrow(expect.objectContaining({ code: 'EPROTO' }));
     }
   });

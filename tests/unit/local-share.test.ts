@@ -19,10 +19,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const codeOf = (p: Promise<unknown>) => p.then(
-  () => 'resolved',
-  (err: { code?: string }) => err.code,
-);
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => 'resolved',
+    (err: { code?: string }) => err.code,
+  );
 
 describe('LocalShare', () => {
   it('lists entries with their own attributes: a link is a link (never followed), a FIFO a FIFO, names as bytes', async () => {

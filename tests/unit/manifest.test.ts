@@ -8,8 +8,12 @@ const files: SessionFile[] = [
   { relativePath: 'b/data.csv', absolutePath: '/r/S1/b/data.csv', size: 10, mtimeNs: 1_714_564_800_123_456_789n, change: null },
   { relativePath: 'a.json', absolutePath: '/r/S1/a.json', size: 5, mtimeNs: 0n, change: null },
 ];
-const build = (shas = new Map([['b/data.csv', sha('a')], ['a.json', sha('b')]])) =>
-  buildManifest({ sessionId: 'S1', machineId: 'm1', labId: 'lab', sessionPath: '/r/S1', files, sha256: shas, skipped: [] });
+const build = (
+  shas = new Map([
+    ['b/data.csv', sha('a')],
+    ['a.json', sha('b')],
+  ]),
+) => buildManifest({ sessionId: 'S1', machineId: 'm1', labId: 'lab', sessionPath: '/r/S1', files, sha256: shas, skipped: [] });
 
 describe('canonicalJson', () => {
   it('sorts keys recursively and has no whitespace', () => {
@@ -39,7 +43,15 @@ describe('buildManifest', () => {
   });
 
   it('lists skipped entries when there are some', () => {
-    const m = buildManifest({ sessionId: 'S1', machineId: 'm', labId: 'l', sessionPath: '/p', files: [], sha256: new Map(), skipped: [{ relative_path: 'link', type: 'symlink' }] });
+    const m = buildManifest({
+      sessionId: 'S1',
+      machineId: 'm',
+      labId: 'l',
+      sessionPath: '/p',
+      files: [],
+      sha256: new Map(),
+      skipped: [{ relative_path: 'link', type: 'symlink' }],
+    });
     expect(m.skipped_entries).toEqual([{ relative_path: 'link', type: 'symlink' }]);
     expect(m.file_count).toBe(0);
     expect(m.total_bytes).toBe(0);
@@ -68,14 +80,24 @@ describe('manifest bytes and hash', () => {
 
   it('the bytes are exactly JSON.stringify of the key-sorted object (pretty and canonical), for any content', () => {
     const sortKeys = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(sortKeys) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])])) : v;
-    const odd: SessionFile[] = ['q"uote\\back', 'ü/ñ/€', '😀 emoji', 'tab\tnew\nline', ...Array.from({ length: 3000 }, (_, i) => `d${i % 7}/f${i}.bin`)].map((p, i) => ({
-      relativePath: p,
-      absolutePath: `/r/${p}`,
-      size: i * 1000,
-      mtimeNs: BigInt(i) * 1_000_000_007n,
-      change: null,
-    }));
+      Array.isArray(v)
+        ? v.map(sortKeys)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.keys(v)
+                .sort()
+                .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+            )
+          : v;
+    const odd: SessionFile[] = ['q"uote\\back', 'ü/ñ/€', '😀 emoji', 'tab\tnew\nline', ...Array.from({ length: 3000 }, (_, i) => `d${i % 7}/f${i}.bin`)].map(
+      (p, i) => ({
+        relativePath: p,
+        absolutePath: `/r/${p}`,
+        size: i * 1000,
+        mtimeNs: BigInt(i) * 1_000_000_007n,
+        change: null,
+      }),
+    );
     const big = buildManifest({
       sessionId: 'S "2"',
       machineId: 'm',
@@ -88,7 +110,11 @@ describe('manifest bytes and hash', () => {
     for (const value of [big, m, { ...m, files: [] }]) {
       expect(prettyManifest(value).toString('utf8')).toBe(`${JSON.stringify(sortKeys(value), null, 2)}\n`);
       expect(canonicalJson(value)).toBe(JSON.stringify(sortKeys(value)));
-      expect(manifestHash(value)).toBe(createHash('sha256').update(JSON.stringify(sortKeys(value)), 'utf8').digest('hex'));
+      expect(manifestHash(value)).toBe(
+        createHash('sha256')
+          .update(JSON.stringify(sortKeys(value)), 'utf8')
+          .digest('hex'),
+      );
     }
   });
 

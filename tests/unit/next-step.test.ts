@@ -57,12 +57,24 @@ function decide(start: FolderFacts, known: Partial<FolderFacts>): { verdict: Ver
   }
 }
 
-const clear: Partial<FolderFacts> = { folderExists: true, completion: stable, preflight: { sessionId: 'S-1' }, owner: null, marker: 'absent', moveTo: '/lab/processed/run-1' };
+const clear: Partial<FolderFacts> = {
+  folderExists: true,
+  completion: stable,
+  preflight: { sessionId: 'S-1' },
+  owner: null,
+  marker: 'absent',
+  moveTo: '/lab/processed/run-1',
+};
 
 describe('nextStep', () => {
-  it('a complete folder with a free session_id and no _COMPLETE: upload, asking the facts in the cycle\'s order', () => {
+  it("a complete folder with a free session_id and no _COMPLETE: upload, asking the facts in the cycle's order", () => {
     const { verdict, asked } = decide(facts({ row: row() }), clear);
-    expect(verdict).toMatchObject({ action: 'upload', sessionId: 'S-1', moveTo: '/lab/processed/run-1', reason: 'complete and stable: will upload on the next cycle' });
+    expect(verdict).toMatchObject({
+      action: 'upload',
+      sessionId: 'S-1',
+      moveTo: '/lab/processed/run-1',
+      reason: 'complete and stable: will upload on the next cycle',
+    });
     expect(asked).toEqual(['folderExists', 'completion', 'preflight', 'owner', 'moveTo', 'marker']);
   });
 
@@ -76,12 +88,17 @@ describe('nextStep', () => {
 
   it('a recorded folder inside its window: stable in N s', () => {
     const waiting: CompletionDecision = { complete: false, reason: 'unchanged for 100s of 300s', since: now, recheckAfterSeconds: 199.5 };
-    expect(decide(facts({ row: row() }), { ...clear, completion: waiting }).verdict.reason).toBe('waiting: unchanged for 100s of 300s; stable in 200 s if nothing changes');
+    expect(decide(facts({ row: row() }), { ...clear, completion: waiting }).verdict.reason).toBe(
+      'waiting: unchanged for 100s of 300s; stable in 200 s if nothing changes',
+    );
   });
 
   it('a live lease whose holder may be working: skip, naming agent, pid and expiry; a gone holder is taken over', () => {
     const leased = row({ leaseOwner: 'labpc-4242-abcdef', leaseExpiresAt: later });
-    expect(decide(facts({ row: leased }), { holderGone: null }).verdict).toEqual({ action: 'skip', reason: `leased by agent labpc pid 4242 until ${later.toISOString()}` });
+    expect(decide(facts({ row: leased }), { holderGone: null }).verdict).toEqual({
+      action: 'skip',
+      reason: `leased by agent labpc pid 4242 until ${later.toISOString()}`,
+    });
     const { verdict } = decide(facts({ row: leased }), { holderGone: 'pid 4242 no longer exists on this host', ...clear });
     expect(verdict).toMatchObject({ action: 'upload', takeOver: 'pid 4242 no longer exists on this host' });
   });
@@ -101,11 +118,16 @@ describe('nextStep', () => {
   });
 
   it('its own session_id is no collision', () => {
-    expect(decide(facts({ row: row() }), { ...clear, owner: { pk: 7, folderPath: '/lab/run-1', status: 'failed', manifestHash: null } }).verdict.action).toBe('upload');
+    expect(decide(facts({ row: row() }), { ...clear, owner: { pk: 7, folderPath: '/lab/run-1', status: 'failed', manifestHash: null } }).verdict.action).toBe(
+      'upload',
+    );
   });
 
   it('a _COMPLETE already in S3: not uploaded again; S3 not asked: upload', () => {
-    expect(decide(facts({ row: row() }), { ...clear, marker: { key: 'p/S-1/_COMPLETE' } }).verdict).toMatchObject({ action: 'move', reason: expect.stringMatching(/^p\/S-1\/_COMPLETE is already in S3/) as string });
+    expect(decide(facts({ row: row() }), { ...clear, marker: { key: 'p/S-1/_COMPLETE' } }).verdict).toMatchObject({
+      action: 'move',
+      reason: expect.stringMatching(/^p\/S-1\/_COMPLETE is already in S3/) as string,
+    });
     expect(decide(facts({ row: row() }), { ...clear, marker: 'not_asked' }).verdict.action).toBe('upload');
   });
 
@@ -114,7 +136,9 @@ describe('nextStep', () => {
       action: 'needs_attention',
       reason: 'will need attention: session_id from metadata.json is empty',
     });
-    expect(decide(facts({ row: row({ status: 'ready_to_upload' }) }), { folderExists: false }).verdict.reason).toMatch(/session folder \/lab\/run-1 no longer exists/);
+    expect(decide(facts({ row: row({ status: 'ready_to_upload' }) }), { folderExists: false }).verdict.reason).toMatch(
+      /session folder \/lab\/run-1 no longer exists/,
+    );
   });
 
   it('ready_to_upload, uploading and a due failure go to the preflight without waiting for a window', () => {
@@ -125,16 +149,31 @@ describe('nextStep', () => {
 
   it('what the row alone decides asks for nothing', () => {
     const only = (r: SessionRow, over: Partial<FolderFacts> = {}) => decide(facts({ row: r, ...over }), {});
-    expect(only(row({ status: 'needs_attention', lastError: 'key too long' })).verdict).toEqual({ action: 'none', reason: 'needs attention: key too long; `retry` to try again' });
-    expect(only(row({ status: 'failed', nextAttemptAt: later, lastError: 'S3 SlowDown' })).verdict).toEqual({ action: 'retry_later', reason: `failed: will retry at ${later.toISOString()}: S3 SlowDown` });
+    expect(only(row({ status: 'needs_attention', lastError: 'key too long' })).verdict).toEqual({
+      action: 'none',
+      reason: 'needs attention: key too long; `retry` to try again',
+    });
+    expect(only(row({ status: 'failed', nextAttemptAt: later, lastError: 'S3 SlowDown' })).verdict).toEqual({
+      action: 'retry_later',
+      reason: `failed: will retry at ${later.toISOString()}: S3 SlowDown`,
+    });
     expect(only(row({ status: 'processed', processedPath: '/lab/processed/run-1' })).verdict.reason).toBe('done: moved to /lab/processed/run-1');
-    expect(only(row({ status: 'dismissed', dismissedBy: 'ann@pc', dismissedReason: 'deleted' })).verdict.reason).toBe('dismissed by ann@pc: deleted; never uploaded');
-    expect(only(row({ status: 'uploaded' }), { moveAfterUpload: false }).verdict).toEqual({ action: 'none', reason: 'done: uploaded (move_after_upload is off)' });
+    expect(only(row({ status: 'dismissed', dismissedBy: 'ann@pc', dismissedReason: 'deleted' })).verdict.reason).toBe(
+      'dismissed by ann@pc: deleted; never uploaded',
+    );
+    expect(only(row({ status: 'uploaded' }), { moveAfterUpload: false }).verdict).toEqual({
+      action: 'none',
+      reason: 'done: uploaded (move_after_upload is off)',
+    });
     expect(only(row(), { rootWatched: false }).verdict.reason).toMatch(/root \/lab is not in the configuration/);
   });
 
   it('uploaded: the move, with the last failed try when there was one', () => {
     const { verdict } = decide(facts({ row: row({ status: 'uploaded', lastError: 'EACCES' }) }), { moveTo: '/lab/processed/run-1' });
-    expect(verdict).toEqual({ action: 'move', reason: 'uploaded: will move to /lab/processed/run-1 on the next cycle (last try: EACCES)', moveTo: '/lab/processed/run-1' });
+    expect(verdict).toEqual({
+      action: 'move',
+      reason: 'uploaded: will move to /lab/processed/run-1 on the next cycle (last try: EACCES)',
+      moveTo: '/lab/processed/run-1',
+    });
   });
 });

@@ -76,7 +76,11 @@ describe('the transition table is the one source of session transitions', () => 
   it('every transition in the table is made by the code, and the code names no other', () => {
     const sources = appSources().filter((s) => s.path !== 'app/state/session-transitions.ts');
     const byAgent = namesAppliedByAgent(sources);
-    const byOperator = new Set(sources.filter((s) => s.path === 'app/state/queries/operator-transitions.ts').flatMap((s) => [...s.text.matchAll(/TRANSITIONS\.(\w+)\./g)].map((m) => m[1] as string)));
+    const byOperator = new Set(
+      sources
+        .filter((s) => s.path === 'app/state/queries/operator-transitions.ts')
+        .flatMap((s) => [...s.text.matchAll(/TRANSITIONS\.(\w+)\./g)].map((m) => m[1] as string)),
+    );
     const used = new Set([...byAgent, ...byOperator]);
     expect([...used].sort()).toEqual([...NAMES].sort());
     for (const name of byAgent) expect(TRANSITIONS[name as TransitionName].by, name).toBe('agent');
@@ -86,7 +90,9 @@ describe('the transition table is the one source of session transitions', () => 
   it("README's state diagram shows exactly the table's transitions, and new sessions start where the schema says", () => {
     const diagram = readmeDiagram();
     expect(diagram.edges.map(key).sort()).toEqual(tableTriples().map(key).sort());
-    const statusDefault = /^\s*status text DEFAULT '(\w+)'::text NOT NULL,$/m.exec(read('app/state/schema.sql').split('CREATE TABLE uploader_sessions (')[1] ?? '')?.[1];
+    const statusDefault = /^\s*status text DEFAULT '(\w+)'::text NOT NULL,$/m.exec(
+      read('app/state/schema.sql').split('CREATE TABLE uploader_sessions (')[1] ?? '',
+    )?.[1];
     expect(diagram.initial).toEqual([statusDefault]);
   });
 });

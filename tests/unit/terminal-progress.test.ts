@@ -11,7 +11,9 @@ describe('live progress at a terminal', () => {
     const c = capture();
     const t = terminalProgress(c.out);
     t.write(JSON.stringify({ event: 'upload_started', session_id: 'S-1', files: 3, bytes: 3 * 1024 * 1024 }));
-    t.write(JSON.stringify({ event: 'upload_progress', session_id: 'S-1', percent: 50, bytes_done: 1572864, bytes_total: 3145728, rate_mb_s: 12.5, eta_seconds: 1 }));
+    t.write(
+      JSON.stringify({ event: 'upload_progress', session_id: 'S-1', percent: 50, bytes_done: 1572864, bytes_total: 3145728, rate_mb_s: 12.5, eta_seconds: 1 }),
+    );
     t.write(JSON.stringify({ event: 'upload_file_succeeded', session_id: 'S-1' }));
     t.write(JSON.stringify({ event: 'complete_marker_uploaded', session_id: 'S-1' }));
     t.write('not json');

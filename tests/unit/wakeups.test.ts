@@ -6,7 +6,12 @@ import { isWakeEvent, watchableRoots } from '../../app/watcher.js';
 const config = (mode: 'auto' | 'on' | 'off') =>
   configSchema.parse({
     agent: { machine_id: 'm', lab_id: 'l', watch_for_changes: mode },
-    watch: { session_roots: [{ path: '/mnt/lab1/sessions', profile: 'p' }, { path: '/data/local/sessions', profile: 'p' }] },
+    watch: {
+      session_roots: [
+        { path: '/mnt/lab1/sessions', profile: 'p' },
+        { path: '/data/local/sessions', profile: 'p' },
+      ],
+    },
     profiles: { p: { required_markers: ['session_summary.json', 'done/flag'] } },
     upload: { s3_bucket: 'bucket' },
     storage: { manifest_cache_dir: '/x/m', log_dir: '/x/l' },

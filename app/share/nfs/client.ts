@@ -134,16 +134,21 @@ export class NfsClient {
         const batch = all.slice(done, done + session.maxOperations - 4);
         const last = done + batch.length === all.length;
         const start = from;
-        const results = await session.compound(what, (w) => {
-          if (start) w.u32(Op.PUTFH).opaque(start);
-          else w.u32(Op.PUTROOTFH);
-          for (const name of batch) w.u32(Op.LOOKUP).string(name);
-          w.u32(Op.GETFH);
-          if (!last) return batch.length + 2;
-          w.u32(Op.GETATTR);
-          writeBitmap(w, [...GETATTR_ATTRS, Attr.MAXREAD]);
-          return batch.length + 3;
-        }, this.timeoutMs, signal);
+        const results = await session.compound(
+          what,
+          (w) => {
+            if (start) w.u32(Op.PUTFH).opaque(start);
+            else w.u32(Op.PUTROOTFH);
+            for (const name of batch) w.u32(Op.LOOKUP).string(name);
+            w.u32(Op.GETFH);
+            if (!last) return batch.length + 2;
+            w.u32(Op.GETATTR);
+            writeBitmap(w, [...GETATTR_ATTRS, Attr.MAXREAD]);
+            return batch.length + 3;
+          },
+          this.timeoutMs,
+          signal,
+        );
         results.next(start ? Op.PUTFH : Op.PUTROOTFH);
         for (let i = 0; i < batch.length; i++) results.next(Op.LOOKUP);
         from = Buffer.from(results.next(Op.GETFH).opaque(128));
@@ -161,14 +166,19 @@ export class NfsClient {
     const what = `lookup ${childPath(dir, name)}`;
     if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new Error(`${what}: not a single name`);
     return this.run(what, true, options, async (session, signal) => {
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(dir.fh);
-        w.u32(Op.LOOKUP).string(name);
-        w.u32(Op.GETFH);
-        w.u32(Op.GETATTR);
-        writeBitmap(w, GETATTR_ATTRS);
-        return 4;
-      }, this.timeoutMs, signal);
+      const results = await session.compound(
+        what,
+        (w) => {
+          w.u32(Op.PUTFH).opaque(dir.fh);
+          w.u32(Op.LOOKUP).string(name);
+          w.u32(Op.GETFH);
+          w.u32(Op.GETATTR);
+          writeBitmap(w, GETATTR_ATTRS);
+          return 4;
+        },
+        this.timeoutMs,
+        signal,
+      );
       results.next(Op.PUTFH);
       results.next(Op.LOOKUP);
       const fh = Buffer.from(results.next(Op.GETFH).opaque(128));
@@ -180,12 +190,17 @@ export class NfsClient {
   async getattr(handle: NfsHandle, options?: CallOptions): Promise<NfsAttributes> {
     const what = `getattr ${handle.path || '/'}`;
     return this.run(what, true, options, async (session, signal) => {
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(handle.fh);
-        w.u32(Op.GETATTR);
-        writeBitmap(w, GETATTR_ATTRS);
-        return 2;
-      }, this.timeoutMs, signal);
+      const results = await session.compound(
+        what,
+        (w) => {
+          w.u32(Op.PUTFH).opaque(handle.fh);
+          w.u32(Op.GETATTR);
+          writeBitmap(w, GETATTR_ATTRS);
+          return 2;
+        },
+        this.timeoutMs,
+        signal,
+      );
       results.next(Op.PUTFH);
       const { filehandle: _, maxRead: __, ...attrs } = readAttributes(results.next(Op.GETATTR), what);
       return attrs;
@@ -201,12 +216,17 @@ export class NfsClient {
       let verifier = Buffer.alloc(8);
       const maxCount = Math.min(session.maxResponseBytes - READ_REPLY_OVERHEAD, 256 * 1024);
       for (;;) {
-        const results = await session.compound(what, (w) => {
-          w.u32(Op.PUTFH).opaque(dir.fh);
-          w.u32(Op.READDIR).u64(cookie).fixed(verifier).u32(maxCount).u32(maxCount);
-          writeBitmap(w, READDIR_ATTRS);
-          return 2;
-        }, this.timeoutMs, signal);
+        const results = await session.compound(
+          what,
+          (w) => {
+            w.u32(Op.PUTFH).opaque(dir.fh);
+            w.u32(Op.READDIR).u64(cookie).fixed(verifier).u32(maxCount).u32(maxCount);
+            writeBitmap(w, READDIR_ATTRS);
+            return 2;
+          },
+          this.timeoutMs,
+          signal,
+        );
         results.next(Op.PUTFH);
         const r = results.next(Op.READDIR);
         verifier = Buffer.from(r.fixed(8));
@@ -237,7 +257,13 @@ export class NfsClient {
    * again if the READ is repeated; it must hold `length` bytes). Until this settles the
    * connection may write there, and it settles only when nothing more will be (an abort too).
    */
-  async readInto(handle: NfsHandle, offset: number, length: number, destination: () => Uint8Array, options?: CallOptions): Promise<{ bytes: number; eof: boolean }> {
+  async readInto(
+    handle: NfsHandle,
+    offset: number,
+    length: number,
+    destination: () => Uint8Array,
+    options?: CallOptions,
+  ): Promise<{ bytes: number; eof: boolean }> {
     const what = `read ${handle.path}`;
     return this.run(what, true, options, async (session, signal) => {
       const count = Math.min(length, session.maxResponseBytes - READ_REPLY_OVERHEAD);
@@ -251,11 +277,17 @@ export class NfsClient {
         placed = true;
         return bytes;
       };
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(handle.fh);
-        w.u32(Op.READ).fixed(ANONYMOUS_STATEID).u64(BigInt(offset)).u32(count);
-        return 2;
-      }, this.timeoutMs, signal, { locate, destination, length: count });
+      const results = await session.compound(
+        what,
+        (w) => {
+          w.u32(Op.PUTFH).opaque(handle.fh);
+          w.u32(Op.READ).fixed(ANONYMOUS_STATEID).u64(BigInt(offset)).u32(count);
+          return 2;
+        },
+        this.timeoutMs,
+        signal,
+        { locate, destination, length: count },
+      );
       results.next(Op.PUTFH);
       const r = results.next(Op.READ);
       const eof = r.bool();
@@ -271,16 +303,21 @@ export class NfsClient {
   async mkdir(dir: NfsHandle, name: string, mode = 0o755, options?: CallOptions): Promise<NfsEntry> {
     const what = `mkdir ${childPath(dir, name)}`;
     return this.run(what, false, options, async (session, signal) => {
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(dir.fh);
-        w.u32(Op.CREATE).u32(NF4DIR).string(name);
-        writeBitmap(w, [Attr.MODE]);
-        w.u32(4).u32(mode);
-        w.u32(Op.GETFH);
-        w.u32(Op.GETATTR);
-        writeBitmap(w, GETATTR_ATTRS);
-        return 4;
-      }, this.timeoutMs, signal);
+      const results = await session.compound(
+        what,
+        (w) => {
+          w.u32(Op.PUTFH).opaque(dir.fh);
+          w.u32(Op.CREATE).u32(NF4DIR).string(name);
+          writeBitmap(w, [Attr.MODE]);
+          w.u32(4).u32(mode);
+          w.u32(Op.GETFH);
+          w.u32(Op.GETATTR);
+          writeBitmap(w, GETATTR_ATTRS);
+          return 4;
+        },
+        this.timeoutMs,
+        signal,
+      );
       results.next(Op.PUTFH);
       const created = results.next(Op.CREATE);
       created.skip(4 + 8 + 8); // change_info4 of the parent
@@ -300,11 +337,16 @@ export class NfsClient {
   async rename(fromDir: NfsHandle, fromName: string, toDir: NfsHandle, toName: string, options?: CallOptions): Promise<void> {
     const what = `rename ${childPath(fromDir, fromName)} to ${childPath(toDir, toName)}`;
     await this.run(`${what} (checking the target)`, true, options, async (session, signal) => {
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(toDir.fh);
-        w.u32(Op.LOOKUP).string(toName);
-        return 2;
-      }, this.timeoutMs, signal);
+      const results = await session.compound(
+        what,
+        (w) => {
+          w.u32(Op.PUTFH).opaque(toDir.fh);
+          w.u32(Op.LOOKUP).string(toName);
+          return 2;
+        },
+        this.timeoutMs,
+        signal,
+      );
       results.next(Op.PUTFH);
       const { status } = results.nextStatus(Op.LOOKUP);
       if (status === NFS4_OK) throw new NfsError('NFS4ERR_EXIST', `${what}: the target exists`, 17);
@@ -327,13 +369,18 @@ export class NfsClient {
   /** The RENAME compound itself: SAVEFH holds the source folder, the current handle the target's. */
   private async serverRename(what: string, fromDir: NfsHandle, fromName: string, toDir: NfsHandle, toName: string, options?: CallOptions): Promise<void> {
     await this.run(what, false, options, async (session, signal) => {
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(fromDir.fh);
-        w.u32(Op.SAVEFH);
-        w.u32(Op.PUTFH).opaque(toDir.fh);
-        w.u32(Op.RENAME).string(fromName).string(toName);
-        return 4;
-      }, this.timeoutMs, signal);
+      const results = await session.compound(
+        what,
+        (w) => {
+          w.u32(Op.PUTFH).opaque(fromDir.fh);
+          w.u32(Op.SAVEFH);
+          w.u32(Op.PUTFH).opaque(toDir.fh);
+          w.u32(Op.RENAME).string(fromName).string(toName);
+          return 4;
+        },
+        this.timeoutMs,
+        signal,
+      );
       results.next(Op.PUTFH);
       results.next(Op.SAVEFH);
       results.next(Op.PUTFH);
@@ -345,11 +392,16 @@ export class NfsClient {
   async remove(dir: NfsHandle, name: string, options?: CallOptions): Promise<void> {
     const what = `remove ${childPath(dir, name)}`;
     await this.run(what, false, options, async (session, signal) => {
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(dir.fh);
-        w.u32(Op.REMOVE).string(name);
-        return 2;
-      }, this.timeoutMs, signal);
+      const results = await session.compound(
+        what,
+        (w) => {
+          w.u32(Op.PUTFH).opaque(dir.fh);
+          w.u32(Op.REMOVE).string(name);
+          return 2;
+        },
+        this.timeoutMs,
+        signal,
+      );
       results.next(Op.PUTFH);
       results.next(Op.REMOVE);
     });
@@ -359,11 +411,16 @@ export class NfsClient {
   async access(handle: NfsHandle, wanted: number, options?: CallOptions): Promise<number> {
     const what = `access ${handle.path || '/'}`;
     return this.run(what, true, options, async (session, signal) => {
-      const results = await session.compound(what, (w) => {
-        w.u32(Op.PUTFH).opaque(handle.fh);
-        w.u32(Op.ACCESS).u32(wanted);
-        return 2;
-      }, this.timeoutMs, signal);
+      const results = await session.compound(
+        what,
+        (w) => {
+          w.u32(Op.PUTFH).opaque(handle.fh);
+          w.u32(Op.ACCESS).u32(wanted);
+          return 2;
+        },
+        this.timeoutMs,
+        signal,
+      );
       results.next(Op.PUTFH);
       const r = results.next(Op.ACCESS);
       const supported = r.u32();
@@ -385,7 +442,12 @@ export class NfsClient {
    * session was lost (nothing was done), and after a broken connection when `idempotent` (or
    * when the request never left); gives up after retryForMs with the last error.
    */
-  private async run<T>(what: string, idempotent: boolean, options: CallOptions | undefined, attempt: (session: NfsSession, signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async run<T>(
+    what: string,
+    idempotent: boolean,
+    options: CallOptions | undefined,
+    attempt: (session: NfsSession, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const signal = options?.signal ? AbortSignal.any([options.signal, this.signal]) : this.signal;
     const giveUpAt = Date.now() + this.retryForMs;
     let backoffMs = 100;
@@ -436,9 +498,18 @@ export class NfsClient {
   private async establish(): Promise<NfsSession> {
     const describe = `${this.endpoint.host}:${this.endpoint.port}`;
     const link = await openSocket(this.endpoint, this.timeoutMs, this.signal);
-    const conn = new RpcConnection(link, this.credentials, this.endpoint.proxy ? `${describe} (via SOCKS5 ${this.endpoint.proxy.host}:${this.endpoint.proxy.port})` : describe);
+    const conn = new RpcConnection(
+      link,
+      this.credentials,
+      this.endpoint.proxy ? `${describe} (via SOCKS5 ${this.endpoint.proxy.host}:${this.endpoint.proxy.port})` : describe,
+    );
     try {
-      const session = await NfsSession.create(conn, { ownerId: this.ownerId, slots: this.slots, maxResponseBytes: this.requestedReadSize + READ_REPLY_OVERHEAD, timeoutMs: this.timeoutMs });
+      const session = await NfsSession.create(conn, {
+        ownerId: this.ownerId,
+        slots: this.slots,
+        maxResponseBytes: this.requestedReadSize + READ_REPLY_OVERHEAD,
+        timeoutMs: this.timeoutMs,
+      });
       this.sessionsEstablished++;
       return session;
     } catch (err) {

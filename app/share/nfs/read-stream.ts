@@ -54,7 +54,8 @@ export async function* readChunks(client: NfsClient, handle: NfsHandle, options:
       // A short READ that is not at the end: fetch the rest of this range before the next one.
       while (!eof && position < head.offset + head.length) {
         ({ data, eof } = await client.read(handle, position, head.offset + head.length - position, callOptions));
-        if (data.length === 0 && !eof) throw new NfsError('NFS4ERR_IO', `read ${handle.path}: server returned no data at offset ${position} before the end of the file`, 5);
+        if (data.length === 0 && !eof)
+          throw new NfsError('NFS4ERR_IO', `read ${handle.path}: server returned no data at offset ${position} before the end of the file`, 5);
         position += data.length;
         if (data.length > 0) yield data;
       }

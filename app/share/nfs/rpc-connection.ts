@@ -37,7 +37,14 @@ const LAST_FRAGMENT = 0x80000000;
 function authSysBody({ uid, gid }: Credentials): Buffer {
   // The machine name is informational; servers log it. RFC 5531 caps it at 255 bytes.
   const machine = Buffer.from(hostname(), 'utf8').subarray(0, 255);
-  return new XdrWriter(64).u32(Math.floor(Date.now() / 1000)).opaque(machine).u32(uid).u32(gid).u32(1).u32(gid).bytes();
+  return new XdrWriter(64)
+    .u32(Math.floor(Date.now() / 1000))
+    .opaque(machine)
+    .u32(uid)
+    .u32(gid)
+    .u32(1)
+    .u32(gid)
+    .bytes();
 }
 
 interface PendingCall {

@@ -130,35 +130,54 @@ export class NfsSession {
   }
 
   private static async handshake(conn: RpcConnection, opts: SessionOptions): Promise<NfsSession> {
-    const exchange = await conn.call(PROC_COMPOUND, (w) => {
-      writeCompoundHeader(w, 1);
-      w.u32(Op.EXCHANGE_ID).fixed(randomBytes(8)).string(opts.ownerId).u32(EXCHGID4_FLAG_USE_NON_PNFS).u32(0).u32(0);
-    }, opts.timeoutMs);
+    const exchange = await conn.call(
+      PROC_COMPOUND,
+      (w) => {
+        writeCompoundHeader(w, 1);
+        w.u32(Op.EXCHANGE_ID).fixed(randomBytes(8)).string(opts.ownerId).u32(EXCHGID4_FLAG_USE_NON_PNFS).u32(0).u32(0);
+      },
+      opts.timeoutMs,
+    );
     const er = readCompoundHeader(exchange, 'EXCHANGE_ID').next(Op.EXCHANGE_ID);
     const clientId = er.u64();
     const createSeq = er.u32();
 
-    const create = await conn.call(PROC_COMPOUND, (w) => {
-      writeCompoundHeader(w, 1);
-      w.u32(Op.CREATE_SESSION).u64(clientId).u32(createSeq).u32(0);
-      writeChannelAttrs(w, { maxRequest: 64 * 1024, maxResponse: opts.maxResponseBytes, maxResponseCached: 4096, maxOps: 64, maxRequests: opts.slots });
-      writeChannelAttrs(w, { maxRequest: 4096, maxResponse: 4096, maxResponseCached: 0, maxOps: 2, maxRequests: 1 });
-      w.u32(0x40000000); // callback program: unused, no back channel is bound
-      w.u32(1).u32(0); // callback security: AUTH_NONE
-    }, opts.timeoutMs);
+    const create = await conn.call(
+      PROC_COMPOUND,
+      (w) => {
+        writeCompoundHeader(w, 1);
+        w.u32(Op.CREATE_SESSION).u64(clientId).u32(createSeq).u32(0);
+        writeChannelAttrs(w, { maxRequest: 64 * 1024, maxResponse: opts.maxResponseBytes, maxResponseCached: 4096, maxOps: 64, maxRequests: opts.slots });
+        writeChannelAttrs(w, { maxRequest: 4096, maxResponse: 4096, maxResponseCached: 0, maxOps: 2, maxRequests: 1 });
+        w.u32(0x40000000); // callback program: unused, no back channel is bound
+        w.u32(1).u32(0); // callback security: AUTH_NONE
+      },
+      opts.timeoutMs,
+    );
     const cr = readCompoundHeader(create, 'CREATE_SESSION').next(Op.CREATE_SESSION);
     const sessionId = Buffer.from(cr.fixed(16));
     cr.u32(); // sequence
     cr.u32(); // flags
     const fore = readChannelAttrs(cr);
-    const session = new NfsSession(conn, sessionId, clientId, Math.max(1, Math.min(opts.slots, fore.maxRequests)), Math.min(opts.maxResponseBytes, fore.maxResponse), Math.max(5, fore.maxOperations));
+    const session = new NfsSession(
+      conn,
+      sessionId,
+      clientId,
+      Math.max(1, Math.min(opts.slots, fore.maxRequests)),
+      Math.min(opts.maxResponseBytes, fore.maxResponse),
+      Math.max(5, fore.maxOperations),
+    );
 
     // Tells the server this client has no state to reclaim, so it need not wait for us to end
     // its grace period.
-    const reclaim = await session.compound('RECLAIM_COMPLETE', (w) => {
-      w.u32(Op.RECLAIM_COMPLETE).bool(false);
-      return 1;
-    }, opts.timeoutMs);
+    const reclaim = await session.compound(
+      'RECLAIM_COMPLETE',
+      (w) => {
+        w.u32(Op.RECLAIM_COMPLETE).bool(false);
+        return 1;
+      },
+      opts.timeoutMs,
+    );
     const { status } = reclaim.nextStatus(Op.RECLAIM_COMPLETE);
     if (status !== NFS4_OK && status !== NFS4ERR_COMPLETE_ALREADY) throw nfsStatusError(status, 'RECLAIM_COMPLETE');
     return session;
@@ -176,7 +195,12 @@ export class NfsSession {
     const slot = await this.acquireSlot(signal);
     const writeCall = (w: XdrWriter) => {
       const countAt = writeCompoundHeader(w, 0);
-      w.u32(Op.SEQUENCE).fixed(this.sessionId).u32(this.slotSeq[slot] as number).u32(slot).u32(this.slotSeq.length - 1).bool(false);
+      w.u32(Op.SEQUENCE)
+        .fixed(this.sessionId)
+        .u32(this.slotSeq[slot] as number)
+        .u32(slot)
+        .u32(this.slotSeq.length - 1)
+        .bool(false);
       const ops = writeOps(w);
       w.bytes().writeUInt32BE(ops + 1, countAt);
     };
@@ -222,14 +246,24 @@ export class NfsSession {
   async destroy(timeoutMs: number): Promise<void> {
     if (this.conn.closed) return;
     await this.conn
-      .call(PROC_COMPOUND, (w) => {
-        writeCompoundHeader(w, 1);
-        w.u32(Op.DESTROY_SESSION).fixed(this.sessionId);
-      }, timeoutMs)
-      .then(() => this.conn.call(PROC_COMPOUND, (w) => {
-        writeCompoundHeader(w, 1);
-        w.u32(Op.DESTROY_CLIENTID).u64(this.clientId);
-      }, timeoutMs))
+      .call(
+        PROC_COMPOUND,
+        (w) => {
+          writeCompoundHeader(w, 1);
+          w.u32(Op.DESTROY_SESSION).fixed(this.sessionId);
+        },
+        timeoutMs,
+      )
+      .then(() =>
+        this.conn.call(
+          PROC_COMPOUND,
+          (w) => {
+            writeCompoundHeader(w, 1);
+            w.u32(Op.DESTROY_CLIENTID).u64(this.clientId);
+          },
+          timeoutMs,
+        ),
+      )
       .catch(() => undefined);
     this.conn.close();
   }

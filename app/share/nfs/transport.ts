@@ -91,10 +91,18 @@ export function connectFailure(err: unknown, where: string): NfsError {
 function openTcp(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<ReadingSocket> {
   return new Promise((resolve, reject) => {
     const link = new ReadingSocket();
-    const socket = connect({ host, port, noDelay: true, onread: { buffer: () => link.nextBuffer(), callback: (n, buffer) => {
+    const socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: () => link.nextBuffer(),
+        callback: (n, buffer) => {
           link.received(buffer, n);
           return true;
-        } } });
+        },
+      },
+    });
     link.socket = socket;
     const fail = (err: Error) => {
       cleanup();
@@ -145,7 +153,17 @@ function socksAddress(host: string): Buffer {
   return Buffer.concat([Buffer.from([3, name.length]), name]);
 }
 
-const SOCKS_REPLIES = ['succeeded', 'general failure', 'not allowed by ruleset', 'network unreachable', 'host unreachable', 'connection refused', 'TTL expired', 'command not supported', 'address type not supported'];
+const SOCKS_REPLIES = [
+  'succeeded',
+  'general failure',
+  'not allowed by ruleset',
+  'network unreachable',
+  'host unreachable',
+  'connection refused',
+  'TTL expired',
+  'command not supported',
+  'address type not supported',
+];
 const SOCKS_CONNECTION_REFUSED = 5;
 
 class SocksRefusal extends Error {

@@ -54,10 +54,14 @@ export async function deleteFileRecordsExcept(db: Pick<Db, 'query'>, pk: number,
 }
 
 export async function listFileRecords(db: Pick<Db, 'query'>, pk: number): Promise<FileRecord[]> {
-  const res = await db.query<{ relative_path: string; size: string; mtime_ns: string; sha256: string | null; status: 'pending' | 'uploaded'; etag: string | null }>(
-    'SELECT relative_path, size, mtime_ns, sha256, status, etag FROM uploader_files WHERE session_pk = $1 ORDER BY relative_path',
-    [pk],
-  );
+  const res = await db.query<{
+    relative_path: string;
+    size: string;
+    mtime_ns: string;
+    sha256: string | null;
+    status: 'pending' | 'uploaded';
+    etag: string | null;
+  }>('SELECT relative_path, size, mtime_ns, sha256, status, etag FROM uploader_files WHERE session_pk = $1 ORDER BY relative_path', [pk]);
   return res.rows.map((r) => ({
     relativePath: r.relative_path,
     size: Number(r.size),

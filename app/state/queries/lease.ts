@@ -7,8 +7,8 @@ export async function renewLease(db: Pick<Db, 'query'>, pk: number, leaseToken: 
 }
 
 export async function releaseLease(db: Pick<Db, 'query'>, pk: number, leaseToken: string): Promise<void> {
-  await db.query(
-    'UPDATE uploader_sessions SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_token = $2',
-    [pk, leaseToken],
-  );
+  await db.query('UPDATE uploader_sessions SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_token = $2', [
+    pk,
+    leaseToken,
+  ]);
 }

@@ -63,7 +63,16 @@ export async function recordObservationsAndRelease(
         WHERE s.id = r.id AND s.lease_token = r.token
        RETURNING s.id)
      SELECT id, true AS observed FROM obs`,
-    [o.map((x) => x.pk), o.map((x) => x.leaseToken), o.map((x) => x.state), o.map((x) => x.since), o.map((x) => x.waitingReason), req.now, req.releaseOnly.map((x) => x.pk), req.releaseOnly.map((x) => x.leaseToken)],
+    [
+      o.map((x) => x.pk),
+      o.map((x) => x.leaseToken),
+      o.map((x) => x.state),
+      o.map((x) => x.since),
+      o.map((x) => x.waitingReason),
+      req.now,
+      req.releaseOnly.map((x) => x.pk),
+      req.releaseOnly.map((x) => x.leaseToken),
+    ],
   );
   return new Set(res.rows.map((r) => Number(r.id)));
 }

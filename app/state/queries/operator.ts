@@ -3,10 +3,9 @@ import { toSessionRow, type SessionRow } from '../session-row.js';
 import type { SessionStatus } from '../states.js';
 
 export async function listSessions(db: Pick<Db, 'query'>, statuses?: SessionStatus[]): Promise<SessionRow[]> {
-  const res = await db.query(
-    `SELECT * FROM uploader_sessions WHERE ($1::text[] IS NULL OR status = ANY($1::text[])) ORDER BY discovered_at, id`,
-    [statuses && statuses.length > 0 ? statuses : null],
-  );
+  const res = await db.query(`SELECT * FROM uploader_sessions WHERE ($1::text[] IS NULL OR status = ANY($1::text[])) ORDER BY discovered_at, id`, [
+    statuses && statuses.length > 0 ? statuses : null,
+  ]);
   return res.rows.map(toSessionRow);
 }
 
@@ -42,7 +41,9 @@ export async function listEvents(db: Pick<Db, 'query'>, pk: number): Promise<Ses
 
 /** The active rows for these folders (read only: for dry runs). */
 export async function findActiveByFolders(db: Pick<Db, 'query'>, folderPaths: string[]): Promise<Map<string, SessionRow>> {
-  const res = await db.query(`SELECT * FROM uploader_sessions WHERE folder_path = ANY($1::text[]) AND status <> 'processed' AND status <> 'dismissed'`, [folderPaths]);
+  const res = await db.query(`SELECT * FROM uploader_sessions WHERE folder_path = ANY($1::text[]) AND status <> 'processed' AND status <> 'dismissed'`, [
+    folderPaths,
+  ]);
   return new Map(res.rows.map(toSessionRow).map((r) => [r.folderPath, r]));
 }
 
@@ -56,4 +57,3 @@ export async function listSessionsInState(db: Pick<Db, 'query'>, status: Session
   const res = await db.query('SELECT * FROM uploader_sessions WHERE status = $1 ORDER BY id', [status]);
   return res.rows.map(toSessionRow);
 }
-

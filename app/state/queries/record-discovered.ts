@@ -26,14 +26,7 @@ export async function recordDiscovered(
        INSERT INTO uploader_events (session_pk, from_status, to_status, reason, agent_id, at)
        SELECT id, NULL, 'waiting_for_stable', 'discovered', $6, $5 FROM ins)
      SELECT id, folder_path FROM ins`,
-    [
-      folders.map((f) => f.folderPath),
-      folders.map((f) => f.folderName),
-      folders.map((f) => f.rootPath),
-      folders.map((f) => f.profile),
-      now,
-      agentId,
-    ],
+    [folders.map((f) => f.folderPath), folders.map((f) => f.folderName), folders.map((f) => f.rootPath), folders.map((f) => f.profile), now, agentId],
   );
   return res.rows.map((r) => ({ pk: Number(r.id), folderPath: r.folder_path }));
 }
