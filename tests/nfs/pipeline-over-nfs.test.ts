@@ -6,9 +6,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { connectNfs } from '../../app/share/nfs/client.js';
 import { listSessions } from '../../app/state/queries/operator.js';
 import { cliSuite } from '../cli/world.js';
 import { CliProcess, logLines, runCli, uniqueName } from '../cli/harness.js';
@@ -201,7 +202,10 @@ describe('faults on the NFS path', () => {
       await agent.waitForEvent('upload_started', 60_000);
       const fresh = { 'slow.bin': randomBytes(6 * 1024 * 1024), 'session_summary.json': '{"v":2}' };
       // Deleted, not moved: the handles the agent holds now name nothing (NFS4ERR_STALE).
-      await rm(join(dir.disk, 'run-1'), { recursive: true });
+      // Through NFS: a folder removed on ganesha's own disk can stay in its MDCACHE, LOOKUP giving
+      // the deleted folder (nlink 0, READDIR NFS4ERR_NOENT) for minutes even with
+      // Attr_Expiration_Time = 0, and the agent could only wait (docs/deployment.md).
+      await removeOverNfs(dir, 'run-1', Object.keys(old));
       await writeSession(join(dir.disk, 'run-1'), fresh);
       await agent.waitForEvent('complete_marker_uploaded', 180_000);
       agent.kill();
@@ -211,6 +215,19 @@ describe('faults on the NFS path', () => {
     SLOW,
   );
 });
+
+/** Removes folder `name` of the session root and its `files` through ganesha, as a client on the lab PC's network would. */
+async function removeOverNfs(dir: SessionRootDir, name: string, files: string[]) {
+  const client = await connectNfs({ host: '127.0.0.1', port: nfs.ganesha.port, exportPath: '/export', timeoutMs: 20_000 });
+  try {
+    const root = await client.resolve(basename(dir.disk));
+    const folder = await client.lookup(root.handle, name);
+    for (const file of files) await client.remove(folder.handle, file);
+    await client.remove(root.handle, name);
+  } finally {
+    await client.close();
+  }
+}
 
 async function expectFolderInS3(base: string, files: Files) {
   for (const [rel, content] of Object.entries(files)) expect(sha256(await getObject(t.world.s3, `${base}/${rel}`)), rel).toBe(sha256(content));
