@@ -39,21 +39,26 @@ export async function uploadStableSession(
   const bucket = config.upload.s3_bucket;
   const prefix = config.upload.s3_prefix;
 
+  // The folder's manifest as it would be uploaded, for the checks that compare it with one already stored.
+  const localManifest = async () => {
+    const manifest = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
+    return { manifest, hash: manifestHash(manifest) };
+  };
+  const duplicateOf = (local: Awaited<ReturnType<typeof localManifest>>, of: string) =>
+    markDuplicate(deps, row, claim, {
+      sessionId,
+      hash: local.hash,
+      fileCount: local.manifest.file_count,
+      totalBytes: local.manifest.total_bytes,
+      state: observedState(listing.files),
+      of,
+    });
+
   const owner = await claimSessionId(db, sessionId, row.pk, clock.now());
   const decision = ownerDecision(row.pk, row.folderPath, sessionId, owner);
   if (decision.go !== 'upload') {
-    const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
-    const hash = manifestHash(local);
-    if (decision.go === 'duplicate_if_identical' && owner.manifestHash === hash) {
-      return markDuplicate(deps, row, claim, {
-        sessionId,
-        hash,
-        fileCount: local.file_count,
-        totalBytes: local.total_bytes,
-        state: observedState(listing.files),
-        of: decision.of,
-      });
-    }
+    const local = await localManifest();
+    if (decision.go === 'duplicate_if_identical' && owner.manifestHash === local.hash) return duplicateOf(local, decision.of);
     throw sessionProblem('SESSION_ID_COLLISION', collisionMessage(row.folderPath, sessionId, owner));
   }
 
@@ -61,18 +66,8 @@ export async function uploadStableSession(
   // be overwritten with different data.
   const marker = await headObject(s3, bucket, completeKey(prefix, sessionId), signal);
   if (marker) {
-    const local = await manifestForFolder(share, config, { sessionId, folderPath: row.folderPath, listing }, signal);
-    const hash = manifestHash(local);
-    if (marker.metadata[MANIFEST_HASH_METADATA] === hash) {
-      return markDuplicate(deps, row, claim, {
-        sessionId,
-        hash,
-        fileCount: local.file_count,
-        totalBytes: local.total_bytes,
-        state: observedState(listing.files),
-        of: `s3://${bucket}/${completeKey(prefix, sessionId)}`,
-      });
-    }
+    const local = await localManifest();
+    if (marker.metadata[MANIFEST_HASH_METADATA] === local.hash) return duplicateOf(local, `s3://${bucket}/${completeKey(prefix, sessionId)}`);
     throw sessionProblem(
       'COMPLETE_CONFLICT',
       `s3://${bucket}/${completeKey(prefix, sessionId)} already exists for a different manifest; this folder ${row.folderPath} was not uploaded`,
