@@ -166,20 +166,19 @@ export class NfsClient {
     const what = `lookup ${childPath(dir, name)}`;
     if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new Error(`${what}: not a single name`);
     return this.run(what, true, options, async (session, signal) => {
-      const results = await session.compound(
+      const results = await this.onHandle(
+        session,
         what,
+        dir.fh,
         (w) => {
-          w.u32(Op.PUTFH).opaque(dir.fh);
           w.u32(Op.LOOKUP).string(name);
           w.u32(Op.GETFH);
           w.u32(Op.GETATTR);
           writeBitmap(w, GETATTR_ATTRS);
-          return 4;
+          return 3;
         },
-        this.timeoutMs,
         signal,
       );
-      results.next(Op.PUTFH);
       results.next(Op.LOOKUP);
       const fh = Buffer.from(results.next(Op.GETFH).opaque(128));
       const { filehandle: _, maxRead: __, ...attrs } = readAttributes(results.next(Op.GETATTR), what);
@@ -190,18 +189,17 @@ export class NfsClient {
   async getattr(handle: NfsHandle, options?: CallOptions): Promise<NfsAttributes> {
     const what = `getattr ${handle.path || '/'}`;
     return this.run(what, true, options, async (session, signal) => {
-      const results = await session.compound(
+      const results = await this.onHandle(
+        session,
         what,
+        handle.fh,
         (w) => {
-          w.u32(Op.PUTFH).opaque(handle.fh);
           w.u32(Op.GETATTR);
           writeBitmap(w, GETATTR_ATTRS);
-          return 2;
+          return 1;
         },
-        this.timeoutMs,
         signal,
       );
-      results.next(Op.PUTFH);
       const { filehandle: _, maxRead: __, ...attrs } = readAttributes(results.next(Op.GETATTR), what);
       return attrs;
     });
@@ -216,18 +214,17 @@ export class NfsClient {
       let verifier = Buffer.alloc(8);
       const maxCount = Math.min(session.maxResponseBytes - READ_REPLY_OVERHEAD, 256 * 1024);
       for (;;) {
-        const results = await session.compound(
+        const results = await this.onHandle(
+          session,
           what,
+          dir.fh,
           (w) => {
-            w.u32(Op.PUTFH).opaque(dir.fh);
             w.u32(Op.READDIR).u64(cookie).fixed(verifier).u32(maxCount).u32(maxCount);
             writeBitmap(w, READDIR_ATTRS);
-            return 2;
+            return 1;
           },
-          this.timeoutMs,
           signal,
         );
-        results.next(Op.PUTFH);
         const r = results.next(Op.READDIR);
         verifier = Buffer.from(r.fixed(8));
         while (r.bool()) {
@@ -277,18 +274,17 @@ export class NfsClient {
         placed = true;
         return bytes;
       };
-      const results = await session.compound(
+      const results = await this.onHandle(
+        session,
         what,
+        handle.fh,
         (w) => {
-          w.u32(Op.PUTFH).opaque(handle.fh);
           w.u32(Op.READ).fixed(ANONYMOUS_STATEID).u64(BigInt(offset)).u32(count);
-          return 2;
+          return 1;
         },
-        this.timeoutMs,
         signal,
         { locate, destination, length: count },
       );
-      results.next(Op.PUTFH);
       const r = results.next(Op.READ);
       const eof = r.bool();
       const bytes = r.u32();
@@ -303,22 +299,21 @@ export class NfsClient {
   async mkdir(dir: NfsHandle, name: string, mode = 0o755, options?: CallOptions): Promise<NfsEntry> {
     const what = `mkdir ${childPath(dir, name)}`;
     return this.run(what, false, options, async (session, signal) => {
-      const results = await session.compound(
+      const results = await this.onHandle(
+        session,
         what,
+        dir.fh,
         (w) => {
-          w.u32(Op.PUTFH).opaque(dir.fh);
           w.u32(Op.CREATE).u32(NF4DIR).string(name);
           writeBitmap(w, [Attr.MODE]);
           w.u32(4).u32(mode);
           w.u32(Op.GETFH);
           w.u32(Op.GETATTR);
           writeBitmap(w, GETATTR_ATTRS);
-          return 4;
+          return 3;
         },
-        this.timeoutMs,
         signal,
       );
-      results.next(Op.PUTFH);
       const created = results.next(Op.CREATE);
       created.skip(4 + 8 + 8); // change_info4 of the parent
       created.skip(4 * created.u32()); // attributes set
@@ -337,17 +332,16 @@ export class NfsClient {
   async rename(fromDir: NfsHandle, fromName: string, toDir: NfsHandle, toName: string, options?: CallOptions): Promise<void> {
     const what = `rename ${childPath(fromDir, fromName)} to ${childPath(toDir, toName)}`;
     await this.run(`${what} (checking the target)`, true, options, async (session, signal) => {
-      const results = await session.compound(
+      const results = await this.onHandle(
+        session,
         what,
+        toDir.fh,
         (w) => {
-          w.u32(Op.PUTFH).opaque(toDir.fh);
           w.u32(Op.LOOKUP).string(toName);
-          return 2;
+          return 1;
         },
-        this.timeoutMs,
         signal,
       );
-      results.next(Op.PUTFH);
       const { status } = results.nextStatus(Op.LOOKUP);
       if (status === NFS4_OK) throw new NfsError('NFS4ERR_EXIST', `${what}: the target exists`, 17);
       if (status !== NFS4ERR_NOENT) throw nfsStatusError(status, what);
@@ -369,19 +363,18 @@ export class NfsClient {
   /** The RENAME compound itself: SAVEFH holds the source folder, the current handle the target's. */
   private async serverRename(what: string, fromDir: NfsHandle, fromName: string, toDir: NfsHandle, toName: string, options?: CallOptions): Promise<void> {
     await this.run(what, false, options, async (session, signal) => {
-      const results = await session.compound(
+      const results = await this.onHandle(
+        session,
         what,
+        fromDir.fh,
         (w) => {
-          w.u32(Op.PUTFH).opaque(fromDir.fh);
           w.u32(Op.SAVEFH);
           w.u32(Op.PUTFH).opaque(toDir.fh);
           w.u32(Op.RENAME).string(fromName).string(toName);
-          return 4;
+          return 3;
         },
-        this.timeoutMs,
         signal,
       );
-      results.next(Op.PUTFH);
       results.next(Op.SAVEFH);
       results.next(Op.PUTFH);
       results.next(Op.RENAME);
@@ -392,17 +385,16 @@ export class NfsClient {
   async remove(dir: NfsHandle, name: string, options?: CallOptions): Promise<void> {
     const what = `remove ${childPath(dir, name)}`;
     await this.run(what, false, options, async (session, signal) => {
-      const results = await session.compound(
+      const results = await this.onHandle(
+        session,
         what,
+        dir.fh,
         (w) => {
-          w.u32(Op.PUTFH).opaque(dir.fh);
           w.u32(Op.REMOVE).string(name);
-          return 2;
+          return 1;
         },
-        this.timeoutMs,
         signal,
       );
-      results.next(Op.PUTFH);
       results.next(Op.REMOVE);
     });
   }
@@ -411,17 +403,16 @@ export class NfsClient {
   async access(handle: NfsHandle, wanted: number, options?: CallOptions): Promise<number> {
     const what = `access ${handle.path || '/'}`;
     return this.run(what, true, options, async (session, signal) => {
-      const results = await session.compound(
+      const results = await this.onHandle(
+        session,
         what,
+        handle.fh,
         (w) => {
-          w.u32(Op.PUTFH).opaque(handle.fh);
           w.u32(Op.ACCESS).u32(wanted);
-          return 2;
+          return 1;
         },
-        this.timeoutMs,
         signal,
       );
-      results.next(Op.PUTFH);
       const r = results.next(Op.ACCESS);
       const supported = r.u32();
       return r.u32() & supported & wanted;
@@ -475,6 +466,29 @@ export class NfsClient {
   }
 
   /** The live session, or a new connection and session when there is none (one at a time). */
+  /** One COMPOUND on the object `fh`: PUTFH, then the operations `writeOps` writes (it returns their count); its results past PUTFH's. */
+  private async onHandle(
+    session: NfsSession,
+    what: string,
+    fh: Buffer,
+    writeOps: (w: Parameters<Parameters<NfsSession['compound']>[1]>[0]) => number,
+    signal: AbortSignal,
+    target?: Parameters<NfsSession['compound']>[4],
+  ): Promise<CompoundResults> {
+    const results = await session.compound(
+      what,
+      (w) => {
+        w.u32(Op.PUTFH).opaque(fh);
+        return 1 + writeOps(w);
+      },
+      this.timeoutMs,
+      signal,
+      target,
+    );
+    results.next(Op.PUTFH);
+    return results;
+  }
+
   private async session(): Promise<NfsSession> {
     for (;;) {
       const existing = this.current;
