@@ -29,6 +29,47 @@ async function health(port: number): Promise<{ status: number; reason?: string }
 
 const session = (id: string) => ({ 'metadata.json': JSON.stringify({ session_id: id }), 'data.csv': 'v\n1\n', 'session_summary.json': '{}' });
 
+/**
+ * A running agent meets S3 broken by `breakS3` once it has started: a new session pauses and
+ * three checks fail (`pauseEvent`) without a counted retry, /health is 503 with `reason`;
+ * after `mendS3` the session lands and /health is 200 again.
+ */
+async function pausesThenResumes(how: {
+  breakS3: (proxy: FaultProxy) => unknown;
+  mendS3: (proxy: FaultProxy) => Promise<unknown>;
+  pauseEvent: string;
+  reason: RegExp;
+}): Promise<void> {
+  const proxy = await proxyTo(t.world.s3.endpoint);
+  const cfg = await writeAgentConfig(t.work.path, {
+    endpoint: proxy.url,
+    bucket: t.world.s3.bucket,
+    prefix: t.cfg.prefix,
+    upload: { initial_backoff_seconds: 1, max_retries: 1 },
+  });
+  const port = await freePort();
+  const agent = new CliProcess(['run', '--config', cfg.path], t.world.env({ PORT: String(port) }));
+  await agent.waitForEvent('agent_started');
+  await how.breakS3(proxy);
+  const id = uniqueName('S');
+  await writeSession(join(cfg.root, 'run-1'), session(id));
+  await agent.waitForEvent('session_upload_paused');
+  // max_retries is 1: two counted failures would have sent it to needs_attention.
+  await waitFor(async () => logLines(agent.out).filter((l) => l.event === how.pauseEvent).length >= 3, 30_000, `three ${how.pauseEvent} checks`);
+  const down = await health(port);
+  expect(down.status).toBe(503);
+  expect(down.reason).toMatch(how.reason);
+  expect((await listSessions(t.world.database.db))[0]).toMatchObject({ status: 'failed', attempts: 0 });
+
+  await how.mendS3(proxy);
+  await agent.waitForEvent('session_moved_to_processed', 30_000);
+  expect(await listKeys(t.world.s3, `${t.cfg.prefix}/${id}/`)).toContain(`${t.cfg.prefix}/${id}/_COMPLETE`);
+  expect((await listSessions(t.world.database.db))[0]).toMatchObject({ status: 'processed', attempts: 0 });
+  expect(await health(port)).toEqual({ status: 200 });
+  agent.kill('SIGTERM');
+  expect((await agent.exited).code).toBe(0);
+}
+
 describe('S3 refusing the agent, and dependencies down at start', { timeout: 120_000 }, () => {
   it("wrong credentials: scan-once exits 3 naming S3's own code and message; the session spends no retry", async () => {
     await writeSession(join(t.cfg.root, 'run-1'), session(uniqueName('S')));
@@ -41,66 +82,26 @@ describe('S3 refusing the agent, and dependencies down at start', { timeout: 120
   });
 
   it('run: S3 starts refusing the agent mid-way; uploads pause, /health is 503 with the cause, no retry is spent; they resume when S3 accepts it', async () => {
-    const proxy = await proxyTo(t.world.s3.endpoint);
-    const cfg = await writeAgentConfig(t.work.path, {
-      endpoint: proxy.url,
-      bucket: t.world.s3.bucket,
-      prefix: t.cfg.prefix,
-      upload: { initial_backoff_seconds: 1, max_retries: 1 },
+    await pausesThenResumes({
+      breakS3: (proxy) => {
+        proxy.fault = 'http403';
+        proxy.dropAll();
+      },
+      mendS3: async (proxy) => {
+        proxy.fault = 'none';
+      },
+      pauseEvent: 's3_access_denied',
+      reason: /^uploads paused: S3 refuses this agent: S3 InvalidAccessKeyId \(HTTP 403\): The AWS Access Key Id/,
     });
-    const port = await freePort();
-    const agent = new CliProcess(['run', '--config', cfg.path], t.world.env({ PORT: String(port) }));
-    await agent.waitForEvent('agent_started');
-    proxy.fault = 'http403';
-    proxy.dropAll();
-    const id = uniqueName('S');
-    await writeSession(join(cfg.root, 'run-1'), session(id));
-    await agent.waitForEvent('session_upload_paused');
-    // max_retries is 1: two counted failures would have sent it to needs_attention.
-    await waitFor(async () => logLines(agent.out).filter((l) => l.event === 's3_access_denied').length >= 3, 30_000, 'three checks refused');
-    const down = await health(port);
-    expect(down.status).toBe(503);
-    expect(down.reason).toMatch(/^uploads paused: S3 refuses this agent: S3 InvalidAccessKeyId \(HTTP 403\): The AWS Access Key Id/);
-    expect((await listSessions(t.world.database.db))[0]).toMatchObject({ status: 'failed', attempts: 0 });
-
-    proxy.fault = 'none';
-    await agent.waitForEvent('session_moved_to_processed', 30_000);
-    expect(await listKeys(t.world.s3, `${t.cfg.prefix}/${id}/`)).toContain(`${t.cfg.prefix}/${id}/_COMPLETE`);
-    expect((await listSessions(t.world.database.db))[0]).toMatchObject({ status: 'processed', attempts: 0 });
-    expect(await health(port)).toEqual({ status: 200 });
-    agent.kill('SIGTERM');
-    expect((await agent.exited).code).toBe(0);
   });
 
   it('run: the S3 endpoint becomes unreachable (connections refused); uploads pause, /health is 503 saying so, no retry is spent; they resume when it is back', async () => {
-    const proxy = await proxyTo(t.world.s3.endpoint);
-    const cfg = await writeAgentConfig(t.work.path, {
-      endpoint: proxy.url,
-      bucket: t.world.s3.bucket,
-      prefix: t.cfg.prefix,
-      upload: { initial_backoff_seconds: 1, max_retries: 1 },
+    await pausesThenResumes({
+      breakS3: (proxy) => proxy.close(),
+      mendS3: (proxy) => proxy.start(proxy.port),
+      pauseEvent: 's3_unreachable',
+      reason: /^uploads paused: S3 unreachable: S3 ECONNREFUSED: connect ECONNREFUSED 127\.0\.0\.1:\d+; next check /,
     });
-    const port = await freePort();
-    const agent = new CliProcess(['run', '--config', cfg.path], t.world.env({ PORT: String(port) }));
-    await agent.waitForEvent('agent_started');
-    await proxy.close();
-    const id = uniqueName('S');
-    await writeSession(join(cfg.root, 'run-1'), session(id));
-    await agent.waitForEvent('session_upload_paused');
-    // max_retries is 1: two counted failures would have sent it to needs_attention.
-    await waitFor(async () => logLines(agent.out).filter((l) => l.event === 's3_unreachable').length >= 3, 30_000, 'three checks failing');
-    const down = await health(port);
-    expect(down.status).toBe(503);
-    expect(down.reason).toMatch(/^uploads paused: S3 unreachable: S3 ECONNREFUSED: connect ECONNREFUSED 127\.0\.0\.1:\d+; next check /);
-    expect((await listSessions(t.world.database.db))[0]).toMatchObject({ status: 'failed', attempts: 0 });
-
-    await proxy.start(proxy.port);
-    await agent.waitForEvent('session_moved_to_processed', 30_000);
-    expect(await listKeys(t.world.s3, `${t.cfg.prefix}/${id}/`)).toContain(`${t.cfg.prefix}/${id}/_COMPLETE`);
-    expect((await listSessions(t.world.database.db))[0]).toMatchObject({ status: 'processed', attempts: 0 });
-    expect(await health(port)).toEqual({ status: 200 });
-    agent.kill('SIGTERM');
-    expect((await agent.exited).code).toBe(0);
   });
 
   it('run starts with the database and S3 unreachable: /health 503 with the reason, /metrics served; a session lands once they are back', async (ctx) => {
